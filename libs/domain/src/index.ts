@@ -1,1 +1,5 @@
-export {};
+export * from './phase.machine.js';
+export * from './run.machine.js';
+export * from './tier.machine.js';
+export * from './derive.js';
+export * from './strategy.js';

@@ -1,0 +1,233 @@
+import { z } from 'zod';
+import { IdSchema } from './ids.js';
+import { CiSpecSchema, PhaseScopeSchema } from './runs.contract.js';
+import { BudgetLeftSchema, PhaseStrategySchema } from './strategy.contract.js';
+import { PhaseStateSchema, QualityLevelSchema, SeveritySchema } from './states.js';
+
+const LeaseTokenSchema = z.string().uuid();
+
+/** `POST /phases/claim` body. */
+export const ClaimRequestSchema = z.strictObject({
+  executor_id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'),
+  run_id: IdSchema.optional(),
+  capabilities: z
+    .strictObject({
+      providers: z.array(z.enum(['openai', 'anthropic'])).max(2).optional(),
+      version: z.string().max(50).optional(),
+    })
+    .optional(),
+  wait_ms: z.number().int().min(0).max(30_000).optional(),
+});
+/** `POST /phases/claim` body. */
+export type ClaimRequest = z.infer<typeof ClaimRequestSchema>;
+
+/** One earlier attempt of a phase, with the feedback the next attempt's prompt should carry. */
+export const AttemptRecordSchema = z.object({
+  attempt: z.number().int(),
+  outcome: z.string(),
+  reason: z.string().nullable(),
+  feedback: z.string().nullable(),
+  edits_hash: z.string().nullable(),
+  created_at: z.string(),
+});
+/** One earlier attempt of a phase. */
+export type AttemptRecord = z.infer<typeof AttemptRecordSchema>;
+
+/** The phase spec an executor needs. */
+export const ClaimedPhaseSchema = z.object({
+  phase_id: z.string(),
+  tier_id: z.string(),
+  phase_index: z.number().int(),
+  name: z.string(),
+  description: z.string().nullable(),
+  task_category: z.string().nullable(),
+  complexity: z.string().nullable(),
+  builder_mode: z.string().nullable(),
+  scope: PhaseScopeSchema.nullable(),
+  acceptance_criteria: z.array(z.string()),
+  ci: CiSpecSchema.nullable(),
+  allow_mass_deletion: z.boolean(),
+  allow_mass_addition: z.boolean(),
+});
+/** The phase spec an executor needs. */
+export type ClaimedPhase = z.infer<typeof ClaimedPhaseSchema>;
+
+/** `POST /phases/claim` 200 response. */
+export const ClaimResponseSchema = z.object({
+  run_id: z.string(),
+  phase_id: z.string(),
+  lease_token: z.string(),
+  lease_expires_at: z.string(),
+  lease_seconds: z.number().int(),
+  attempt: z.number().int(),
+  max_attempts: z.number().int(),
+  phase: ClaimedPhaseSchema,
+  strategy: PhaseStrategySchema,
+  budget_left: BudgetLeftSchema,
+  previous_attempts: z.array(AttemptRecordSchema),
+  run: z.object({
+    run_id: z.string(),
+    base_branch: z.string(),
+    integration_branch: z.string(),
+    repo_url: z.string().nullable(),
+    safety_profile: z.string(),
+    ci: CiSpecSchema.nullable(),
+    protected_paths: z.array(z.string()),
+  }),
+});
+/** `POST /phases/claim` 200 response. */
+export type ClaimResponse = z.infer<typeof ClaimResponseSchema>;
+
+/** `POST .../heartbeat` body. */
+export const HeartbeatRequestSchema = z.strictObject({ lease_token: LeaseTokenSchema });
+/** `POST .../heartbeat` body. */
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
+
+/** `POST .../heartbeat` response. */
+export const HeartbeatResponseSchema = z.object({
+  lease_expires_at: z.string(),
+  run_state: z.string(),
+  stop_requested: z.boolean(),
+});
+/** `POST .../heartbeat` response. */
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
+
+/** An issue suggested by a Builder or found by an Auditor. */
+export const SuggestedIssueSchema = z.strictObject({
+  issue_key: z.string().min(1).max(200),
+  severity: SeveritySchema,
+  source: z.string().max(50).optional(),
+  category: z.string().min(1).max(100),
+  description: z.string().max(5000).optional(),
+  location: z.string().max(500).optional(),
+  evidence_refs: z.array(z.string().max(500)).max(50).optional(),
+});
+/** An issue suggested by a Builder or found by an Auditor. */
+export type SuggestedIssue = z.infer<typeof SuggestedIssueSchema>;
+
+/** LLM usage of one or more calls, reported by the executor. */
+export const UsageReportSchema = z.strictObject({
+  provider: z.enum(['openai', 'anthropic']).optional(),
+  model: z.string().max(200).optional(),
+  prompt_tokens: z.number().int().min(0).max(100_000_000),
+  completion_tokens: z.number().int().min(0).max(100_000_000),
+  cached_tokens: z.number().int().min(0).max(100_000_000).optional(),
+  cost_usd: z.number().min(0).max(1_000_000).optional(),
+  calls: z.number().int().min(0).max(10_000).optional(),
+});
+/** LLM usage reported by the executor. */
+export type UsageReport = z.infer<typeof UsageReportSchema>;
+
+const probeResult = z.strictObject({
+  probe_type: z.string().max(100),
+  exit_code: z.number().int(),
+  stdout: z.string().max(100_000),
+  stderr: z.string().max(100_000),
+  duration_seconds: z.number().min(0),
+});
+
+/** Common fields of executor writes: the fence and optional echo of the path ids. */
+const fenced = {
+  lease_token: LeaseTokenSchema,
+  run_id: IdSchema.optional(),
+  phase_id: IdSchema.optional(),
+};
+
+/** `POST .../builder_result` body (the original's BuilderResult plus the lease and usage). */
+export const BuilderResultRequestSchema = z.strictObject({
+  ...fenced,
+  status: z.enum(['success', 'failed', 'needs_review']),
+  patch_content: z.string().max(5_000_000).optional(),
+  files_changed: z.array(z.string().max(1000)).max(10_000).default([]),
+  lines_added: z.number().int().min(0).default(0),
+  lines_removed: z.number().int().min(0).default(0),
+  builder_attempts: z.number().int().min(0).max(1000).optional(),
+  tokens_used: z.number().int().min(0).max(100_000_000).default(0),
+  duration_minutes: z.number().min(0).max(100_000).optional(),
+  probe_results: z.array(probeResult).max(50).optional(),
+  suggested_issues: z.array(SuggestedIssueSchema).max(100).default([]),
+  notes: z.string().max(20_000).optional(),
+  failure_reason: z.string().max(2000).optional(),
+  feedback: z.string().max(20_000).optional(),
+  edits_hash: z.string().max(128).optional(),
+  usage: UsageReportSchema.optional(),
+  commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+});
+/** `POST .../builder_result` body. */
+export type BuilderResultRequest = z.infer<typeof BuilderResultRequestSchema>;
+
+/** `POST .../auditor_request` body: the phase moves to GATE. */
+export const AuditorRequestSchema = z.strictObject({
+  ...fenced,
+  tier_id: IdSchema.optional(),
+  builder_result: z.record(z.string(), z.unknown()).optional(),
+  failure_context: z.string().max(20_000).optional(),
+  review_focus: z.string().max(200).optional(),
+  auditor_profile: z.string().max(200).optional(),
+  ci: z
+    .strictObject({
+      passed: z.boolean(),
+      exit_code: z.number().int().nullable().optional(),
+      duration_seconds: z.number().min(0).optional(),
+      output_tail: z.string().max(20_000).optional(),
+    })
+    .optional(),
+});
+/** `POST .../auditor_request` body. */
+export type AuditorRequest = z.infer<typeof AuditorRequestSchema>;
+
+/** `POST .../auditor_result` body. */
+export const AuditorResultRequestSchema = z.strictObject({
+  ...fenced,
+  recommendation: z.enum(['approve', 'revise', 'escalate']),
+  review_notes: z.string().max(20_000).optional(),
+  issues_found: z.array(SuggestedIssueSchema).max(200).default([]),
+  suggested_patches: z.array(z.record(z.string(), z.unknown())).max(20).optional(),
+  auditor_attempts: z.number().int().min(0).max(1000).optional(),
+  tokens_used: z.number().int().min(0).max(100_000_000).default(0),
+  confidence: z.enum(['low', 'medium', 'high']).optional(),
+  quality_level: QualityLevelSchema.optional(),
+  commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+  feedback: z.string().max(20_000).optional(),
+  edits_hash: z.string().max(128).optional(),
+  usage: UsageReportSchema.optional(),
+});
+/** `POST .../auditor_result` body. */
+export type AuditorResultRequest = z.infer<typeof AuditorResultRequestSchema>;
+
+/** `POST .../update_status` body: a state change checked against the phase state machine. */
+export const UpdateStatusRequestSchema = z.strictObject({
+  lease_token: LeaseTokenSchema.optional(),
+  run_id: IdSchema.optional(),
+  phase_id: IdSchema.optional(),
+  state: PhaseStateSchema,
+  builder_attempts: z.number().int().min(0).max(1000).optional(),
+  tokens_used: z.number().int().min(0).max(100_000_000).optional(),
+  minor_issues_count: z.number().int().min(0).max(100_000).optional(),
+  major_issues_count: z.number().int().min(0).max(100_000).optional(),
+  quality_level: QualityLevelSchema.optional(),
+  quality_blocked: z.boolean().optional(),
+  failure_reason: z.string().max(2000).optional(),
+  feedback: z.string().max(20_000).optional(),
+  edits_hash: z.string().max(128).optional(),
+  commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+  ci_passed: z.boolean().optional(),
+  usage: UsageReportSchema.optional(),
+});
+/** `POST .../update_status` body. */
+export type UpdateStatusRequest = z.infer<typeof UpdateStatusRequestSchema>;
+
+/** Response of every executor write: the phase and run state after it. */
+export const PhaseWriteResponseSchema = z.object({
+  message: z.string(),
+  run_id: z.string(),
+  phase_id: z.string(),
+  phase_state: PhaseStateSchema,
+  run_state: z.string(),
+  attempt: z.number().int(),
+  attempts_left: z.number().int(),
+  commit_sha: z.string().nullable().optional(),
+  recommendation: z.string().optional(),
+});
+/** Response of every executor write. */
+export type PhaseWriteResponse = z.infer<typeof PhaseWriteResponseSchema>;

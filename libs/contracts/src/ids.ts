@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+/**
+ * Ids become part of git ref names (`autonomous/<run_id>`) and file names, so they are
+ * restricted to a conservative alphabet: letters, digits, `_`, `-`, and single dots that
+ * neither start nor end the id (no `..`, no `.lock` suffix).
+ */
+export const ID_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*$/;
+
+/** An id as used for runs, tiers and phases. */
+export const IdSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(ID_PATTERN, 'letters, digits, "_", "-" and single inner dots only')
+  .refine((s) => !s.endsWith('.') && !s.toLowerCase().endsWith('.lock'), 'must not end with "." or ".lock"');
+
+/** A git branch name for the base branch: conservative, no `..`, no leading `-`. */
+export const BranchNameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'not a safe branch name')
+  .refine((s) => !s.includes('..') && !s.includes('//') && !s.endsWith('/') && !s.endsWith('.lock'), 'not a safe branch name');
+
+/**
+ * A repository-relative path as written by users in a phase scope: `/` separators,
+ * no absolute paths, no `..` segments, never inside `.git`.
+ */
+export const RelativePathSchema = z
+  .string()
+  .min(1)
+  .max(1000)
+  .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.includes('\\') && !p.includes('\0'), 'must be a relative path with "/"')
+  .refine((p) => !p.split('/').some((seg) => seg === '..'), 'must not contain ".."')
+  .refine((p) => !p.split('/').some((seg) => seg.toLowerCase() === '.git'), 'must not touch .git');

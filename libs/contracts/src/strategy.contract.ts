@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/** The compiled per-phase strategy slice, persisted at run start and returned with each claim. */
+export const PhaseStrategySchema = z.object({
+  task_category: z.string(),
+  resolved_category: z.string(),
+  high_risk: z.boolean(),
+  complexity: z.enum(['low', 'medium', 'high']),
+  max_builder_attempts: z.number().int(),
+  max_auditor_attempts: z.number().int(),
+  incident_token_cap: z.number().int(),
+  ci_profile: z.enum(['normal', 'strict']),
+  auditor_profile: z.string().nullable(),
+  auto_apply: z.boolean(),
+  dual_audit: z.boolean(),
+  default_severity: z.enum(['minor', 'major']),
+});
+/** A compiled per-phase strategy slice. */
+export type PhaseStrategy = z.infer<typeof PhaseStrategySchema>;
+
+/** What is left of the run's budgets at claim time, so an executor can stop early. */
+export const BudgetLeftSchema = z.object({
+  tokens: z.number(),
+  cost_usd: z.number().nullable(),
+  phase_tokens: z.number(),
+  minutes: z.number(),
+  ci_runs: z.number().int(),
+});
+/** What is left of the budgets. */
+export type BudgetLeft = z.infer<typeof BudgetLeftSchema>;

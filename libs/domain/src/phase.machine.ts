@@ -1,0 +1,86 @@
+import type { PhaseState } from '@app/contracts';
+
+/** Events that move a phase. Imperative verbs; the supervisor is the only caller. */
+export const PHASE_EVENTS = [
+  'claim',
+  'startCi',
+  'requestAudit',
+  'complete',
+  'failAttempt',
+  'expireLease',
+  'release',
+  'skip',
+  'retry',
+  'fail',
+] as const;
+/** A phase event. */
+export type PhaseEvent = (typeof PHASE_EVENTS)[number];
+
+/**
+ * `RETRY_OR_FAIL` resolves to QUEUED while attempts remain and to FAILED once the last
+ * attempt is spent. Attempts are counted at claim time, so a crash loop also reaches the cap.
+ */
+type Target = PhaseState | 'RETRY_OR_FAIL';
+
+const leasedExits = {
+  complete: 'COMPLETE',
+  failAttempt: 'RETRY_OR_FAIL',
+  expireLease: 'RETRY_OR_FAIL',
+  release: 'QUEUED',
+  fail: 'FAILED',
+} as const satisfies Partial<Record<PhaseEvent, Target>>;
+
+/** The phase transition table: the only place that knows which moves are legal. Terminal rows are empty. */
+export const PHASE_TRANSITIONS = {
+  QUEUED: { claim: 'EXECUTING', skip: 'SKIPPED' },
+  EXECUTING: { startCi: 'CI_RUNNING', requestAudit: 'GATE', ...leasedExits },
+  CI_RUNNING: { requestAudit: 'GATE', ...leasedExits },
+  GATE: { ...leasedExits },
+  COMPLETE: {},
+  FAILED: { retry: 'QUEUED' },
+  SKIPPED: {},
+} as const satisfies Record<PhaseState, Partial<Record<PhaseEvent, Target>>>;
+
+/** Attempt bookkeeping the guards need. */
+export interface AttemptContext {
+  attemptsUsed: number;
+  maxAttempts: number;
+}
+
+/** Result of a transition: the new state, or why it is illegal. */
+export type TransitionResult<S> = { ok: true; to: S } | { ok: false; reason: string };
+
+/** Applies a phase event. Pure: no I/O, no clock. */
+export function transitionPhase(from: PhaseState, event: PhaseEvent, ctx: AttemptContext): TransitionResult<PhaseState> {
+  const row: Partial<Record<PhaseEvent, Target>> = PHASE_TRANSITIONS[from];
+  const target = row[event];
+  if (!target) return { ok: false, reason: `phase cannot '${event}' from ${from}` };
+  if (target === 'RETRY_OR_FAIL') {
+    return { ok: true, to: ctx.attemptsUsed < ctx.maxAttempts ? 'QUEUED' : 'FAILED' };
+  }
+  return { ok: true, to: target };
+}
+
+/**
+ * Maps a requested target state of `update_status` to the event that would produce it from
+ * `from`, or undefined when no event leads there. FAILED means "this attempt failed": the
+ * machine decides whether that requeues or ends the phase.
+ */
+export function eventForRequestedPhaseState(from: PhaseState, to: PhaseState): PhaseEvent | undefined {
+  switch (to) {
+    case 'CI_RUNNING':
+      return 'startCi';
+    case 'GATE':
+      return 'requestAudit';
+    case 'COMPLETE':
+      return 'complete';
+    case 'FAILED':
+      return 'failAttempt';
+    case 'SKIPPED':
+      return 'skip';
+    case 'QUEUED':
+      return from === 'FAILED' ? 'retry' : 'release';
+    case 'EXECUTING':
+      return from === 'QUEUED' ? 'claim' : undefined;
+  }
+}
