@@ -3,3 +3,4 @@ export * from './run.machine.js';
 export * from './tier.machine.js';
 export * from './derive.js';
 export * from './strategy.js';
+export * from './budget.js';

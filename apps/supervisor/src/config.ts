@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+const EnvSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  AUTOPACK_API_KEY: z.string().min(1).optional().or(z.literal('').transform(() => undefined)),
+  AUTOPACK_LEASE_SECONDS: z.coerce.number().int().min(2).max(24 * 3600).default(60),
+  AUTOPACK_DATA_DIR: z.string().min(1).default('.autopack'),
+  AUTOPACK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
+  AUTOPACK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AUTOPACK_PG_FAST: z.enum(['0', '1']).default('0'),
+});
+
+/** Supervisor configuration, parsed once from the environment at the edge. */
+export interface SupervisorConfig {
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  apiKey: string | undefined;
+  leaseSeconds: number;
+  dataDir: string;
+  maxBodyBytes: number;
+  logLevel: z.infer<typeof EnvSchema>['AUTOPACK_LOG_LEVEL'];
+  /** Embedded Postgres without fsync (tests and demos only). */
+  embeddedPgFast: boolean;
+}
+
+/** A configuration problem, reported with every bad variable at once and without values. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the supervisor's environment. Values are never echoed in errors because
+ * `DATABASE_URL` and `AUTOPACK_API_KEY` may hold secrets.
+ */
+export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<SupervisorConfig> = {}): SupervisorConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const config: SupervisorConfig = {
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    host: e.HOST,
+    apiKey: e.AUTOPACK_API_KEY,
+    leaseSeconds: e.AUTOPACK_LEASE_SECONDS,
+    dataDir: e.AUTOPACK_DATA_DIR,
+    maxBodyBytes: e.AUTOPACK_MAX_BODY_BYTES,
+    logLevel: e.AUTOPACK_LOG_LEVEL,
+    embeddedPgFast: e.AUTOPACK_PG_FAST === '1',
+    ...overrides,
+  };
+  if (!config.apiKey && !LOOPBACK.has(config.host)) {
+    throw new ConfigError([`HOST: refusing to listen on a non-loopback address without AUTOPACK_API_KEY`]);
+  }
+  return config;
+}
+
+/** Injection token of the configuration. */
+export const SUPERVISOR_CONFIG = Symbol('SUPERVISOR_CONFIG');

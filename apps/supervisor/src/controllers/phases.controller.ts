@@ -1,0 +1,65 @@
+import { Body, Controller, HttpCode, Param, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import {
+  AuditorRequestSchema,
+  AuditorResultRequestSchema,
+  BuilderResultRequestSchema,
+  ClaimRequestSchema,
+  type ClaimResponse,
+  HeartbeatRequestSchema,
+  type HeartbeatResponse,
+  type PhaseWriteResponse,
+  UpdateStatusRequestSchema,
+} from '@app/contracts';
+import { parseBody, parseId } from '../http/validation.js';
+import { PhaseService } from '../services/phase.service.js';
+
+/** Executor routes: claim, heartbeat and the fenced reports. */
+@Controller()
+export class PhasesController {
+  constructor(private readonly phases: PhaseService) {}
+
+  @Post('phases/claim')
+  @HttpCode(200)
+  async claim(@Body() body: unknown, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
+    const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body));
+    if (!claimed) res.status(204);
+    return claimed ?? undefined;
+  }
+
+  @Post('runs/:run_id/phases/:phase_id/heartbeat')
+  @HttpCode(200)
+  heartbeat(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<HeartbeatResponse> {
+    return this.phases.heartbeat(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(HeartbeatRequestSchema, body).lease_token);
+  }
+
+  @Post('runs/:run_id/phases/:phase_id/builder_result')
+  @HttpCode(200)
+  builderResult(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
+    return this.phases.builderResult(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(BuilderResultRequestSchema, body));
+  }
+
+  @Post('runs/:run_id/phases/:phase_id/auditor_request')
+  @HttpCode(200)
+  auditorRequest(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
+    return this.phases.auditorRequest(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(AuditorRequestSchema, body));
+  }
+
+  @Post('runs/:run_id/phases/:phase_id/auditor_result')
+  @HttpCode(200)
+  auditorResult(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
+    return this.phases.auditorResult(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(AuditorResultRequestSchema, body));
+  }
+
+  @Post('runs/:run_id/phases/:phase_id/update_status')
+  @HttpCode(200)
+  updateStatus(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
+    return this.phases.updateStatus(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(UpdateStatusRequestSchema, body));
+  }
+
+  @Post('runs/:run_id/phases/:phase_id/retry')
+  @HttpCode(200)
+  retry(@Param('run_id') runId: string, @Param('phase_id') phaseId: string): Promise<PhaseWriteResponse> {
+    return this.phases.retry(parseId(runId, 'run'), parseId(phaseId, 'phase'));
+  }
+}

@@ -1,0 +1,9 @@
+import { EventEntity } from './event.entity.js';
+import { PhaseAttemptEntity } from './phase-attempt.entity.js';
+import { PhaseEntity } from './phase.entity.js';
+import { RunEntity } from './run.entity.js';
+import { TierEntity } from './tier.entity.js';
+
+export { EventEntity, PhaseAttemptEntity, PhaseEntity, RunEntity, TierEntity };
+/** Every entity of the supervisor. */
+export const ENTITIES = [RunEntity, TierEntity, PhaseEntity, PhaseAttemptEntity, EventEntity];

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import { HttpException } from '@nestjs/common';
+import { DomainError, type ErrorBody, type ErrorCode } from '@app/contracts';
+
+/** The one place where error codes become HTTP statuses. */
+export const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 422,
+  INVALID_JSON: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  RUN_EXISTS: 409,
+  UNKNOWN_TIER: 422,
+  INVALID_PLAN: 422,
+  INVALID_TRANSITION: 409,
+  LEASE_LOST: 409,
+  STALE_STATE: 409,
+  ID_MISMATCH: 400,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  IDEMPOTENCY_IN_PROGRESS: 409,
+  BUDGET_EXHAUSTED: 409,
+  RATE_LIMITED: 429,
+  DATABASE_UNAVAILABLE: 503,
+  INTERNAL_ERROR: 500,
+};
+
+const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+
+function isDatabaseDown(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string }; message?: string };
+  const code = e?.driverError?.code ?? e?.code;
+  if (code && DB_DOWN.has(code)) return true;
+  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(e?.message ?? '');
+}
+
+/** A mapped error: status, body, and whether it was unexpected (to be logged with its stack). */
+export interface MappedError {
+  status: number;
+  body: ErrorBody;
+  unexpected: boolean;
+}
+
+/** Maps anything thrown to the contract's error body. Unexpected errors reveal only an error id. */
+export function mapError(err: unknown): MappedError {
+  if (err instanceof DomainError) {
+    return { status: STATUS_BY_CODE[err.code], body: { error: { code: err.code, message: err.message, details: err.details } }, unexpected: false };
+  }
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    const code: ErrorCode = status === 404 ? 'ROUTE_NOT_FOUND' : status === 405 ? 'METHOD_NOT_ALLOWED' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL_ERROR';
+    const message = status === 404 ? 'no such route' : err.message;
+    return { status, body: { error: { code, message } }, unexpected: status >= 500 };
+  }
+  if (isDatabaseDown(err)) {
+    return { status: 503, body: { error: { code: 'DATABASE_UNAVAILABLE', message: 'the database is unavailable; retry later' } }, unexpected: false };
+  }
+  const errorId = randomUUID();
+  return { status: 500, body: { error: { code: 'INTERNAL_ERROR', message: `internal error (error_id ${errorId})`, error_id: errorId } }, unexpected: true };
+}

@@ -1,0 +1,111 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { RunState } from '@app/contracts';
+import { RunEntity } from '../entities/index.js';
+import { execSql } from './sql.js';
+
+/** Fields a run transition may set alongside the state. */
+export type RunTransitionSet = Partial<Pick<RunEntity, 'failureReason' | 'completedAt' | 'startedAt' | 'debtStatus'>>;
+
+/** Runs: narrow methods, guarded status writes. */
+@Injectable()
+export class RunRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /** Inserts a run row (inside the caller's transaction). */
+  async insert(em: EntityManager, run: Omit<RunEntity, 'version' | 'updatedAt'>): Promise<void> {
+    await em.getRepository(RunEntity).insert({ ...run, version: 1, updatedAt: run.createdAt });
+  }
+
+  /** Reads a run. */
+  async find(runId: string, em: EntityManager = this.ds.manager): Promise<RunEntity | null> {
+    return em.getRepository(RunEntity).findOne({ where: { runId } });
+  }
+
+  /**
+   * Locks a run row for the rest of the transaction. Every write that may cascade into tier
+   * or run state takes this lock first, so the derivation runs exactly once per change even
+   * when two phases of a tier finish at the same moment.
+   */
+  async lock(em: EntityManager, runId: string): Promise<RunEntity | null> {
+    return em.getRepository(RunEntity).createQueryBuilder('r').setLock('pessimistic_write').where('r.run_id = :runId', { runId }).getOne();
+  }
+
+  /** Guarded state change; false when the run was not in `from` (someone else moved it). */
+  async transition(em: EntityManager, runId: string, from: RunState, to: RunState, set: RunTransitionSet = {}): Promise<boolean> {
+    const result = await em
+      .createQueryBuilder()
+      .update(RunEntity)
+      .set({ ...set, state: to, version: () => 'version + 1', updatedAt: () => 'now()' })
+      .where('run_id = :runId AND state = :from', { runId, from })
+      .execute();
+    return result.affected === 1;
+  }
+
+  /** Adds usage atomically (never read-modify-write). */
+  async addUsage(em: EntityManager, runId: string, tokens: number, costUsd: number): Promise<void> {
+    await execSql(em, `UPDATE runs SET tokens_used = tokens_used + $2, cost_used_usd = cost_used_usd + $3, updated_at = now() WHERE run_id = $1`, [
+      runId,
+      tokens,
+      costUsd,
+    ]);
+  }
+
+  /** Counts a CI run. */
+  async addCiRun(em: EntityManager, runId: string): Promise<void> {
+    await execSql(em, `UPDATE runs SET ci_runs_used = ci_runs_used + 1, updated_at = now() WHERE run_id = $1`, [runId]);
+  }
+
+  /** Recomputes the run's issue counters from its phases. */
+  async refreshIssueCounts(em: EntityManager, runId: string): Promise<void> {
+    await execSql(
+      em,
+      `UPDATE runs r SET minor_issues_count = s.minor, major_issues_count = s.major
+         FROM (SELECT COALESCE(sum(minor_issues_count),0) AS minor, COALESCE(sum(major_issues_count),0) AS major FROM phases WHERE run_id = $1) s
+        WHERE r.run_id = $1`,
+      [runId],
+    );
+  }
+
+  /** Runs that may have claimable work, locked so concurrent claimers skip them. */
+  async lockClaimCandidates(em: EntityManager, claimable: readonly RunState[], runId: string | undefined, limit: number): Promise<RunEntity[]> {
+    const { rows } = await execSql<{ run_id: string }>(
+      em,
+      `SELECT r.run_id FROM runs r
+        WHERE r.state = ANY($1::text[])
+          AND ($2::text IS NULL OR r.run_id = $2)
+          AND NOT EXISTS (SELECT 1 FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL)
+          AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED')
+        ORDER BY r.created_at, r.run_id
+        LIMIT $3
+        FOR UPDATE OF r SKIP LOCKED`,
+      [claimable, runId ?? null, limit],
+    );
+    if (rows.length === 0) return [];
+    return em.getRepository(RunEntity).createQueryBuilder('r').where('r.run_id IN (:...ids)', { ids: rows.map((r) => r.run_id) }).orderBy('r.created_at').getMany();
+  }
+
+  /** Non-terminal runs whose wall-time budget has passed (checked by the sweeper). */
+  async findOverdue(em: EntityManager, active: readonly RunState[]): Promise<string[]> {
+    const { rows } = await execSql<{ run_id: string }>(
+      em,
+      `SELECT run_id FROM runs WHERE state = ANY($1::text[]) AND started_at + make_interval(mins => max_duration_minutes) < now()`,
+      [active],
+    );
+    return rows.map((r) => r.run_id);
+  }
+
+  /** Lists runs, newest first. */
+  async list(filter: { state?: RunState; limit: number; offset: number }): Promise<{ runs: RunEntity[]; total: number }> {
+    const qb = this.ds.getRepository(RunEntity).createQueryBuilder('r').orderBy('r.created_at', 'DESC').addOrderBy('r.run_id', 'ASC');
+    if (filter.state) qb.where('r.state = :state', { state: filter.state });
+    const [runs, total] = await qb.take(filter.limit).skip(filter.offset).getManyAndCount();
+    return { runs, total };
+  }
+
+  /** Database time, so leases and budgets never depend on a client's clock. */
+  async now(em: EntityManager = this.ds.manager): Promise<Date> {
+    const { rows } = await execSql<{ now: Date }>(em, 'SELECT now() AS now');
+    return new Date(rows[0].now);
+  }
+}

@@ -1,0 +1,96 @@
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
+import { AppLogger } from '../http/logger.js';
+import { CLAIMABLE_CHANNEL } from './progress.service.js';
+
+/** Database URL token (resolved at bootstrap: the configured server or the embedded one). */
+export const DATABASE_URL = Symbol('DATABASE_URL');
+
+/**
+ * One LISTEN connection per supervisor process. Long-polling claims wait here for a
+ * NOTIFY instead of polling the database; a lost connection is re-established with backoff.
+ */
+@Injectable()
+export class NotificationHub implements OnModuleInit, OnModuleDestroy {
+  private readonly emitter = new EventEmitter();
+  private client: pg.Client | undefined;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(DATABASE_URL) private readonly url: string,
+    @Inject(SUPERVISOR_CONFIG) private readonly _config: SupervisorConfig,
+    private readonly log: AppLogger,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.connect(0);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.emitter.emit('close');
+    await this.client?.end().catch(() => undefined);
+  }
+
+  /** Resolves on the next NOTIFY for `runId` (or any run when undefined), or after `ms`. */
+  waitForClaimable(ms: number, runId?: string): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.emitter.off('claimable', onNotify);
+        this.emitter.off('close', done);
+        resolve();
+      };
+      const onNotify = (id: string) => {
+        if (!runId || id === runId) done();
+      };
+      const timer = setTimeout(done, ms);
+      this.emitter.on('claimable', onNotify);
+      this.emitter.once('close', done);
+    });
+  }
+
+  /** Lets in-process code wake waiters directly (used after local transactions commit). */
+  wake(runId: string): void {
+    this.emitter.emit('claimable', runId);
+  }
+
+  private async connect(attempt: number): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
+    client.on('notification', (msg) => {
+      if (msg.channel === CLAIMABLE_CHANNEL) this.emitter.emit('claimable', msg.payload ?? '');
+    });
+    client.on('error', () => this.scheduleReconnect(client, attempt + 1));
+    client.on('end', () => this.scheduleReconnect(client, attempt + 1));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CLAIMABLE_CHANNEL}`);
+      this.client = client;
+      // Anything may have happened while we were not listening: wake every waiter once.
+      if (attempt > 0) this.emitter.emit('claimable', '');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'LISTEN connection failed; retrying');
+      this.scheduleReconnect(client, attempt + 1);
+    }
+  }
+
+  private scheduleReconnect(client: pg.Client, attempt: number): void {
+    if (this.closed || (this.client && this.client !== client)) return;
+    this.client = undefined;
+    client.removeAllListeners();
+    client.end().catch(() => undefined);
+    if (this.retryTimer) return;
+    const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect(attempt);
+    }, delay);
+  }
+}

@@ -1,0 +1,430 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import {
+  type AuditorRequest,
+  type AuditorResultRequest,
+  type BuilderResultRequest,
+  type ClaimRequest,
+  type ClaimResponse,
+  DomainError,
+  type HeartbeatResponse,
+  LEASED_PHASE_STATES,
+  type PhaseState,
+  type PhaseWriteResponse,
+  type SuggestedIssue,
+  type UpdateStatusRequest,
+  type UsageReport,
+} from '@app/contracts';
+import { type PhaseEvent, eventForRequestedPhaseState, isRunClaimable, isRunTerminal, runBudgetExhaustion, transitionPhase } from '@app/domain';
+import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
+import type { PhaseEntity, RunEntity } from '../entities/index.js';
+import { EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import type { PhaseTransitionSet } from '../repositories/index.js';
+import { msBetween } from './clock.js';
+import { NotificationHub } from './notification-hub.js';
+import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
+
+const CLAIMABLE_RUN_STATES = ['RUN_CREATED', 'PHASE_QUEUEING', 'PHASE_EXECUTION', 'GATE', 'CI_RUNNING', 'SNAPSHOT_CREATED'] as const;
+
+/** What ends an attempt, as recorded in `phase_attempts`. */
+interface AttemptEnd {
+  event: PhaseEvent;
+  outcome: string;
+  reason?: string | null;
+  feedback?: string | null;
+  editsHash?: string | null;
+  commitSha?: string | null;
+  set?: PhaseTransitionSet;
+}
+
+/** Context of a fenced executor write: the run row is locked for the whole transaction. */
+interface WriteContext {
+  em: EntityManager;
+  run: RunEntity;
+  phase: PhaseEntity;
+}
+
+/** Executor-facing use cases: claim, heartbeat and the fenced result reports. */
+@Injectable()
+export class PhaseService {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly runs: RunRepository,
+    private readonly tiers: TierRepository,
+    private readonly phases: PhaseRepository,
+    private readonly events: EventRepository,
+    private readonly progress: ProgressService,
+    private readonly hub: NotificationHub,
+    @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
+  ) {}
+
+  /** `POST /phases/claim`: long-polls up to `wait_ms` for a claimable phase; null means 204. */
+  async claim(req: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse | null> {
+    const deadline = Date.now() + (req.wait_ms ?? 0);
+    for (;;) {
+      const claimed = await this.tryClaim(req);
+      if (claimed) return claimed;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || signal?.aborted) return null;
+      // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
+      await this.hub.waitForClaimable(Math.min(remaining, 5000), req.run_id);
+    }
+  }
+
+  private async tryClaim(req: ClaimRequest): Promise<ClaimResponse | null> {
+    return this.ds.transaction(async (em) => {
+      const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5);
+      for (const run of candidates) {
+        const phases = await this.phases.listForRun(em, run.runId);
+        const now = await this.runs.now(em);
+        const exhausted = runBudgetExhaustion({
+          tokensUsed: run.tokensUsed,
+          tokenCap: run.tokenCap,
+          costUsedUsd: run.costUsedUsd,
+          costCapUsd: run.costCapUsd,
+          elapsedMinutes: run.startedAt ? msBetween(run.startedAt, now) / 60_000 : 0,
+          maxDurationMinutes: run.maxDurationMinutes,
+          phasesStarted: phases.filter((p) => p.attemptsUsed > 0).length,
+          maxPhases: run.maxPhases,
+          nextClaimStartsNewPhase: phases.some((p) => p.state === 'QUEUED' && p.attemptsUsed === 0) && !phases.some((p) => p.state === 'QUEUED' && p.attemptsUsed > 0),
+          minorIssues: run.minorIssuesCount,
+          maxMinorIssuesTotal: run.maxMinorIssuesTotal,
+        });
+        if (exhausted) {
+          await this.progress.endRun(em, run, 'exhaustBudget', exhausted.reason);
+          continue;
+        }
+        const token = randomUUID();
+        const phase = await this.phases.claimNextInRun(em, run.runId, req.executor_id, token, this.config.leaseSeconds);
+        if (!phase) continue;
+        await this.events.append(em, [
+          { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.attemptsUsed, executor_id: req.executor_id } },
+        ]);
+        await this.progress.settle(em, run);
+        return this.claimResponse(em, run, phase, token);
+      }
+      return null;
+    });
+  }
+
+  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string): Promise<ClaimResponse> {
+    const strategy = run.strategy.phases[phase.phaseId];
+    const tierBudget = run.strategy.tiers[phase.tierId];
+    const tier = (await this.tiers.listForRun(em, run.runId)).find((t) => t.tierId === phase.tierId);
+    const now = await this.runs.now(em);
+    const elapsed = run.startedAt ? msBetween(run.startedAt, now) / 60_000 : 0;
+    const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
+    return {
+      run_id: run.runId,
+      phase_id: phase.phaseId,
+      lease_token: token,
+      lease_expires_at: new Date(phase.leaseExpiresAt!).toISOString(),
+      lease_seconds: this.config.leaseSeconds,
+      attempt: phase.attemptsUsed,
+      max_attempts: phase.maxAttempts,
+      phase: {
+        phase_id: phase.phaseId,
+        tier_id: phase.tierId,
+        phase_index: phase.phaseIndex,
+        name: phase.name,
+        description: phase.description,
+        task_category: phase.taskCategory,
+        complexity: phase.complexity,
+        builder_mode: phase.builderMode,
+        scope: phase.scope,
+        acceptance_criteria: phase.acceptanceCriteria,
+        ci: phase.ci,
+        allow_mass_deletion: phase.allowMassDeletion,
+        allow_mass_addition: phase.allowMassAddition,
+      },
+      strategy,
+      budget_left: {
+        tokens: Math.max(0, run.tokenCap - run.tokensUsed),
+        cost_usd: run.costCapUsd === null ? null : Math.max(0, run.costCapUsd - run.costUsedUsd),
+        phase_tokens: Math.max(0, strategy.incident_token_cap - phase.tokensUsed),
+        minutes: Math.max(0, run.maxDurationMinutes - elapsed),
+        ci_runs: Math.max(0, (tierBudget?.ciRunCap ?? 0) - (tier?.ciRunsUsed ?? 0)),
+      },
+      previous_attempts: attempts.map((a) => ({
+        attempt: a.attempt,
+        outcome: a.outcome,
+        reason: a.reason,
+        feedback: a.feedback,
+        edits_hash: a.editsHash,
+        created_at: new Date(a.createdAt).toISOString(),
+      })),
+      run: {
+        run_id: run.runId,
+        base_branch: run.baseBranch,
+        integration_branch: `autonomous/${run.runId}`,
+        repo_url: run.repoUrl,
+        safety_profile: run.safetyProfile,
+        ci: run.ci,
+        protected_paths: run.protectedPaths,
+      },
+    };
+  }
+
+  /** `POST .../heartbeat`: extends a live lease; 409 LEASE_LOST otherwise. */
+  async heartbeat(runId: string, phaseId: string, token: string): Promise<HeartbeatResponse> {
+    const em = this.ds.manager;
+    const phase = await this.phases.find(em, runId, phaseId);
+    if (!phase) throw new DomainError('NOT_FOUND', `phase ${phaseId} of run ${runId} not found`);
+    const expires = await this.phases.extendLease(em, phase.id, token, this.config.leaseSeconds);
+    if (!expires) throw new DomainError('LEASE_LOST', 'the lease expired or belongs to another executor');
+    const run = await this.runs.find(runId, em);
+    return { lease_expires_at: expires.toISOString(), run_state: run!.state, stop_requested: !run || !isRunClaimable(run.state) };
+  }
+
+  /** `POST .../builder_result`. */
+  async builderResult(runId: string, phaseId: string, body: BuilderResultRequest): Promise<PhaseWriteResponse> {
+    return this.fencedWrite(runId, phaseId, body.lease_token, body, async (ctx) => {
+      const usage = body.usage ?? { prompt_tokens: 0, completion_tokens: body.tokens_used };
+      await this.recordUsage(ctx, usage, 'builder');
+      const issues = this.countIssues(body.suggested_issues);
+      await this.phases.addCounters(ctx.em, ctx.phase.id, { builder: 1, ...issues });
+      const details: PhaseTransitionSet = { filesChanged: body.files_changed, linesAdded: body.lines_added, linesRemoved: body.lines_removed };
+      if (body.status === 'failed') {
+        return this.endAttempt(ctx, {
+          event: 'failAttempt',
+          outcome: 'builder_failed',
+          reason: body.failure_reason ?? body.notes ?? 'builder failed',
+          feedback: body.feedback,
+          editsHash: body.edits_hash,
+          set: details,
+        });
+      }
+      if (body.status === 'success' && body.commit_sha) {
+        return this.endAttempt(ctx, { event: 'complete', outcome: 'complete', commitSha: body.commit_sha, set: { ...details, commitSha: body.commit_sha } });
+      }
+      if (body.status === 'needs_review') return this.move(ctx, 'requestAudit', details);
+      await this.phases.transition(ctx.em, ctx.phase.id, ctx.phase.state, ctx.phase.state, { leaseToken: body.lease_token }, details);
+      return ctx.phase.state;
+    });
+  }
+
+  /** `POST .../auditor_request`: the phase moves to GATE. */
+  async auditorRequest(runId: string, phaseId: string, body: AuditorRequest): Promise<PhaseWriteResponse> {
+    return this.fencedWrite(runId, phaseId, body.lease_token, body, async (ctx) => this.move(ctx, 'requestAudit'));
+  }
+
+  /** `POST .../auditor_result`: approve completes, revise retries, escalate fails the phase. */
+  async auditorResult(runId: string, phaseId: string, body: AuditorResultRequest): Promise<PhaseWriteResponse> {
+    const response = await this.fencedWrite(runId, phaseId, body.lease_token, body, async (ctx) => {
+      const usage = body.usage ?? { prompt_tokens: 0, completion_tokens: body.tokens_used };
+      await this.recordUsage(ctx, usage, 'auditor');
+      await this.phases.addCounters(ctx.em, ctx.phase.id, { auditor: 1, ...this.countIssues(body.issues_found) });
+      const quality = body.quality_level ?? null;
+      if (body.recommendation === 'approve') {
+        return this.endAttempt(ctx, {
+          event: 'complete',
+          outcome: 'complete',
+          commitSha: body.commit_sha,
+          set: { commitSha: body.commit_sha ?? null, qualityLevel: quality },
+        });
+      }
+      const reason = body.recommendation === 'revise' ? 'auditor requested changes' : 'auditor escalated to a human';
+      return this.endAttempt(ctx, {
+        event: body.recommendation === 'revise' ? 'failAttempt' : 'fail',
+        outcome: `auditor_${body.recommendation}`,
+        reason: body.review_notes ? `${reason}: ${body.review_notes.slice(0, 500)}` : reason,
+        feedback: body.feedback,
+        editsHash: body.edits_hash,
+        set: { qualityLevel: quality },
+      });
+    });
+    return { ...response, recommendation: body.recommendation };
+  }
+
+  /** `POST .../update_status`: any state change, checked against the phase machine. */
+  async updateStatus(runId: string, phaseId: string, body: UpdateStatusRequest): Promise<PhaseWriteResponse> {
+    return this.fencedWrite(runId, phaseId, body.lease_token, body, async (ctx) => {
+      const event = eventForRequestedPhaseState(ctx.phase.state, body.state);
+      if (!event) throw this.illegal(ctx.phase.state, body.state);
+      if (body.usage) await this.recordUsage(ctx, body.usage, 'executor');
+      const set: PhaseTransitionSet = {
+        ...(body.quality_level ? { qualityLevel: body.quality_level } : {}),
+        ...(body.builder_attempts !== undefined ? { builderAttempts: body.builder_attempts } : {}),
+        ...(body.minor_issues_count !== undefined ? { minorIssuesCount: body.minor_issues_count } : {}),
+        ...(body.major_issues_count !== undefined ? { majorIssuesCount: body.major_issues_count } : {}),
+        ...(body.commit_sha ? { commitSha: body.commit_sha } : {}),
+      };
+      if (event === 'startCi') {
+        await this.runs.addCiRun(ctx.em, runId);
+        await this.tiers.addCiRun(ctx.em, runId, ctx.phase.tierId);
+      }
+      if (event === 'complete' || event === 'failAttempt' || event === 'fail' || event === 'release') {
+        const outcome = event === 'complete' ? 'complete' : event === 'release' ? 'released' : body.ci_passed === false ? 'ci_failed' : 'failed';
+        return this.endAttempt(ctx, {
+          event,
+          outcome,
+          reason: body.failure_reason ?? (event === 'complete' ? null : outcome),
+          feedback: body.feedback,
+          editsHash: body.edits_hash,
+          commitSha: body.commit_sha,
+          set,
+        });
+      }
+      return this.move(ctx, event, set);
+    });
+  }
+
+  /** Operator retry of a FAILED phase: back to QUEUED with one more attempt allowed. */
+  async retry(runId: string, phaseId: string): Promise<PhaseWriteResponse> {
+    return this.fencedWrite(runId, phaseId, undefined, {}, async (ctx) => {
+      if (isRunTerminal(ctx.run.state)) throw new DomainError('INVALID_TRANSITION', `run ${runId} is ${ctx.run.state}`);
+      return this.move(ctx, 'retry', { attemptsUsed: Math.min(ctx.phase.attemptsUsed, ctx.phase.maxAttempts - 1) });
+    });
+  }
+
+  /** Expires leases past their deadline (the sweeper calls this). Returns phases requeued or failed. */
+  async expireLeases(): Promise<number> {
+    let changed = 0;
+    for (const runId of await this.phases.runsWithExpiredLeases(this.ds.manager)) {
+      changed += await this.ds.transaction(async (em) => {
+        const run = await this.runs.lock(em, runId);
+        if (!run) return 0;
+        const now = await this.runs.now(em);
+        let n = 0;
+        for (const phase of await this.phases.listForRun(em, runId)) {
+          if (!phase.leaseToken || !phase.leaseExpiresAt || new Date(phase.leaseExpiresAt) >= now) continue;
+          await this.endAttempt({ em, run, phase }, { event: 'expireLease', outcome: 'lease_expired', reason: `lease of ${phase.leaseOwner ?? 'an executor'} expired` });
+          n++;
+        }
+        await this.progress.settle(em, run);
+        await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
+        return n;
+      });
+    }
+    return changed;
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  /**
+   * Every executor write: lock the run row, find the phase, check the fence, apply the
+   * change, cascade, notify. A stale or missing token is 409 LEASE_LOST and changes nothing
+   * (the transaction rolls back).
+   */
+  private async fencedWrite(
+    runId: string,
+    phaseId: string,
+    token: string | undefined,
+    body: { run_id?: string; phase_id?: string },
+    apply: (ctx: WriteContext) => Promise<PhaseState>,
+  ): Promise<PhaseWriteResponse> {
+    if ((body.run_id && body.run_id !== runId) || (body.phase_id && body.phase_id !== phaseId)) {
+      throw new DomainError('ID_MISMATCH', 'run_id/phase_id in the body differ from the path');
+    }
+    return this.ds.transaction(async (em) => {
+      const run = await this.runs.lock(em, runId);
+      if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
+      const phase = await this.phases.find(em, runId, phaseId);
+      if (!phase) throw new DomainError('NOT_FOUND', `phase ${phaseId} of run ${runId} not found`);
+      if (phase.leaseToken || token !== undefined) {
+        const now = await this.runs.now(em);
+        const live = phase.leaseToken !== null && phase.leaseToken === token && phase.leaseExpiresAt !== null && new Date(phase.leaseExpiresAt) > now;
+        if (!live) throw new DomainError('LEASE_LOST', 'the lease expired or belongs to another executor', { phase_state: phase.state });
+      }
+      const state = await apply({ em, run, phase });
+      let runState = await this.progress.settle(em, run);
+      const after = (await this.runs.find(runId, em))!;
+      const crossed =
+        after.tokensUsed >= after.tokenCap
+          ? `token_cap exhausted: ${after.tokensUsed} of ${after.tokenCap} tokens used`
+          : after.costCapUsd !== null && after.costUsedUsd >= after.costCapUsd
+            ? `cost_cap_usd exhausted: $${after.costUsedUsd.toFixed(4)} of $${after.costCapUsd.toFixed(4)} spent`
+            : null;
+      if (crossed && !isRunTerminal(after.state) && (await this.progress.endRun(em, after, 'exhaustBudget', crossed))) {
+        runState = 'DONE_FAILED_BUDGET_EXHAUSTED';
+      }
+      await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
+      const fresh = (await this.phases.find(em, runId, phaseId))!;
+      return {
+        message: `phase ${phaseId} is ${state}`,
+        run_id: runId,
+        phase_id: phaseId,
+        phase_state: fresh.state,
+        run_state: runState,
+        attempt: fresh.attemptsUsed,
+        attempts_left: Math.max(0, fresh.maxAttempts - fresh.attemptsUsed),
+        commit_sha: fresh.commitSha,
+      };
+    });
+  }
+
+  private illegal(from: PhaseState, to: string): DomainError {
+    return new DomainError('INVALID_TRANSITION', `phase cannot move from ${from} to ${to}`, { from, to });
+  }
+
+  /** A transition that keeps the lease (or needs none). */
+  private async move(ctx: WriteContext, event: PhaseEvent, set: PhaseTransitionSet = {}): Promise<PhaseState> {
+    const { phase } = ctx;
+    const t = transitionPhase(phase.state, event, { attemptsUsed: phase.attemptsUsed, maxAttempts: phase.maxAttempts });
+    if (!t.ok) throw new DomainError('INVALID_TRANSITION', t.reason, { from: phase.state, event });
+    const clearLease = !LEASED_PHASE_STATES.includes(t.to);
+    const ok = await this.phases.transition(ctx.em, phase.id, phase.state, t.to, { leaseToken: phase.leaseToken }, { ...set, clearLease });
+    if (!ok) throw new DomainError('STALE_STATE', 'the phase changed concurrently');
+    await this.events.append(ctx.em, [{ runId: phase.runId, phaseId: phase.phaseId, type: 'phase_state', payload: { from: phase.state, to: t.to, event } }]);
+    return t.to;
+  }
+
+  /** Ends the current attempt: transition, lease released, attempt recorded with its feedback. */
+  private async endAttempt(ctx: WriteContext, end: AttemptEnd): Promise<PhaseState> {
+    const { phase } = ctx;
+    const t = transitionPhase(phase.state, end.event, { attemptsUsed: phase.attemptsUsed, maxAttempts: phase.maxAttempts });
+    if (!t.ok) throw new DomainError('INVALID_TRANSITION', t.reason, { from: phase.state, event: end.event });
+    const exhausted = end.event === 'failAttempt' || end.event === 'expireLease' ? t.to === 'FAILED' : false;
+    const reason = end.reason ?? null;
+    const ok = await this.phases.transition(
+      ctx.em,
+      phase.id,
+      phase.state,
+      t.to,
+      { leaseToken: phase.leaseToken },
+      {
+        ...end.set,
+        clearLease: true,
+        ...(reason ? { lastFailureReason: exhausted ? `${reason} (attempts exhausted: ${phase.attemptsUsed}/${phase.maxAttempts})` : reason } : {}),
+      },
+    );
+    if (!ok) throw new DomainError('STALE_STATE', 'the phase changed concurrently');
+    await this.phases.recordAttempt(ctx.em, {
+      runId: phase.runId,
+      phaseId: phase.phaseId,
+      attempt: phase.attemptsUsed,
+      outcome: end.outcome,
+      reason,
+      feedback: end.feedback ?? null,
+      editsHash: end.editsHash ?? null,
+      executorId: phase.leaseOwner,
+      commitSha: end.commitSha ?? null,
+    });
+    await this.events.append(ctx.em, [
+      {
+        runId: phase.runId,
+        phaseId: phase.phaseId,
+        type: 'phase_state',
+        payload: { from: phase.state, to: t.to, event: end.event, attempt: phase.attemptsUsed, outcome: end.outcome, ...(reason ? { reason } : {}) },
+      },
+    ]);
+    return t.to;
+  }
+
+  /** Adds reported usage to the phase and run atomically; crossing a run cap ends the run. */
+  private async recordUsage(ctx: WriteContext, usage: UsageReport, role: string): Promise<void> {
+    const tokens = usage.prompt_tokens + usage.completion_tokens;
+    const cost = usage.cost_usd ?? 0;
+    if (tokens === 0 && cost === 0) return;
+    await this.phases.addUsage(ctx.em, ctx.phase.id, tokens);
+    await this.runs.addUsage(ctx.em, ctx.run.runId, tokens, cost);
+    await this.events.append(ctx.em, [
+      { runId: ctx.run.runId, phaseId: ctx.phase.phaseId, type: 'llm_usage', payload: { role, ...usage, tokens } },
+    ]);
+  }
+
+  private countIssues(issues: SuggestedIssue[]): { minor: number; major: number } {
+    return { minor: issues.filter((i) => i.severity === 'minor').length, major: issues.filter((i) => i.severity === 'major').length };
+  }
+}

@@ -1,0 +1,150 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { RunState, TierState } from '@app/contracts';
+import {
+  type TierEvent,
+  deriveRunOutcome,
+  deriveTierCleanliness,
+  deriveTierState,
+  isRunTerminal,
+  tiersBlockedByFailure,
+  transitionPhase,
+  transitionRun,
+  transitionTier,
+} from '@app/domain';
+import type { RunEntity } from '../entities/index.js';
+import { EventRepository, type NewEvent, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+
+const TIER_EVENT_FOR: Record<TierState, TierEvent | undefined> = {
+  PENDING: undefined,
+  IN_PROGRESS: 'start',
+  COMPLETE: 'complete',
+  FAILED: 'fail',
+  SKIPPED: 'skip',
+};
+
+/** Channel on which the supervisor announces that a run may have claimable work. */
+export const CLAIMABLE_CHANNEL = 'autopack_claimable';
+
+/**
+ * Cascades phase changes into tier and run state. Always called inside the transaction
+ * that changed a phase, with the run row locked, so each derivation happens exactly once.
+ */
+@Injectable()
+export class ProgressService {
+  constructor(
+    private readonly runs: RunRepository,
+    private readonly tiers: TierRepository,
+    private readonly phases: PhaseRepository,
+    private readonly events: EventRepository,
+  ) {}
+
+  /** Re-derives tiers and the run from the phases. `run` must be locked by the caller. */
+  async settle(em: EntityManager, run: RunEntity): Promise<RunState> {
+    const events: NewEvent[] = [];
+    let phases = await this.phases.listForRun(em, run.runId);
+    let tiers = await this.tiers.listForRun(em, run.runId);
+
+    // A failed tier blocks every later tier: their queued phases are skipped.
+    const blocked = tiersBlockedByFailure(tiers.map((t) => ({ tierId: t.tierId, tierIndex: t.tierIndex, state: this.derivedState(t.tierId, phases) })));
+    if (blocked.length > 0) {
+      const blockedIds = new Set(blocked.map((t) => t.tierId));
+      for (const p of phases.filter((x) => blockedIds.has(x.tierId) && x.state === 'QUEUED')) {
+        const t = transitionPhase(p.state, 'skip', { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
+        if (t.ok && (await this.phases.transition(em, p.id, p.state, t.to, {}, { lastFailureReason: 'an earlier tier failed' }))) {
+          events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: t.to, reason: 'an earlier tier failed' } });
+        }
+      }
+      phases = await this.phases.listForRun(em, run.runId);
+    }
+
+    const strategy = run.strategy;
+    for (const tier of tiers) {
+      const inTier = phases.filter((p) => p.tierId === tier.tierId);
+      const derived = deriveTierState(inTier.map((p) => p.state));
+      if (derived !== tier.state) {
+        const event = TIER_EVENT_FOR[derived];
+        const t = event ? transitionTier(tier.state, event) : { ok: false as const, reason: 'no event' };
+        if (t.ok && (await this.tiers.transition(em, tier.id, tier.state, t.to))) {
+          events.push({ runId: run.runId, type: 'tier_state', payload: { tier_id: tier.tierId, from: tier.state, to: t.to } });
+        }
+      }
+      const budgets = strategy.tiers[tier.tierId];
+      const minor = inTier.reduce((n, p) => n + p.minorIssuesCount, 0);
+      const major = inTier.reduce((n, p) => n + p.majorIssuesCount, 0);
+      const cleanliness = deriveTierCleanliness(
+        inTier.map((p) => ({ state: p.state, minorIssues: p.minorIssuesCount, majorIssues: p.majorIssuesCount })),
+        { major: budgets?.maxMajorIssuesTolerated ?? 0, minor: budgets?.maxMinorIssuesTolerated ?? 2 * inTier.length },
+      );
+      await this.tiers.updateDerived(em, tier.id, { cleanliness, minor, major });
+    }
+    await this.runs.refreshIssueCounts(em, run.runId);
+
+    let state = run.state;
+    if (!isRunTerminal(state)) {
+      tiers = await this.tiers.listForRun(em, run.runId);
+      const started = phases.some((p) => p.state !== 'QUEUED');
+      const outcome = deriveRunOutcome(
+        tiers.map((t) => t.state),
+        run.approvalMode,
+      );
+      if (outcome) {
+        const reason = outcome === 'failForReview' ? this.failureSummary(phases) : null;
+        state = await this.moveRun(em, run, state, outcome, reason, events);
+      } else if (started && (state === 'RUN_CREATED' || state === 'PHASE_QUEUEING')) {
+        state = await this.moveRun(em, run, state, 'beginExecution', null, events);
+      }
+    }
+    await this.events.append(em, events);
+    return state;
+  }
+
+  /** Ends a run for a reason outside its phases (budget, cancel): queued phases are skipped, leases revoked. */
+  async endRun(em: EntityManager, run: RunEntity, event: 'exhaustBudget' | 'cancel' | 'failEnvironment' | 'violatePolicy', reason: string): Promise<boolean> {
+    const t = transitionRun(run.state, event);
+    if (!t.ok) return false;
+    const events: NewEvent[] = [];
+    const phases = await this.phases.listForRun(em, run.runId);
+    for (const p of phases) {
+      const phaseEvent = p.state === 'QUEUED' ? 'skip' : p.leaseToken ? 'fail' : undefined;
+      if (!phaseEvent) continue;
+      const pt = transitionPhase(p.state, phaseEvent, { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
+      if (!pt.ok) continue;
+      const ok = await this.phases.transition(em, p.id, p.state, pt.to, {}, { clearLease: true, lastFailureReason: `run ended: ${reason}` });
+      if (ok) events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: pt.to, reason: `run ended: ${reason}` } });
+    }
+    const moved = await this.moveRun(em, run, run.state, event, reason, events);
+    await this.events.append(em, events);
+    await this.settle(em, { ...run, state: moved });
+    return true;
+  }
+
+  private async moveRun(
+    em: EntityManager,
+    run: RunEntity,
+    from: RunState,
+    event: Parameters<typeof transitionRun>[1],
+    reason: string | null,
+    events: NewEvent[],
+  ): Promise<RunState> {
+    const t = transitionRun(from, event);
+    if (!t.ok) return from;
+    const terminal = isRunTerminal(t.to);
+    const ok = await this.runs.transition(em, run.runId, from, t.to, {
+      ...(terminal ? { completedAt: await this.runs.now(em) } : {}),
+      ...(reason ? { failureReason: reason } : {}),
+    });
+    if (!ok) return from;
+    events.push({ runId: run.runId, type: 'run_state', payload: { from, to: t.to, ...(reason ? { reason } : {}) } });
+    return t.to;
+  }
+
+  private derivedState(tierId: string, phases: { tierId: string; state: import('@app/contracts').PhaseState }[]): TierState {
+    return deriveTierState(phases.filter((p) => p.tierId === tierId).map((p) => p.state));
+  }
+
+  private failureSummary(phases: { phaseId: string; state: string; lastFailureReason: string | null }[]): string {
+    const failed = phases.filter((p) => p.state === 'FAILED');
+    return `phase(s) failed: ${failed.map((p) => `${p.phaseId} (${p.lastFailureReason ?? 'no reason'})`).join('; ')}`.slice(0, 2000);
+  }
+}

@@ -1,0 +1,171 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DomainError, type ListRunsQuery, type RunResponse, type RunStartRequest } from '@app/contracts';
+import { compileStrategy } from '@app/domain';
+import { EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { CLAIMABLE_CHANNEL } from './progress.service.js';
+import { toRunResponse } from './run-view.js';
+
+function duplicates(values: (string | number)[]): (string | number)[] {
+  const seen = new Set<string | number>();
+  return values.filter((v) => (seen.has(v) ? true : (seen.add(v), false)));
+}
+
+/** Creating, reading and listing runs. */
+@Injectable()
+export class RunService {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly runs: RunRepository,
+    private readonly tiers: TierRepository,
+    private readonly phases: PhaseRepository,
+    private readonly events: EventRepository,
+  ) {}
+
+  /** `POST /runs/start`: validates the plan, compiles and persists the strategy, queues the phases. */
+  async start(req: RunStartRequest): Promise<RunResponse> {
+    const dupTiers = duplicates(req.tiers.map((t) => t.tier_id));
+    const dupTierIdx = duplicates(req.tiers.map((t) => t.tier_index));
+    const dupPhases = duplicates(req.phases.map((p) => p.phase_id));
+    if (dupTiers.length || dupTierIdx.length || dupPhases.length) {
+      throw new DomainError('INVALID_PLAN', 'tier ids, tier indexes and phase ids must be unique', {
+        duplicate_tier_ids: dupTiers,
+        duplicate_tier_indexes: dupTierIdx,
+        duplicate_phase_ids: dupPhases,
+      });
+    }
+    const tierIds = new Set(req.tiers.map((t) => t.tier_id));
+    const unknown = req.phases.filter((p) => !tierIds.has(p.tier_id));
+    if (unknown.length) {
+      throw new DomainError('UNKNOWN_TIER', `phase ${unknown[0].phase_id} references unknown tier ${unknown[0].tier_id}`, {
+        phases: unknown.map((p) => ({ phase_id: p.phase_id, tier_id: p.tier_id })),
+      });
+    }
+    const r = req.run;
+    const safetyProfile = r.safety_profile ?? 'normal';
+    const strategy = compileStrategy({
+      safetyProfile,
+      tierIds: req.tiers.map((t) => t.tier_id),
+      phases: req.phases.map((p) => ({ phaseId: p.phase_id, tierId: p.tier_id, taskCategory: p.task_category, complexity: p.complexity })),
+      run: { tokenCap: r.token_cap, maxPhases: r.max_phases, maxDurationMinutes: r.max_duration_minutes },
+    });
+
+    try {
+      await this.ds.transaction(async (em) => {
+        if (await this.runs.find(r.run_id, em)) throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
+        const now = await this.runs.now(em);
+        await this.runs.insert(em, {
+          runId: r.run_id,
+          projectId: r.project_id ?? 'default',
+          state: 'RUN_CREATED',
+          safetyProfile,
+          runScope: r.run_scope ?? 'multi_tier',
+          approvalMode: r.approval_mode ?? 'auto',
+          baseBranch: r.base_branch ?? 'main',
+          repoUrl: r.repo_url ?? null,
+          ci: r.ci ?? null,
+          protectedPaths: r.protected_paths ?? [],
+          tokenCap: strategy.run.tokenCap,
+          costCapUsd: r.cost_cap_usd ?? null,
+          maxPhases: strategy.run.maxPhases,
+          maxDurationMinutes: strategy.run.maxDurationMinutes,
+          maxMinorIssuesTotal: strategy.run.maxMinorIssuesTotal,
+          tokensUsed: 0,
+          costUsedUsd: 0,
+          ciRunsUsed: 0,
+          minorIssuesCount: 0,
+          majorIssuesCount: 0,
+          failureReason: null,
+          debtStatus: null,
+          strategy,
+          createdAt: now,
+          startedAt: now,
+          completedAt: null,
+        });
+        await this.tiers.insertMany(
+          em,
+          req.tiers.map((t) => ({
+            runId: r.run_id,
+            tierId: t.tier_id,
+            tierIndex: t.tier_index,
+            name: t.name,
+            description: t.description ?? null,
+            state: 'PENDING' as const,
+            cleanliness: 'clean' as const,
+            minorIssuesCount: 0,
+            majorIssuesCount: 0,
+            tokensUsed: 0,
+            ciRunsUsed: 0,
+          })),
+        );
+        await this.phases.insertMany(
+          em,
+          req.phases.map((p) => ({
+            runId: r.run_id,
+            phaseId: p.phase_id,
+            tierId: p.tier_id,
+            phaseIndex: p.phase_index,
+            name: p.name,
+            description: p.description ?? null,
+            taskCategory: p.task_category ?? null,
+            complexity: p.complexity ?? null,
+            builderMode: p.builder_mode ?? null,
+            scope: p.scope ?? null,
+            acceptanceCriteria: p.acceptance_criteria ?? [],
+            ci: p.ci ?? null,
+            allowMassDeletion: p.allow_mass_deletion ?? false,
+            allowMassAddition: p.allow_mass_addition ?? false,
+            state: 'QUEUED' as const,
+            maxAttempts: strategy.phases[p.phase_id].max_builder_attempts,
+          })),
+        );
+        await this.events.append(em, [
+          { runId: r.run_id, type: 'run_created', payload: { tiers: req.tiers.length, phases: req.phases.length, safety_profile: safetyProfile } },
+        ]);
+        await this.events.notify(em, CLAIMABLE_CHANNEL, r.run_id);
+      });
+    } catch (err) {
+      // Two concurrent starts of the same id: the loser hits the primary key.
+      if ((err as { code?: string }).code === '23505') throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
+      throw err;
+    }
+    return this.get(r.run_id);
+  }
+
+  /** `GET /runs/{id}`. */
+  async get(runId: string): Promise<RunResponse> {
+    const em = this.ds.manager;
+    const run = await this.runs.find(runId, em);
+    if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
+    const [tiers, phases, now] = await Promise.all([this.tiers.listForRun(em, runId), this.phases.listForRun(em, runId), this.runs.now(em)]);
+    return toRunResponse(run, tiers, phases, now);
+  }
+
+  /** `GET /runs`. */
+  async list(q: ListRunsQuery): Promise<{ runs: Record<string, unknown>[]; total: number; limit: number; offset: number }> {
+    const { runs, total } = await this.runs.list(q);
+    const phaseRows = await Promise.all(runs.map((r) => this.phases.listForRun(this.ds.manager, r.runId)));
+    return {
+      runs: runs.map((r, i) => {
+        const phases = phaseRows[i];
+        const current = phases.find((p) => p.state !== 'COMPLETE' && p.state !== 'SKIPPED' && p.state !== 'FAILED');
+        return {
+          id: r.runId,
+          run_id: r.runId,
+          state: r.state,
+          created_at: new Date(r.createdAt).toISOString(),
+          completed_at: r.completedAt ? new Date(r.completedAt).toISOString() : null,
+          tokens_used: r.tokensUsed,
+          token_cap: r.tokenCap,
+          phases_total: phases.length,
+          phases_completed: phases.filter((p) => p.state === 'COMPLETE').length,
+          current_phase_name: current?.name ?? null,
+          failure_reason: r.failureReason,
+        };
+      }),
+      total,
+      limit: q.limit,
+      offset: q.offset,
+    };
+  }
+}
