@@ -1,0 +1,57 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { LlmError, scrubSecrets, toLlmError } from './index.js';
+
+describe('scrubSecrets', () => {
+  it('removes configured keys and anything that looks like a key', () => {
+    const key = 'my-custom-gateway-key-42';
+    const out = scrubSecrets(
+      `key ${key}; sk-proj-abc123DEF; masked sk-ant-****wxyz and abcd*****wxyz; Authorization: Bearer tok123; {"x-api-key": "k999"}`,
+      [key],
+    );
+    expect(out).not.toContain(key);
+    for (const leak of ['abc123DEF', 'wxyz', 'tok123', 'k999']) expect(out).not.toContain(leak);
+    expect(out).toContain('key [REDACTED]');
+    expect(out).toContain('Bearer [REDACTED]');
+  });
+
+  it('leaves ordinary text alone', () => {
+    expect(scrubSecrets('429 Rate limit reached for requests', ['sk-secret'])).toBe('429 Rate limit reached for requests');
+  });
+});
+
+describe('toLlmError', () => {
+  const headers = new Headers({ 'retry-after': '7' });
+  it.each([
+    [new OpenAI.RateLimitError(429, { message: 'slow down' }, undefined, headers), 'RATE_LIMITED', 429, true],
+    [new OpenAI.InternalServerError(503, { message: 'down' }, undefined, headers), 'PROVIDER_UNAVAILABLE', 503, true],
+    [new OpenAI.BadRequestError(400, { message: 'bad' }, undefined, headers), 'BAD_REQUEST', 400, false],
+    [new Anthropic.PermissionDeniedError(403, { type: 'error', error: { type: 'permission_error', message: 'no' } }, undefined, headers), 'AUTHENTICATION', 403, false],
+    [new Anthropic.RequestTimeoutError(408, undefined, undefined, headers), 'TIMEOUT', 408, true],
+    [new Anthropic.APIConnectionTimeoutError(), 'TIMEOUT', undefined, true],
+    [new Anthropic.APIUserAbortError(), 'ABORTED', undefined, false],
+    [new OpenAI.APIConnectionError({ message: 'ECONNREFUSED' }), 'PROVIDER_UNAVAILABLE', undefined, true],
+  ] as const)('maps %s', (err, code, status, retryable) => {
+    const e = toLlmError(err, 'openai', []);
+    expect(e).toBeInstanceOf(LlmError);
+    expect([e.code, e.status, e.retryable]).toEqual([code, status, retryable]);
+  });
+
+  it('maps mid-stream Anthropic error events by their type and reads retry-after', () => {
+    const overloaded = new Anthropic.APIError(undefined, { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, undefined, undefined);
+    expect(toLlmError(overloaded, 'anthropic', []).code).toBe('PROVIDER_UNAVAILABLE');
+    const limited = new Anthropic.APIError(undefined, { type: 'error', error: { type: 'rate_limit_error', message: 'x' } }, undefined, undefined);
+    expect(toLlmError(limited, 'anthropic', []).code).toBe('RATE_LIMITED');
+    const withHeader = toLlmError(new OpenAI.RateLimitError(429, undefined, 'x', new Headers({ 'retry-after': '7' })), 'openai', []);
+    expect(withHeader.retryAfterMs).toBe(7000);
+  });
+
+  it('passes an LlmError through and scrubs other errors', () => {
+    const original = new LlmError('NO_PROVIDER', 'none', { provider: 'anthropic' });
+    expect(toLlmError(original, 'anthropic', [])).toBe(original);
+    const e = toLlmError(new Error('boom with secret-key-123'), 'anthropic', ['secret-key-123']);
+    expect(e.code).toBe('BAD_REQUEST');
+    expect(e.message).toBe('anthropic BAD_REQUEST: boom with [REDACTED]');
+    expect(e.toJSON()).toEqual({ code: 'BAD_REQUEST', message: e.message, provider: 'anthropic', status: undefined });
+  });
+});
