@@ -1,1 +1,57 @@
-export {};
+/**
+ * `@app/git`: the git façade of Autopack, built on isomorphic-git so the executor and
+ * supervisor work with no `git` binary installed (CONTRACT.md section 5).
+ *
+ * Every failure is a {@link GitError} with a stable `code` and JSON-safe `data`.
+ */
+export { GitError, isGitError, type GitErrorCode, type GitErrorJSON } from './errors.js';
+export { assertSafeRepoPath, repoPathProblem } from './paths.js';
+export {
+  DEFAULT_SUMMARY,
+  MAX_SUMMARY_LENGTH,
+  TRAILER_ATTEMPT,
+  TRAILER_PHASE,
+  TRAILER_RUN,
+  formatCommitMessage,
+  integrationBranchName,
+  parseTrailers,
+  summaryLine,
+  type CommitMessageInput,
+} from './messages.js';
+export {
+  createSampleRepository,
+  currentBranch,
+  headCommit,
+  initRepository,
+  isRepository,
+  type GitAuthor,
+  type InitRepositoryOptions,
+  type SampleRepositoryOptions,
+} from './repository.js';
+export {
+  DIRTY_PATHS_LIMIT,
+  assertCleanWorktree,
+  checkoutBranch,
+  discardPaths,
+  worktreeChanges,
+  type CheckoutBranchOptions,
+  type DiscardResult,
+  type WorktreeChanges,
+} from './worktree.js';
+export { commitChanges, type CommitChangesInput } from './commit.js';
+export {
+  countCommitsAhead,
+  ensureIntegrationBranch,
+  integrationStatus,
+  type IntegrationBranchQuery,
+  type IntegrationStatus,
+} from './branches.js';
+export {
+  branchLog,
+  findPhaseCommit,
+  listTrackedFiles,
+  readBlobAtRef,
+  readFileAtRef,
+  type BranchLogEntry,
+  type FindPhaseCommitQuery,
+} from './history.js';

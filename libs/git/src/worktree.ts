@@ -1,0 +1,283 @@
+/**
+ * The working tree: is it clean, switching it to a branch, and undoing an attempt.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import git, { type WalkerEntry } from 'isomorphic-git';
+import { GitError, isoGitCode, toGitError } from './errors.js';
+import {
+  assertRepository,
+  branchRef,
+  currentBranchOrNull,
+  isNotFound,
+  resolveBranch,
+  resolveOrNull,
+} from './internal.js';
+import { assertSafeRepoPath, lstatOrNull, pruneEmptyParents } from './paths.js';
+
+/** How many offending paths DIRTY_WORKTREE lists in `data.paths`. */
+export const DIRTY_PATHS_LIMIT = 20;
+
+/**
+ * Untracked directories the clean check never enters, even when `.gitignore` forgets them:
+ * CI installs dependencies into the workspace, and walking them would be slow and would
+ * make every later start refuse.
+ */
+const SKIPPED_UNTRACKED_DIRS = new Set(['node_modules', '.git']);
+
+/** Result of {@link worktreeChanges}. */
+export interface WorktreeChanges {
+  clean: boolean;
+  /** Changed, deleted or untracked paths, sorted, at most `limit` of them. */
+  paths: string[];
+  /** Number of such paths in total. */
+  total: number;
+}
+
+/**
+ * Lists what keeps the working tree from matching HEAD: tracked files that differ in the
+ * index or on disk, and untracked files that are not ignored.
+ *
+ * Equivalent to a `statusMatrix` scan, but written as a `walk` so ignored and
+ * `node_modules` directories are pruned as a whole instead of file by file (statusMatrix
+ * cannot prune `dir/` patterns, and its `filter` does not stop descent). File modes are not
+ * compared, as in statusMatrix. It reads every tracked file's stat, so run it once per
+ * executor start, not per attempt.
+ */
+export async function worktreeChanges(dir: string, { limit = DIRTY_PATHS_LIMIT }: { limit?: number } = {}): Promise<WorktreeChanges> {
+  await assertRepository(dir);
+  const headOid = await resolveOrNull(dir, 'HEAD');
+  const dirty: string[] = [];
+  const trees = headOid ? [git.TREE({ ref: headOid }), git.WORKDIR(), git.STAGE()] : [git.WORKDIR(), git.STAGE()];
+  try {
+    await git.walk({
+      fs,
+      dir,
+      cache: {},
+      trees,
+      map: async (filepath: string, entries: Array<WalkerEntry | null>) => {
+        if (filepath === '.') return undefined;
+        const [head, workdir, stage] = headOid ? entries : [null, ...entries];
+        const [headType, workdirType, stageType] = await Promise.all([head?.type(), workdir?.type(), stage?.type()]);
+        // Submodules are someone else's working tree.
+        if (headType === 'commit' || stageType === 'commit') return null;
+
+        if (!head && !stage) {
+          if (!workdir || workdirType === 'special') return null;
+          if (workdirType === 'tree') {
+            if (SKIPPED_UNTRACKED_DIRS.has(path.posix.basename(filepath))) return null;
+            // The trailing slash lets `dist/`-style patterns match the directory itself.
+            if (await git.isIgnored({ fs, dir, filepath: `${filepath}/` })) return null;
+            return undefined;
+          }
+          if (!(await git.isIgnored({ fs, dir, filepath }))) dirty.push(filepath);
+          return null;
+        }
+
+        if (headType !== 'blob' && stageType !== 'blob') {
+          // A tracked directory; a file standing in its place is a change.
+          if (workdirType === 'blob') dirty.push(filepath);
+          return undefined;
+        }
+        const [headId, stageId, workId] = await Promise.all([
+          headType === 'blob' ? head!.oid() : undefined,
+          stageType === 'blob' ? stage!.oid() : undefined,
+          workdirType === 'blob' ? workdir!.oid() : undefined,
+        ]);
+        if (headId !== stageId || stageId !== workId) dirty.push(filepath);
+        return undefined;
+      },
+    });
+  } catch (err) {
+    throw toGitError(err, 'GIT_FAILED', 'Could not compare the working tree with HEAD', { dir });
+  }
+  dirty.sort();
+  return { clean: dirty.length === 0, paths: dirty.slice(0, Math.max(0, limit)), total: dirty.length };
+}
+
+/** Throws DIRTY_WORKTREE (with `data.paths`, `data.total`) unless {@link worktreeChanges} finds nothing. */
+export async function assertCleanWorktree(dir: string): Promise<void> {
+  const changes = await worktreeChanges(dir);
+  if (!changes.clean) {
+    throw new GitError(
+      'DIRTY_WORKTREE',
+      `The working tree has ${changes.total} uncommitted change(s): ${changes.paths.join(', ')}${
+        changes.total > changes.paths.length ? ', ...' : ''
+      }`,
+      { dir, paths: changes.paths, total: changes.total },
+    );
+  }
+}
+
+/** Options of {@link checkoutBranch}. */
+export interface CheckoutBranchOptions {
+  /** Refuse with DIRTY_WORKTREE when {@link worktreeChanges} is not clean (default true). */
+  requireClean?: boolean;
+}
+
+/**
+ * Checks `branch` out so HEAD points at it and the files on disk are its files.
+ * Throws BRANCH_NOT_FOUND, DIRTY_WORKTREE or CHECKOUT_FAILED. Returns the new HEAD commit.
+ */
+export async function checkoutBranch(
+  dir: string,
+  branch: string,
+  { requireClean = true }: CheckoutBranchOptions = {},
+): Promise<{ branch: string; head: string }> {
+  await assertRepository(dir);
+  const target = await resolveBranch(dir, branch);
+  if (requireClean) await assertCleanWorktree(dir);
+  const before = await resolveOrNull(dir, 'HEAD');
+  // Same branch, same commit: git would not touch the tree either, so neither do we.
+  if ((await currentBranchOrNull(dir)) === branch && before === target) return { branch, head: target };
+  const cache = {};
+  try {
+    // The full ref name keeps a tag of the same name from being picked.
+    await git.checkout({ fs, dir, ref: branchRef(branch), cache });
+  } catch (err) {
+    throw toGitError(err, 'CHECKOUT_FAILED', `Could not check out ${branch}`, { branch });
+  }
+  if (before !== null && before !== target) await pruneDirectoriesLeftBehind(dir, before, target, cache);
+  return { branch, head: target };
+}
+
+/**
+ * isomorphic-git's checkout deletes files but can leave their emptied directories behind,
+ * which git would not. Finds the files `from` has and `to` lacks (skipping identical
+ * subtrees) and removes their empty parent directories.
+ */
+async function pruneDirectoriesLeftBehind(dir: string, from: string, to: string, cache: object): Promise<void> {
+  const removed: string[] = [];
+  await git.walk({
+    fs,
+    dir,
+    cache,
+    trees: [git.TREE({ ref: from }), git.TREE({ ref: to })],
+    map: async (filepath: string, [before, after]: Array<WalkerEntry | null>) => {
+      if (filepath === '.') return undefined;
+      if (before && after && (await before.oid()) === (await after.oid())) return null;
+      if (before && (await before.type()) === 'blob' && (!after || (await after.type()) !== 'blob')) {
+        removed.push(filepath);
+      }
+      return undefined;
+    },
+  });
+  for (const p of removed) await pruneEmptyParents(dir, p);
+}
+
+/** The entry a commit's tree holds at `p`, or `null` when there is none. */
+async function treeEntryAt(
+  dir: string,
+  commit: string,
+  p: string,
+  cache: object,
+): Promise<{ oid: string; mode: string; type: string } | null> {
+  const parent = path.posix.dirname(p);
+  try {
+    const { tree } = await git.readTree({ fs, dir, oid: commit, filepath: parent === '.' ? undefined : parent, cache });
+    const entry = tree.find((e) => e.path === path.posix.basename(p));
+    return entry ? { oid: entry.oid, mode: entry.mode, type: entry.type } : null;
+  } catch (err) {
+    // A missing parent, or a parent that is a file at HEAD: nothing tracked at `p`.
+    if (isNotFound(err) || isoGitCode(err) === 'ObjectTypeError') return null;
+    throw err;
+  }
+}
+
+/**
+ * Makes every parent of `p` a real directory, replacing files or symlinks in the way.
+ * HEAD has directories there, so anything else is part of what is being undone, and
+ * writing through a symlink could land outside the repository.
+ */
+async function ensureRealParentDirs(dir: string, p: string): Promise<void> {
+  let current = dir;
+  for (const segment of p.split('/').slice(0, -1)) {
+    current = path.join(current, segment);
+    const stat = await lstatOrNull(current);
+    if (stat?.isDirectory()) continue;
+    if (stat) await fs.promises.rm(current, { force: true });
+    await fs.promises.mkdir(current);
+  }
+}
+
+/** True when every parent of `p` is a real directory (not missing, not a file, not a symlink). */
+async function parentsAreRealDirs(dir: string, p: string): Promise<boolean> {
+  let current = dir;
+  for (const segment of p.split('/').slice(0, -1)) {
+    current = path.join(current, segment);
+    const stat = await lstatOrNull(current);
+    if (!stat?.isDirectory()) return false;
+  }
+  return true;
+}
+
+/**
+ * Deletes `p` from the working tree (a directory recursively), never following a symlinked
+ * parent. Returns whether something was removed.
+ */
+export async function removeWorktreePath(dir: string, p: string): Promise<boolean> {
+  if (!(await parentsAreRealDirs(dir, p))) return false;
+  const target = path.join(dir, p);
+  const stat = await lstatOrNull(target);
+  if (stat === null) return false;
+  // rm on a symlink removes the link itself, not what it points at.
+  await fs.promises.rm(target, { recursive: stat.isDirectory(), force: true });
+  return true;
+}
+
+/** Result of {@link discardPaths}. */
+export interface DiscardResult {
+  /** Paths rewritten from HEAD. */
+  restored: string[];
+  /** Paths untracked at HEAD, deleted from disk and index. */
+  deleted: string[];
+}
+
+/**
+ * Undoes a rejected attempt for the given paths: each path tracked at HEAD gets HEAD's
+ * bytes and mode back (symlinks as symlinks), each path not tracked at HEAD is deleted.
+ * The index entries follow, so the paths end up clean. Throws INVALID_ARGUMENT for a path
+ * that is a directory or submodule at HEAD (pass the files instead).
+ */
+export async function discardPaths(dir: string, paths: string[]): Promise<DiscardResult> {
+  await assertRepository(dir);
+  const unique = [...new Set(paths)];
+  unique.forEach(assertSafeRepoPath);
+  const head = await resolveOrNull(dir, 'HEAD');
+  const cache = {};
+  const restored: string[] = [];
+  const deleted: string[] = [];
+  try {
+    for (const p of unique) {
+      const entry = head === null ? null : await treeEntryAt(dir, head, p, cache);
+      if (entry === null) {
+        await removeWorktreePath(dir, p);
+        deleted.push(p);
+        continue;
+      }
+      if (entry.type !== 'blob') {
+        throw new GitError('INVALID_ARGUMENT', `${p} is a ${entry.type} at HEAD, not a file`, { path: p, type: entry.type });
+      }
+      await ensureRealParentDirs(dir, p);
+      const target = path.join(dir, p);
+      const existing = await lstatOrNull(target);
+      // Remove first: writeFile on an existing symlink would write through it.
+      if (existing) await fs.promises.rm(target, { recursive: existing.isDirectory(), force: true });
+      const { blob } = await git.readBlob({ fs, dir, oid: entry.oid, cache });
+      if (entry.mode === '120000') {
+        await fs.promises.symlink(Buffer.from(blob).toString('utf8'), target);
+      } else {
+        await fs.promises.writeFile(target, blob);
+        if (entry.mode === '100755') await fs.promises.chmod(target, 0o755);
+      }
+      restored.push(p);
+    }
+    // Batched index updates: one index rewrite each instead of one per path.
+    if (restored.length > 0) await git.add({ fs, dir, filepath: restored, force: true, cache });
+    if (deleted.length > 0) await git.remove({ fs, dir, filepath: deleted, cache });
+  } catch (err) {
+    throw toGitError(err, 'GIT_FAILED', 'Could not discard working tree changes', { dir });
+  }
+  for (const p of deleted) await pruneEmptyParents(dir, p);
+  return { restored, deleted };
+}
