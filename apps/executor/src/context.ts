@@ -1,0 +1,117 @@
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+/** One file shown to the Builder. */
+export interface ContextFile {
+  path: string;
+  content: string;
+  /** May the model change it (in scope)? */
+  editable: boolean;
+  /** Shown with line numbers; must be changed with anchored edits. */
+  large: boolean;
+  lines: number;
+}
+
+/** The Builder's view of the workspace. */
+export interface BuilderContext {
+  files: ContextFile[];
+  /** Scope paths that do not exist yet (the phase may create them). */
+  missing: string[];
+  /** Files left out, with why (budget, binary, deny-listed). */
+  omitted: { path: string; reason: string }[];
+  estimatedTokens: number;
+}
+
+/** Directories never shown to a model. */
+export const DENIED_DIRS = new Set(['.git', 'node_modules', 'dist', 'build', 'out', 'coverage', '.autopack', 'vendor', 'third_party', '.next', '.cache', '__pycache__', '.venv', 'venv', 'target']);
+
+const estimate = (s: string) => Math.ceil(s.length / 4);
+
+function isBinary(buf: Buffer): boolean {
+  const n = Math.min(buf.length, 8000);
+  for (let i = 0; i < n; i++) if (buf[i] === 0) return true;
+  return false;
+}
+
+function walk(root: string, rel: string, out: string[], limit: number): void {
+  if (out.length >= limit) return;
+  const abs = path.join(root, rel);
+  if (!existsSync(abs)) return;
+  const st = lstatSync(abs);
+  if (st.isSymbolicLink()) return;
+  if (st.isFile()) {
+    out.push(rel);
+    return;
+  }
+  if (!st.isDirectory()) return;
+  for (const name of readdirSync(abs).sort()) {
+    if (DENIED_DIRS.has(name)) continue;
+    walk(root, rel ? `${rel}/${name}` : name, out, limit);
+    if (out.length >= limit) return;
+  }
+}
+
+/**
+ * Builds the Builder's context: files in the phase scope first, then read-only context,
+ * then neighbours of scoped files, within a token budget. A file the model may change is
+ * never truncated: if it is large it is shown whole with line numbers and the model must
+ * use anchored `edit`s; if it does not fit the budget it is left out and named as omitted.
+ */
+export function buildContext(opts: {
+  root: string;
+  scopePaths: string[];
+  readOnlyPaths: string[];
+  tokenBudget: number;
+  largeFileLines: number;
+  maxFileBytes?: number;
+}): BuilderContext {
+  const maxBytes = opts.maxFileBytes ?? 400_000;
+  const files: ContextFile[] = [];
+  const omitted: { path: string; reason: string }[] = [];
+  const missing: string[] = [];
+  const seen = new Set<string>();
+  let used = 0;
+
+  const add = (rel: string, editable: boolean) => {
+    if (seen.has(rel)) return;
+    seen.add(rel);
+    if (rel.split('/').some((s) => DENIED_DIRS.has(s))) return omitted.push({ path: rel, reason: 'deny-listed directory' });
+    const abs = path.join(opts.root, rel);
+    const st = lstatSync(abs);
+    if (st.size > maxBytes) return omitted.push({ path: rel, reason: `larger than ${maxBytes} bytes` });
+    const buf = readFileSync(abs);
+    if (isBinary(buf)) return omitted.push({ path: rel, reason: 'binary' });
+    const content = buf.toString('utf8');
+    const lineCount = content.split('\n').length;
+    const large = lineCount > opts.largeFileLines;
+    const shown = large ? content.split('\n').map((l, i) => `${String(i + 1).padStart(5)}| ${l}`).join('\n') : content;
+    const cost = estimate(shown) + 20;
+    if (used + cost > opts.tokenBudget) return omitted.push({ path: rel, reason: 'context token budget' });
+    used += cost;
+    files.push({ path: rel, content: shown, editable, large, lines: lineCount });
+  };
+
+  const expand = (entries: string[], editable: boolean) => {
+    for (const entry of entries) {
+      const rel = entry.replace(/\/+$/, '');
+      if (!existsSync(path.join(opts.root, rel))) {
+        if (editable) missing.push(entry);
+        continue;
+      }
+      const found: string[] = [];
+      walk(opts.root, rel, found, 500);
+      for (const f of found) add(f, editable);
+    }
+  };
+  expand(opts.scopePaths, true);
+  expand(opts.readOnlyPaths, false);
+  // Neighbours: siblings of scoped files give the model local conventions, budget permitting.
+  const dirs = new Set(opts.scopePaths.map((p) => path.posix.dirname(p.replace(/\/+$/, ''))).filter((d) => d !== '.'));
+  if (opts.scopePaths.length === 0) dirs.add('');
+  for (const dir of dirs) {
+    const found: string[] = [];
+    walk(opts.root, dir === '.' ? '' : dir, found, 50);
+    for (const f of found.filter((f) => !seen.has(f))) add(f, opts.scopePaths.length === 0);
+  }
+  return { files, missing, omitted, estimatedTokens: used };
+}

@@ -1,0 +1,512 @@
+import { createHash } from 'node:crypto';
+import {
+  type ClaimResponse,
+  type SubmitChangesArgs,
+  SubmitChangesArgsSchema,
+  type SubmitReviewArgs,
+  SubmitReviewArgsSchema,
+  type SuggestedIssue,
+  TERMINAL_RUN_STATES,
+  TOOL_NAMES,
+  type ToolIssue,
+  type UsageReport,
+  toolInputJsonSchema,
+} from '@app/contracts';
+import {
+  GitError,
+  assertCleanWorktree,
+  checkoutBranch,
+  commitChanges,
+  currentBranch,
+  ensureIntegrationBranch,
+  findPhaseCommit,
+  formatCommitMessage,
+  isRepository,
+} from '@app/git';
+import { type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
+import type { Logger } from 'pino';
+import { type CiResult, runCi, scrubbedEnvironment } from './ci-runner.js';
+import { ExecutorConfigError, type ExecutorConfig } from './config.js';
+import { buildContext } from './context.js';
+import { describePlan } from './diff.js';
+import { type AppliedChange, DEFAULT_APPLY_LIMITS, EditRefusedError, type ApplyPlan, applyPlan, planEdits, restoreChange } from './governed-apply.js';
+import { AttemptStoppedError, LeaseKeeper } from './lease-keeper.js';
+import type { ModelRouting } from './models.js';
+import { AUDITOR_SYSTEM_PROMPT, BUILDER_SYSTEM_PROMPT, auditorPrompt, builderPrompt } from './prompts.js';
+import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
+
+/** Everything the executor talks to; the composition root (main.ts) builds them. */
+export interface ExecutorDeps {
+  config: ExecutorConfig;
+  supervisor: SupervisorClient;
+  llm: LlmClient;
+  routing: ModelRouting;
+  log: Logger;
+  /** The executor's own environment; the CI subprocess gets a scrubbed copy. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** Exit codes of CONTRACT.md section 3. */
+export const EXIT = { ok: 0, usage: 1, unreachable: 2 } as const;
+
+const BUILDER_TOOL = {
+  name: TOOL_NAMES.builder,
+  description: 'Submit the complete set of file edits for this phase.',
+  inputSchema: toolInputJsonSchema(SubmitChangesArgsSchema),
+};
+const AUDITOR_TOOL = {
+  name: TOOL_NAMES.auditor,
+  description: 'Submit your review of the change.',
+  inputSchema: toolInputJsonSchema(SubmitReviewArgsSchema),
+};
+
+const AUTHOR = { name: 'Autopack', email: 'autopack@localhost' };
+
+function toSuggested(issues: ToolIssue[], source: string): SuggestedIssue[] {
+  return issues.map((i) => ({
+    issue_key: i.issue_key,
+    severity: i.severity,
+    category: i.category,
+    description: i.description,
+    ...(i.location ? { location: i.location } : {}),
+    source,
+  }));
+}
+
+function formatIssues(issues: ToolIssue[]): string {
+  return issues.map((i) => `- [${i.severity}] ${i.issue_key} (${i.category})${i.location ? ` at ${i.location}` : ''}: ${i.description}`).join('\n');
+}
+
+/** What one attempt ended with (for logs and tests). */
+export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'ci_failed' | 'auditor_rejected' | 'stopped';
+
+/**
+ * The executor: claim, build, apply, CI, audit, commit, report; one attempt per claim.
+ *
+ * Invariant: once claimed, a phase is always reported (complete, failed, or handed back on
+ * shutdown), or its lease is left to expire on purpose because it was already lost. A
+ * rejected attempt restores the working copy byte for byte before it is reported.
+ */
+export class Executor {
+  private stopping = false;
+  private current: LeaseKeeper | undefined;
+  private readonly secrets: string[];
+
+  constructor(private readonly deps: ExecutorDeps) {
+    const c = deps.config;
+    this.secrets = [c.apiKey, c.openaiKey, c.anthropicKey].filter((s): s is string => !!s);
+  }
+
+  /** First signal: stop claiming and hand the current lease back. */
+  requestStop(): void {
+    this.stopping = true;
+    this.current?.abort('shutdown');
+  }
+
+  /** The main loop; resolves to the process exit code. */
+  async run(): Promise<number> {
+    const { config, supervisor, log } = this.deps;
+    try {
+      await this.prepareWorkspace();
+      let iterations = 0;
+      while (!this.stopping) {
+        if (config.maxIterations !== undefined && iterations >= config.maxIterations) {
+          log.info({ iterations }, 'max iterations reached');
+          return EXIT.ok;
+        }
+        const claim = await supervisor.claim({
+          executor_id: config.executorId,
+          ...(config.runId ? { run_id: config.runId } : {}),
+          wait_ms: Math.min(30_000, Math.round(config.pollIntervalSeconds * 1000)),
+        });
+        if (!claim) {
+          if (await this.nothingLeft()) return EXIT.ok;
+          continue;
+        }
+        iterations++;
+        await this.runClaim(claim);
+      }
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof SupervisorUnreachableError) {
+        log.error({ err: err.message }, 'supervisor unreachable');
+        return EXIT.unreachable;
+      }
+      if (err instanceof ExecutorConfigError) {
+        log.error(err.message);
+        return EXIT.usage;
+      }
+      throw err;
+    }
+  }
+
+  private async nothingLeft(): Promise<boolean> {
+    const { config, supervisor, log } = this.deps;
+    if (!config.runId) return config.exitWhenIdle;
+    let run;
+    try {
+      run = await supervisor.getRun(config.runId);
+    } catch (err) {
+      if (err instanceof SupervisorError && err.status === 404) throw new ExecutorConfigError(`run ${config.runId} does not exist`);
+      throw err;
+    }
+    if (TERMINAL_RUN_STATES.includes(run.state)) {
+      log.info({ run_id: run.run_id, state: run.state, failure_reason: run.failure_reason }, 'run is terminal');
+      return true;
+    }
+    return config.exitWhenIdle && !run.phases.some((p) => p.state === 'QUEUED');
+  }
+
+  private async prepareWorkspace(): Promise<void> {
+    const ws = this.deps.config.workspace;
+    if (!(await isRepository(ws))) throw new ExecutorConfigError(`--workspace ${ws} is not a git repository`);
+    try {
+      await assertCleanWorktree(ws);
+    } catch (err) {
+      if (err instanceof GitError && err.code === 'DIRTY_WORKTREE') {
+        const paths = ((err.data as { paths?: string[] }).paths ?? []).slice(0, 10).join(', ');
+        throw new ExecutorConfigError(`--workspace ${ws} has uncommitted changes (${paths}); commit or stash them first`);
+      }
+      throw err;
+    }
+  }
+
+  /** Runs one claimed attempt with a heartbeat, and guarantees it is reported. */
+  private async runClaim(claim: ClaimResponse): Promise<AttemptOutcome> {
+    const log = this.deps.log.child({ run_id: claim.run_id, phase_id: claim.phase_id, attempt: claim.attempt });
+    const lease = new LeaseKeeper(this.deps.supervisor, claim, (m) => log.warn(m));
+    this.current = lease;
+    lease.start();
+    try {
+      const outcome = await this.attempt(claim, lease.signal, log);
+      log.info({ outcome }, 'attempt finished');
+      return outcome;
+    } catch (err) {
+      const stop = err instanceof AttemptStoppedError ? err : lease.signal.aborted ? (lease.signal.reason as AttemptStoppedError) : undefined;
+      if (stop) {
+        log.warn({ reason: stop.reason }, 'attempt stopped');
+        if (stop.reason === 'shutdown') await this.report(() => this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, { lease_token: claim.lease_token, state: 'QUEUED' }), log);
+        return 'stopped';
+      }
+      if (err instanceof SupervisorUnreachableError || err instanceof ExecutorConfigError) throw err;
+      if (err instanceof SupervisorError && err.code === 'LEASE_LOST') {
+        log.warn('lease lost while reporting');
+        return 'stopped';
+      }
+      // Anything else is this attempt's failure, reported with a code and message, never a stack.
+      const reason = err instanceof LlmError ? `llm_error: ${err.code}: ${err.message}` : `executor_error: ${(err as Error).message}`;
+      log.error({ err: (err as Error).message }, 'attempt failed unexpectedly');
+      await this.report(
+        () =>
+          this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, {
+            lease_token: claim.lease_token,
+            state: 'FAILED',
+            failure_reason: reason.slice(0, 2000),
+            feedback: err instanceof LlmError && err.retryable ? undefined : reason.slice(0, 2000),
+          }),
+        log,
+      );
+      return 'builder_failed';
+    } finally {
+      lease.stop();
+      this.current = undefined;
+    }
+  }
+
+  private async report(fn: () => Promise<unknown>, log: Logger): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof SupervisorError && err.code === 'LEASE_LOST') log.warn('lease already lost; nothing to report');
+      else throw err;
+    }
+  }
+
+  private usageOf(r: ForcedToolCallResult): UsageReport {
+    const price = priceFor(r.model, this.deps.routing.prices);
+    return {
+      provider: r.provider,
+      model: r.model,
+      prompt_tokens: r.usage.promptTokens,
+      completion_tokens: r.usage.completionTokens,
+      cached_tokens: r.usage.cachedTokens,
+      cost_usd: price ? costUsd(price, r.usage) : 0,
+      calls: 1,
+    };
+  }
+
+  private async attempt(claim: ClaimResponse, signal: AbortSignal, log: Logger): Promise<AttemptOutcome> {
+    const { config, supervisor, llm, routing } = this.deps;
+    const ws = config.workspace;
+    const { run_id: runId, phase_id: phaseId, lease_token: token } = claim;
+    const branch = claim.run.integration_branch;
+
+    // The workspace follows the run's integration branch, created from its base.
+    await ensureIntegrationBranch(ws, { runId, baseBranch: claim.run.base_branch });
+    if ((await currentBranch(ws)) !== branch) await checkoutBranch(ws, branch, { requireClean: true });
+
+    // Resume: a commit of this phase already on the branch means an earlier attempt died
+    // between commit and report. Report it instead of building again (one commit per phase).
+    const existing = await findPhaseCommit(ws, { branch, runId, phaseId });
+    if (existing) {
+      log.info({ sha: existing.sha }, 'phase commit already on the branch; reporting it');
+      await supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'COMPLETE', commit_sha: existing.sha });
+      return 'resumed';
+    }
+
+    const phase = claim.phase;
+    const scopePaths = phase.scope?.paths ?? [];
+    const context = buildContext({
+      root: ws,
+      scopePaths,
+      readOnlyPaths: phase.scope?.read_only_context ?? [],
+      tokenBudget: Math.max(2_000, Math.min(120_000, Math.floor(claim.strategy.incident_token_cap / 4))),
+      largeFileLines: DEFAULT_APPLY_LIMITS.maxLinesForReplace,
+    });
+    const prompt = builderPrompt(claim, context);
+
+    // Admission: the worst case of this call (prompt estimate + max_tokens) must fit what is left.
+    const maxTokens = routing.builderMaxTokens;
+    const worstTokens = estimateTokens(BUILDER_SYSTEM_PROMPT + prompt) + maxTokens;
+    const price = priceFor(routing.builder.model, routing.prices);
+    const worstCost = price ? worstCaseCostUsd(price, worstTokens - maxTokens, maxTokens) : 0;
+    const left = claim.budget_left;
+    const overBudget =
+      worstTokens > left.tokens
+        ? `run token budget: worst case ${worstTokens} tokens > ${left.tokens} left`
+        : worstTokens > left.phase_tokens
+          ? `phase token cap: worst case ${worstTokens} tokens > ${left.phase_tokens} left`
+          : left.cost_usd !== null && worstCost > left.cost_usd
+            ? `run cost budget: worst case $${worstCost.toFixed(4)} > $${left.cost_usd.toFixed(4)} left`
+            : null;
+    if (overBudget) {
+      log.warn({ reason: overBudget }, 'LLM call not admitted');
+      await supervisor.builderResult(runId, phaseId, { lease_token: token, status: 'failed', failure_reason: `budget: ${overBudget}`, tokens_used: 0, files_changed: [], lines_added: 0, lines_removed: 0, suggested_issues: [] });
+      return 'builder_failed';
+    }
+
+    const built = await llm.callTool({
+      provider: routing.builder.provider,
+      model: routing.builder.model,
+      system: BUILDER_SYSTEM_PROMPT,
+      prompt,
+      tool: BUILDER_TOOL,
+      maxTokens,
+      temperature: 0.2,
+      signal,
+    });
+    const builderUsage = this.usageOf(built);
+    const failBuild = async (reason: string, feedback: string, editsHash?: string) => {
+      await supervisor.builderResult(runId, phaseId, {
+        lease_token: token,
+        status: 'failed',
+        failure_reason: reason.slice(0, 2000),
+        feedback: feedback.slice(0, 20_000),
+        tokens_used: builderUsage.prompt_tokens + builderUsage.completion_tokens,
+        usage: builderUsage,
+        files_changed: [],
+        lines_added: 0,
+        lines_removed: 0,
+        suggested_issues: [],
+        ...(editsHash ? { edits_hash: editsHash } : {}),
+      });
+    };
+    if (built.toolInput === undefined) {
+      const why = built.malformedReason ?? 'no tool call';
+      await failBuild(`malformed reply: ${why}`, `Your previous reply was rejected: ${why}. Reply only by calling ${TOOL_NAMES.builder} with arguments that match its schema.`);
+      return 'builder_failed';
+    }
+    const parsed = SubmitChangesArgsSchema.safeParse(built.toolInput);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`);
+      await failBuild(`malformed reply: arguments fail the ${TOOL_NAMES.builder} schema`, `Your previous ${TOOL_NAMES.builder} call had invalid arguments:\n${issues.map((i) => `- ${i}`).join('\n')}`);
+      return 'builder_failed';
+    }
+    const args: SubmitChangesArgs = parsed.data;
+    const editsHash = createHash('sha256').update(JSON.stringify(args.edits)).digest('hex');
+
+    let plan: ApplyPlan;
+    try {
+      plan = planEdits(ws, args.edits, {
+        scopePaths,
+        protectedPaths: claim.run.protected_paths,
+        allowMassDeletion: phase.allow_mass_deletion,
+        allowMassAddition: phase.allow_mass_addition,
+        limits: DEFAULT_APPLY_LIMITS,
+      });
+    } catch (err) {
+      if (!(err instanceof EditRefusedError)) throw err;
+      await failBuild(err.message, `Your previous edits were refused and nothing was written:\n${err.problems.map((p) => `- ${p}`).join('\n')}`, editsHash);
+      return 'refused';
+    }
+    if (plan.files.length === 0) {
+      await failBuild('no changes: the edits leave every file as it was', 'Your previous edits changed nothing. Make the change the phase asks for.', editsHash);
+      return 'refused';
+    }
+
+    const { diff, linesAdded, linesRemoved } = describePlan(plan);
+    let applied: AppliedChange | undefined = applyPlan(ws, plan);
+    const restore = () => {
+      if (applied) restoreChange(ws, applied);
+      applied = undefined;
+    };
+    try {
+      await supervisor.builderResult(runId, phaseId, {
+        lease_token: token,
+        status: 'success',
+        files_changed: plan.files.map((f) => f.path),
+        lines_added: linesAdded,
+        lines_removed: linesRemoved,
+        tokens_used: builderUsage.prompt_tokens + builderUsage.completion_tokens,
+        usage: builderUsage,
+        suggested_issues: toSuggested(args.issues, 'builder'),
+        notes: args.summary.slice(0, 20_000),
+        edits_hash: editsHash,
+      });
+      this.throwIfStopped(signal);
+
+      let ci: CiResult | null = null;
+      const ciSpec = phase.ci ?? claim.run.ci;
+      if (ciSpec) {
+        await supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'CI_RUNNING' });
+        ci = await runCi({
+          command: ciSpec.command,
+          cwd: ws,
+          timeoutMs: (ciSpec.timeout_s ?? 600) * 1000,
+          env: scrubbedEnvironment(this.deps.env, this.secrets),
+          signal,
+        });
+        this.throwIfStopped(signal);
+        log.info({ passed: ci.passed, exit_code: ci.exitCode, ms: ci.durationMs }, 'CI finished');
+        if (!ci.passed) {
+          restore();
+          const exit = ci.timedOut ? 'timed out' : `exit code ${ci.exitCode}`;
+          await supervisor.updateStatus(runId, phaseId, {
+            lease_token: token,
+            state: 'FAILED',
+            ci_passed: false,
+            failure_reason: `ci_failed: \`${ciSpec.command}\` ${exit}`,
+            feedback: `The CI command \`${ciSpec.command}\` failed (${exit}) after your previous change, which was discarded. Last output:\n${ci.outputTail.slice(-4000)}`,
+            edits_hash: editsHash,
+          });
+          return 'ci_failed';
+        }
+      }
+
+      await supervisor.auditorRequest(runId, phaseId, {
+        lease_token: token,
+        ...(ci && ciSpec ? { ci: { passed: ci.passed, exit_code: ci.exitCode, duration_seconds: ci.durationMs / 1000, output_tail: ci.outputTail.slice(-2000) } } : {}),
+      });
+      const review = await this.review(claim, diff, ci && ciSpec ? { command: ciSpec.command, passed: ci.passed, tail: ci.outputTail } : null, args.summary, signal, log);
+      const usage = review.usage;
+      const majors = review.issues.filter((i) => i.severity === 'major');
+      if (!review.approved || majors.length > 0) {
+        restore();
+        await supervisor.auditorResult(runId, phaseId, {
+          lease_token: token,
+          recommendation: 'revise',
+          review_notes: review.summary.slice(0, 20_000),
+          issues_found: toSuggested(review.issues, 'auditor'),
+          tokens_used: usage.prompt_tokens + usage.completion_tokens,
+          usage,
+          quality_level: 'blocked',
+          feedback: `The auditor rejected your previous change, which was discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, 20_000),
+          edits_hash: editsHash,
+        });
+        return 'auditor_rejected';
+      }
+
+      this.throwIfStopped(signal);
+      const sha = await commitChanges(ws, {
+        branch,
+        written: plan.written,
+        deleted: plan.deleted,
+        message: formatCommitMessage({ phaseId, summary: args.summary, runId, attempt: claim.attempt }),
+        author: AUTHOR,
+      });
+      applied = undefined; // committed: the working copy is now the branch head
+      await supervisor.auditorResult(runId, phaseId, {
+        lease_token: token,
+        recommendation: 'approve',
+        review_notes: review.summary.slice(0, 20_000),
+        issues_found: toSuggested(review.issues, 'auditor'),
+        tokens_used: usage.prompt_tokens + usage.completion_tokens,
+        usage,
+        quality_level: review.issues.length ? 'needs_review' : 'ok',
+        commit_sha: sha,
+        confidence: review.confidence,
+      });
+      log.info({ sha }, 'phase committed');
+      return 'complete';
+    } finally {
+      restore();
+    }
+  }
+
+  private throwIfStopped(signal: AbortSignal): void {
+    if (signal.aborted) throw signal.reason instanceof AttemptStoppedError ? signal.reason : new AttemptStoppedError('shutdown');
+  }
+
+  /**
+   * One auditor, or two (one per provider) for high-risk phases unless disabled. A malformed
+   * auditor reply is retried up to the strategy's auditor attempts; after that it rejects.
+   */
+  private async review(
+    claim: ClaimResponse,
+    diff: string,
+    ci: { command: string; passed: boolean; tail: string } | null,
+    summary: string,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<{ approved: boolean; summary: string; issues: ToolIssue[]; usage: UsageReport; confidence: 'low' | 'medium' | 'high' }> {
+    const { routing, config } = this.deps;
+    const auditors = [routing.auditor];
+    if (claim.strategy.dual_audit && config.dualAuditor && routing.secondaryAuditor) auditors.push(routing.secondaryAuditor);
+    const prompt = auditorPrompt(claim, diff, ci, summary);
+    const total: UsageReport = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: 0, calls: 0 };
+    const reviews: (SubmitReviewArgs & { by: string })[] = [];
+    for (const auditor of auditors) {
+      let review: SubmitReviewArgs | undefined;
+      let lastProblem = 'no reply';
+      for (let i = 0; i < Math.max(1, claim.strategy.max_auditor_attempts) && !review; i++) {
+        const r = await this.deps.llm.callTool({
+          provider: auditor.provider,
+          model: auditor.model,
+          system: AUDITOR_SYSTEM_PROMPT,
+          prompt,
+          tool: AUDITOR_TOOL,
+          maxTokens: routing.auditorMaxTokens,
+          temperature: 0.1,
+          signal,
+        });
+        const u = this.usageOf(r);
+        total.prompt_tokens += u.prompt_tokens;
+        total.completion_tokens += u.completion_tokens;
+        total.cached_tokens = (total.cached_tokens ?? 0) + (u.cached_tokens ?? 0);
+        total.cost_usd = (total.cost_usd ?? 0) + (u.cost_usd ?? 0);
+        total.calls = (total.calls ?? 0) + 1;
+        const parsed = r.toolInput === undefined ? undefined : SubmitReviewArgsSchema.safeParse(r.toolInput);
+        if (parsed?.success) review = parsed.data;
+        else lastProblem = r.malformedReason ?? parsed?.error.issues[0]?.message ?? 'invalid review';
+      }
+      if (!review) {
+        log.warn({ auditor: auditor.provider, problem: lastProblem }, 'auditor gave no valid review');
+        review = {
+          approved: false,
+          summary: `auditor (${auditor.provider}) gave no valid review: ${lastProblem}`,
+          confidence: 'low',
+          issues: [{ issue_key: 'auditor_no_valid_review', severity: 'major', category: 'auditor_error', description: lastProblem }],
+        };
+      }
+      reviews.push({ ...review, by: `${auditor.provider}:${auditor.model}` });
+    }
+    const issues = reviews.flatMap((r) => r.issues);
+    return {
+      approved: reviews.every((r) => r.approved) && !issues.some((i) => i.severity === 'major'),
+      summary: reviews.map((r) => (reviews.length > 1 ? `[${r.by}] ${r.summary}` : r.summary)).join('\n'),
+      issues,
+      usage: { ...total, provider: auditors[0].provider, model: auditors.map((a) => a.model).join('+') },
+      confidence: reviews.some((r) => r.confidence === 'low') ? 'low' : reviews.some((r) => r.confidence === 'medium') ? 'medium' : 'high',
+    };
+  }
+}

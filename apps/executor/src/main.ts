@@ -1,0 +1,66 @@
+import { LlmClient } from '@app/llm';
+import pino from 'pino';
+import { ExecutorConfigError, type ExecutorFlags, loadExecutorConfig } from './config.js';
+import { EXIT, Executor } from './executor.js';
+import { resolveModelRouting } from './models.js';
+import { SupervisorClient } from './supervisor-client.js';
+
+/**
+ * The executor's composition root: configuration, logger, clients, signals. Returns the
+ * process exit code (0 done, 1 bad usage/configuration, 2 supervisor unreachable).
+ */
+export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let config;
+  let routing;
+  try {
+    config = loadExecutorConfig(flags, env);
+    routing = resolveModelRouting({ openai: !!config.openaiKey, anthropic: !!config.anthropicKey }, config.modelsFile);
+  } catch (err) {
+    if (err instanceof ExecutorConfigError) {
+      process.stderr.write(`autopack executor: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  const log = pino(
+    {
+      level: config.logLevel,
+      base: { service: 'autopack-executor', executor_id: config.executorId },
+      redact: { paths: ['apiKey', 'openaiKey', 'anthropicKey', 'lease_token', '*.lease_token', 'authorization'], censor: '[redacted]' },
+    },
+    pino.destination(2),
+  );
+  const supervisor = new SupervisorClient({
+    baseUrl: config.apiUrl,
+    apiKey: config.apiKey,
+    retryForMs: config.supervisorRetrySeconds * 1000,
+    log: (m) => log.warn(m),
+  });
+  const llm = new LlmClient({
+    openaiApiKey: config.openaiKey,
+    anthropicApiKey: config.anthropicKey,
+    openaiBaseUrl: config.openaiBaseUrl,
+    anthropicBaseUrl: config.anthropicBaseUrl,
+  });
+  const executor = new Executor({ config, supervisor, llm, routing, log, env });
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    log.info({ signal: sig }, 'stopping: handing back the current lease');
+    executor.requestStop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.builder, auditor: routing.auditor }, 'executor started');
+  try {
+    return await executor.run();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,78 @@
+import type { AttemptRecord, ClaimResponse } from '@app/contracts';
+import type { BuilderContext } from './context.js';
+
+/**
+ * The Builder's system prompt. Stable across phases and attempts so providers can cache it
+ * (Anthropic cache_control, OpenAI automatic prefix caching).
+ */
+export const BUILDER_SYSTEM_PROMPT = `You are the Builder of Autopack, an autonomous software build system.
+You change a git repository to complete exactly one phase of a plan, and you report the change by calling the tool submit_changes. Never answer in prose; never produce a diff.
+
+Rules for edits:
+- Paths are relative to the repository root and use "/". Never touch .git, node_modules or anything outside the phase scope.
+- "create" makes a new file with the complete content. "replace" gives the complete new content of an existing small file: never abbreviate, never write "..." or "rest unchanged".
+- "edit" replaces one exact, unique piece of an existing file: "search" must match the current file exactly once (include enough surrounding lines). Files shown with line numbers are large: change them only with "edit", and do not include the line-number prefixes in "search" or "replace".
+- "delete" removes a file; "rename" moves it to "new_path".
+- Keep changes minimal and focused on the phase. JSON and YAML must stay valid. Never leave merge-conflict markers.
+- If feedback from an earlier attempt is given, fix exactly what it reports.
+- Report concerns you could not resolve in "issues" (severity minor or major).`;
+
+/** The Auditor's system prompt (stable, cacheable). */
+export const AUDITOR_SYSTEM_PROMPT = `You are the Auditor of Autopack, an autonomous software build system.
+You review one change (a unified diff) made by a Builder for one phase, against the phase's goal and acceptance criteria, and you report by calling the tool submit_review. Never answer in prose.
+
+- approved: true only if the change does what the phase asks, meets the acceptance criteria, and introduces no bug, security problem or data loss.
+- issues: each with a stable snake_case issue_key, severity "major" (must be fixed before the change is kept) or "minor" (acceptable, tracked), a category, a description and a location (file:line) when you can.
+- Any major issue means approved must be false.`;
+
+function feedbackSection(previous: AttemptRecord[]): string {
+  const failed = previous.filter((a) => a.outcome !== 'complete');
+  if (failed.length === 0) return '';
+  const items = failed.slice(-3).map((a) => {
+    const body = (a.feedback ?? a.reason ?? 'no details').trim();
+    return `## Attempt ${a.attempt} failed (${a.outcome})\n${body.length > 6000 ? `${body.slice(0, 1000)}\n...\n${body.slice(-5000)}` : body}`;
+  });
+  return `# Feedback from earlier attempts (fix these)\n${items.join('\n\n')}\n\n`;
+}
+
+/** The Builder's user prompt for one attempt. */
+export function builderPrompt(claim: ClaimResponse, context: BuilderContext): string {
+  const p = claim.phase;
+  const parts: string[] = [];
+  parts.push(`# Phase ${p.phase_id}: ${p.name}\n${p.description ?? ''}\n\nTask category: ${claim.strategy.task_category}; complexity: ${claim.strategy.complexity}; attempt ${claim.attempt} of ${claim.max_attempts}.`);
+  if (p.acceptance_criteria.length) parts.push(`# Acceptance criteria\n${p.acceptance_criteria.map((c) => `- ${c}`).join('\n')}`);
+  const scope = p.scope?.paths ?? [];
+  parts.push(
+    scope.length
+      ? `# Files you may change\nOnly these paths (a trailing "/" means everything below): ${scope.join(', ')}`
+      : `# Files you may change\nAny file in the repository except protected paths (${claim.run.protected_paths.join(', ') || 'none beyond .git'}).`,
+  );
+  const ci = p.ci ?? claim.run.ci;
+  if (ci) parts.push(`# Verification\nAfter your change, this command must succeed: \`${ci.command}\``);
+  const fb = feedbackSection(claim.previous_attempts);
+  if (fb) parts.push(fb.trim());
+  if (context.missing.length) parts.push(`# Scoped paths that do not exist yet (you may create them)\n${context.missing.map((m) => `- ${m}`).join('\n')}`);
+  const editable = context.files.filter((f) => f.editable);
+  const readOnly = context.files.filter((f) => !f.editable);
+  const show = (f: (typeof context.files)[number]) =>
+    `## ${f.path}${f.large ? ` (large: ${f.lines} lines, shown with line numbers; change it only with "edit")` : ''}\n\`\`\`\n${f.content}\n\`\`\``;
+  if (editable.length) parts.push(`# Files in scope (complete content)\n${editable.map(show).join('\n\n')}`);
+  if (readOnly.length) parts.push(`# Read-only context (do not modify)\n${readOnly.map(show).join('\n\n')}`);
+  if (context.omitted.length) parts.push(`# Files not shown\n${context.omitted.map((o) => `- ${o.path}: ${o.reason}`).join('\n')}`);
+  parts.push('Call submit_changes now.');
+  return parts.join('\n\n');
+}
+
+/** The Auditor's user prompt. */
+export function auditorPrompt(claim: ClaimResponse, diff: string, ci: { command: string; passed: boolean; tail: string } | null, summary: string): string {
+  const p = claim.phase;
+  const parts = [
+    `# Phase ${p.phase_id}: ${p.name}\n${p.description ?? ''}\nTask category: ${claim.strategy.task_category}. Auditor profile: ${claim.strategy.auditor_profile ?? 'general'}.`,
+  ];
+  if (p.acceptance_criteria.length) parts.push(`# Acceptance criteria\n${p.acceptance_criteria.map((c) => `- ${c}`).join('\n')}`);
+  parts.push(`# Builder's summary\n${summary}`);
+  if (ci) parts.push(`# CI (\`${ci.command}\`): ${ci.passed ? 'passed' : 'FAILED'}\n\`\`\`\n${ci.tail.slice(-3000)}\n\`\`\``);
+  parts.push(`# The change\n\`\`\`diff\n${diff}\n\`\`\``);
+  parts.push('Call submit_review now.');
+  return parts.join('\n\n');
+}

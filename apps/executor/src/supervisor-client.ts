@@ -1,0 +1,156 @@
+import {
+  type AuditorRequest,
+  type AuditorResultRequest,
+  type BuilderResultRequest,
+  type ClaimRequest,
+  type ClaimResponse,
+  ClaimResponseSchema,
+  type HeartbeatResponse,
+  HeartbeatResponseSchema,
+  type PhaseWriteResponse,
+  PhaseWriteResponseSchema,
+  type RunResponse,
+  RunResponseSchema,
+  type UpdateStatusRequest,
+} from '@app/contracts';
+import type { z } from 'zod';
+
+/** The supervisor answered with a coded error. */
+export class SupervisorError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SupervisorError';
+  }
+}
+
+/** The supervisor could not be reached after every retry (exit code 2). */
+export class SupervisorUnreachableError extends Error {
+  readonly code = 'SUPERVISOR_UNREACHABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SupervisorUnreachableError';
+  }
+}
+
+/** Options of the client. */
+export interface SupervisorClientOptions {
+  baseUrl: string;
+  apiKey?: string;
+  /** Total time to keep retrying an unreachable supervisor before giving up. */
+  retryForMs?: number;
+  log?: (msg: string) => void;
+  fetchImpl?: typeof fetch;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * HTTP client of the supervisor. Responses are parsed with the same zod schemas the
+ * supervisor is built from. Network errors and 502/503/504 are retried with exponential
+ * backoff and jitter for `retryForMs`; coded 4xx errors are thrown as `SupervisorError`.
+ */
+export class SupervisorClient {
+  private readonly base: string;
+  private readonly retryForMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly opts: SupervisorClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.retryForMs = opts.retryForMs ?? 120_000;
+    this.fetchImpl = opts.fetchImpl ?? fetch;
+  }
+
+  /** `POST /phases/claim`; null on 204. */
+  async claim(req: ClaimRequest): Promise<ClaimResponse | null> {
+    const res = await this.request('POST', '/phases/claim', req, (req.wait_ms ?? 0) + 30_000);
+    return res.status === 204 ? null : this.parse(ClaimResponseSchema, res.body);
+  }
+
+  /** Heartbeat; throws SupervisorError(409, LEASE_LOST) when the lease is gone. */
+  async heartbeat(runId: string, phaseId: string, leaseToken: string): Promise<HeartbeatResponse> {
+    const res = await this.request('POST', this.phasePath(runId, phaseId, 'heartbeat'), { lease_token: leaseToken });
+    return this.parse(HeartbeatResponseSchema, res.body);
+  }
+
+  async builderResult(runId: string, phaseId: string, body: BuilderResultRequest): Promise<PhaseWriteResponse> {
+    return this.write(this.phasePath(runId, phaseId, 'builder_result'), body);
+  }
+
+  async auditorRequest(runId: string, phaseId: string, body: AuditorRequest): Promise<PhaseWriteResponse> {
+    return this.write(this.phasePath(runId, phaseId, 'auditor_request'), body);
+  }
+
+  async auditorResult(runId: string, phaseId: string, body: AuditorResultRequest): Promise<PhaseWriteResponse> {
+    return this.write(this.phasePath(runId, phaseId, 'auditor_result'), body);
+  }
+
+  async updateStatus(runId: string, phaseId: string, body: UpdateStatusRequest): Promise<PhaseWriteResponse> {
+    return this.write(this.phasePath(runId, phaseId, 'update_status'), body);
+  }
+
+  /** `GET /runs/{id}`. */
+  async getRun(runId: string): Promise<RunResponse> {
+    const res = await this.request('GET', `/runs/${encodeURIComponent(runId)}`);
+    return this.parse(RunResponseSchema, res.body);
+  }
+
+  private phasePath(runId: string, phaseId: string, action: string): string {
+    return `/runs/${encodeURIComponent(runId)}/phases/${encodeURIComponent(phaseId)}/${action}`;
+  }
+
+  private async write(path: string, body: unknown): Promise<PhaseWriteResponse> {
+    const res = await this.request('POST', path, body);
+    return this.parse(PhaseWriteResponseSchema, res.body);
+  }
+
+  private parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new SupervisorError(502, 'BAD_RESPONSE', `unexpected supervisor response: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    return parsed.data;
+  }
+
+  private async request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<{ status: number; body: unknown }> {
+    const deadline = Date.now() + this.retryForMs;
+    for (let attempt = 0; ; attempt++) {
+      let failure: string;
+      try {
+        const res = await this.fetchImpl(this.base + path, {
+          method,
+          headers: {
+            accept: 'application/json',
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...(this.opts.apiKey ? { 'x-api-key': this.opts.apiKey } : {}),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const text = await res.text();
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        if (res.status < 400) return { status: res.status, body: json };
+        if (![502, 503, 504].includes(res.status)) {
+          const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+          throw new SupervisorError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `HTTP ${res.status}`);
+        }
+        failure = `HTTP ${res.status}`;
+      } catch (err) {
+        if (err instanceof SupervisorError) throw err;
+        failure = (err as Error).name === 'TimeoutError' ? 'request timed out' : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
+      }
+      const delay = Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      if (Date.now() + delay > deadline) {
+        throw new SupervisorUnreachableError(`supervisor at ${this.base} unreachable (${failure}) after ${attempt + 1} tries`);
+      }
+      this.opts.log?.(`supervisor ${method} ${path} failed (${failure}); retrying in ${Math.round(delay)} ms`);
+      await sleep(delay);
+    }
+  }
+}
