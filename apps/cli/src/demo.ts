@@ -81,7 +81,7 @@ export async function runDemo(opts: { live: boolean; dir?: string }): Promise<nu
   const executorLog = path.join(dir, 'executor.log');
   const supervisor = startChild(['supervisor'], { ...childEnv, PORT: String(port), HOST: '127.0.0.1' }, supervisorLog);
   let executor: ChildProcess | undefined;
-  let code = 1;
+  let code: number;
   try {
     const deadline = Date.now() + 90_000;
     for (;;) {
