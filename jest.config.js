@@ -14,4 +14,5 @@ export default {
   globalTeardown: '<rootDir>/test/setup/global-teardown.js',
   testTimeout: 60000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/setup/summary-reporter.js'],
 };
