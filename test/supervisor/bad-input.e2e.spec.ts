@@ -84,7 +84,7 @@ describe('hostile input', () => {
   it('refuses a non-JSON content type with 415', async () => {
     const res = await fetch(`${sup.url}/runs/start`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'run_id=x' });
     expect(res.status).toBe(415);
-    expect((await res.json()).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(((await res.json()) as any).error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
   });
 
   it('answers an oversized body with 413 PAYLOAD_TOO_LARGE', async () => {
