@@ -490,11 +490,11 @@ describe.each([
   it('flags dev dependencies in the runtime, a missing source and a dist that is not the build output', () => {
     const broken = text
       .replace(/--omit=dev /, '')
-      .replace(/^COPY bin \.\/bin$/m, 'COPY bin ./bin\nCOPY scripts ./scripts')
+      .replace(/^COPY bin \.\/bin$/m, 'COPY bin ./bin\nCOPY no-such-dir ./no-such-dir')
       .replace(/^COPY --from=build \/app\/dist \.\/dist$/m, 'COPY --from=build /app/apps ./dist');
     const problems = dockerfileProblems(broken, expectations, IGNORE).join('\n');
     expect(problems).toMatch(/npm ci --omit=dev/);
-    expect(problems).toMatch(/COPY scripts: not in the repository/);
+    expect(problems).toMatch(/COPY no-such-dir: not in the repository/);
     expect(problems).toMatch(/dist must be the dist\/ of the stage that runs npm run build/);
   });
 
