@@ -69,3 +69,35 @@ export function samplePlan(runId: string, extra: Record<string, unknown> = {}) {
     ],
   };
 }
+
+/** Claims the next phase of a run (asserting one is claimable) and returns the claim body. */
+export async function claimNext(base: string, runId: string, executorId = 'tester'): Promise<any> {
+  const r = await http(base, 'POST', '/phases/claim', { executor_id: executorId, run_id: runId });
+  if (r.status !== 200) throw new Error(`expected a claimable phase in ${runId}, got ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** Claims the next phase and completes it, optionally reporting issues and usage on the way. */
+export async function completeNext(base: string, runId: string, opts: { issues?: unknown[]; tokens?: number } = {}): Promise<any> {
+  const c = await claimNext(base, runId);
+  const p = `/runs/${runId}/phases/${c.phase_id}`;
+  const b = await http(base, 'POST', `${p}/builder_result`, {
+    lease_token: c.lease_token,
+    status: 'success',
+    suggested_issues: opts.issues ?? [],
+    usage: { prompt_tokens: opts.tokens ?? 100, completion_tokens: 0 },
+  });
+  if (b.status !== 200) throw new Error(`builder_result: ${b.status} ${JSON.stringify(b.body)}`);
+  const done = await http(base, 'POST', `${p}/update_status`, { lease_token: c.lease_token, state: 'COMPLETE', commit_sha: 'c'.repeat(40) });
+  if (done.status !== 200) throw new Error(`update_status: ${done.status} ${JSON.stringify(done.body)}`);
+  return { claim: c, result: done.body };
+}
+
+/** A one-tier plan with `n` phases of a category. */
+export function flatPlan(runId: string, n: number, run: Record<string, unknown> = {}, category = 'feature_scaffolding') {
+  return {
+    run: { run_id: runId, ...run },
+    tiers: [{ tier_id: 't1', tier_index: 0, name: 'Only tier' }],
+    phases: Array.from({ length: n }, (_, i) => ({ phase_id: `p${i + 1}`, phase_index: i, tier_id: 't1', name: `Phase ${i + 1}`, task_category: category })),
+  };
+}

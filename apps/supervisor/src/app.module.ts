@@ -2,11 +2,34 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from './config.js';
-import { HealthController, PhasesController, RunsController } from './controllers/index.js';
+import {
+  CapabilitiesController,
+  EventsController,
+  HealthController,
+  IssuesController,
+  OpenApiController,
+  OperatorController,
+  PhasesController,
+  ReportsController,
+  RunsController,
+} from './controllers/index.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { AllExceptionsFilter } from './http/exception.filter.js';
 import { AppLogger } from './http/logger.js';
-import { EventRepository, PhaseRepository, RunRepository, TierRepository } from './repositories/index.js';
+import {
+  BudgetRepository,
+  EventRepository,
+  IssueRepository,
+  PhaseRepository,
+  RulesetRepository,
+  RunRepository,
+  TierRepository,
+} from './repositories/index.js';
+import { EventStreamService } from './services/event-stream.service.js';
+import { IssueService } from './services/issue.service.js';
+import { MetricsService } from './services/metrics.service.js';
+import { ProjectService } from './services/project.service.js';
+import { ReportService } from './services/report.service.js';
 import { HealthService } from './services/health.service.js';
 import { LeaseSweeperService } from './services/lease-sweeper.service.js';
 import { DATABASE_URL, NotificationHub } from './services/notification-hub.js';
@@ -24,7 +47,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 })],
-      controllers: [RunsController, PhasesController, HealthController],
+      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },
         { provide: DATABASE_URL, useValue: databaseUrl },
@@ -34,6 +57,14 @@ export class AppModule {
         TierRepository,
         PhaseRepository,
         EventRepository,
+        IssueRepository,
+        BudgetRepository,
+        RulesetRepository,
+        IssueService,
+        ReportService,
+        ProjectService,
+        MetricsService,
+        EventStreamService,
         ProgressService,
         RunService,
         PhaseService,

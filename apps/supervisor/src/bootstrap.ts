@@ -8,6 +8,14 @@ import { type SupervisorConfig, loadSupervisorConfig } from './config.js';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './database/embedded-postgres.js';
 import { apiKeyMiddleware, jsonBodyMiddleware, requestLogMiddleware } from './http/edge-middleware.js';
 import { AppLogger, createRootLogger } from './http/logger.js';
+import { createRequire } from 'node:module';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { MetricsService } from './services/metrics.service.js';
+import { EventStreamService } from './services/event-stream.service.js';
+import { attachRunStreamWebSocket } from './http/websocket.js';
+
+const swaggerUiDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
 /** Builds the Nest application (middleware, filter, module) without listening; reused by e2e tests. */
 export async function createSupervisorApp(config: SupervisorConfig, databaseUrl: string, logger?: AppLogger): Promise<INestApplication> {
@@ -20,10 +28,24 @@ export async function createSupervisorApp(config: SupervisorConfig, databaseUrl:
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(requestLogMiddleware(log.pino));
+  const metrics = app.get(MetricsService);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      // The matched route pattern keeps label cardinality bounded (ids never become labels).
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      end({ method: req.method, route });
+    });
+    next();
+  });
   app.use(apiKeyMiddleware(config.apiKey));
   app.use(jsonBodyMiddleware(config.maxBodyBytes));
+  app.use('/docs/assets', express.static(swaggerUiDir, { index: false, fallthrough: false }));
   app.enableShutdownHooks();
   await app.init();
+  const wss = attachRunStreamWebSocket(app.getHttpServer(), app.get(EventStreamService), config.apiKey);
+  app.getHttpServer().on('close', () => wss.close());
   return app;
 }
 

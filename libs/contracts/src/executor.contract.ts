@@ -114,6 +114,10 @@ export const UsageReportSchema = z.strictObject({
   cached_tokens: z.number().int().min(0).max(100_000_000).optional(),
   cost_usd: z.number().min(0).max(1_000_000).optional(),
   calls: z.number().int().min(0).max(10_000).optional(),
+  /** Client-chosen id: a usage report with an id already seen is ignored (idempotent retries). */
+  report_id: z.string().min(8).max(100).regex(/^[\w.:-]+$/).optional(),
+  /** The reservation this usage settles (see `reserve_budget`). */
+  reservation_id: z.string().uuid().optional(),
 });
 /** LLM usage reported by the executor. */
 export type UsageReport = z.infer<typeof UsageReportSchema>;
@@ -231,3 +235,37 @@ export const PhaseWriteResponseSchema = z.object({
 });
 /** Response of every executor write. */
 export type PhaseWriteResponse = z.infer<typeof PhaseWriteResponseSchema>;
+
+/** `POST .../record_issue` body: one issue into the phase, the run index and the project backlog. */
+export const RecordIssueRequestSchema = z.strictObject({
+  lease_token: LeaseTokenSchema.optional(),
+  issue_key: z.string().min(1).max(200),
+  severity: SeveritySchema,
+  source: z.enum(['test', 'probe', 'ci', 'static_check', 'cursor_self_doubt', 'auditor', 'builder', 'api_server', 'operator']).default('api_server'),
+  category: z.string().min(1).max(100),
+  task_category: z.string().max(64).optional(),
+  complexity: z.enum(['low', 'medium', 'high']).optional(),
+  description: z.string().max(5000).optional(),
+  location: z.string().max(500).optional(),
+  evidence_refs: z.array(z.string().max(500)).max(50).optional(),
+});
+/** `POST .../record_issue` body. */
+export type RecordIssueRequest = z.infer<typeof RecordIssueRequestSchema>;
+
+/** `POST .../reserve_budget` body: reserve the worst case of an LLM call before making it. */
+export const ReserveBudgetRequestSchema = z.strictObject({
+  lease_token: LeaseTokenSchema,
+  tokens: z.number().int().min(1).max(10_000_000),
+  cost_usd: z.number().min(0).max(100_000).optional(),
+  purpose: z.enum(['builder', 'auditor', 'planner']).optional(),
+});
+/** `POST .../reserve_budget` body. */
+export type ReserveBudgetRequest = z.infer<typeof ReserveBudgetRequestSchema>;
+
+/** `POST .../reserve_budget` 200 response. */
+export const ReserveBudgetResponseSchema = z.object({
+  reservation_id: z.string(),
+  budget_left: BudgetLeftSchema,
+});
+/** `POST .../reserve_budget` response. */
+export type ReserveBudgetResponse = z.infer<typeof ReserveBudgetResponseSchema>;

@@ -42,6 +42,10 @@ export const RunCreateSchema = z.strictObject({
   project_id: IdSchema.optional(),
   ci: CiSpecSchema.optional(),
   protected_paths: z.array(RelativePathSchema).max(200).optional(),
+  /** Phases of this run that may be leased at the same time (default 1: commits are serialized). */
+  max_parallel_phases: z.number().int().min(1).max(64).optional(),
+  /** Add a debt-cleanup phase for aged backlog issues of the project (default true). */
+  schedule_debt_cleanup: z.boolean().optional(),
 });
 /** Run creation fields. */
 export type RunCreate = z.infer<typeof RunCreateSchema>;
@@ -186,6 +190,9 @@ export const RunResponseSchema = z.object({
   max_minor_issues_total: z.number().int(),
   promotion_eligible_to_main: z.string(),
   promotion_eligible: z.boolean(),
+  approval_state: z.enum(['not_required', 'pending', 'approved', 'rejected']),
+  project_id: z.string(),
+  max_parallel_phases: z.number().int(),
   debt_status: z.string().nullable(),
   failure_reason: z.string().nullable(),
   budgets: BudgetsSchema,
@@ -194,3 +201,16 @@ export const RunResponseSchema = z.object({
 });
 /** A run as returned by the API. */
 export type RunResponse = z.infer<typeof RunResponseSchema>;
+
+/** `POST /runs/{id}/approve` and `POST /executor/builds/{id}/approve` body. */
+export const ApproveRequestSchema = z.strictObject({
+  approved: z.boolean(),
+  notes: z.string().max(10_000).optional(),
+});
+/** An approval decision. */
+export type ApproveRequest = z.infer<typeof ApproveRequestSchema>;
+
+/** `POST /runs/{id}/cancel` body (optional). */
+export const CancelRequestSchema = z.strictObject({ reason: z.string().max(2000).optional() });
+/** A cancel request. */
+export type CancelRequest = z.infer<typeof CancelRequestSchema>;

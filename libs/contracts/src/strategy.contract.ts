@@ -23,8 +23,28 @@ export const BudgetLeftSchema = z.object({
   tokens: z.number(),
   cost_usd: z.number().nullable(),
   phase_tokens: z.number(),
+  tier_tokens: z.number().optional(),
   minutes: z.number(),
   ci_runs: z.number().int(),
 });
 /** What is left of the budgets. */
 export type BudgetLeft = z.infer<typeof BudgetLeftSchema>;
+
+/** One category's overrides in a project ruleset (snake_case over the wire). */
+export const CategoryOverrideSchema = z.strictObject({
+  complexity: z.enum(['low', 'medium', 'high']).optional(),
+  ci_profile: z.enum(['normal', 'strict']).optional(),
+  max_builder_attempts: z.number().int().min(1).max(20).optional(),
+  max_auditor_attempts: z.number().int().min(1).max(20).optional(),
+  incident_token_cap: z.number().int().min(1000).max(100_000_000).optional(),
+  auto_apply: z.boolean().optional(),
+  auditor_profile: z.string().max(100).nullable().optional(),
+  default_severity: z.enum(['minor', 'major']).optional(),
+});
+
+/** `PUT /projects/{project_id}/ruleset` body: per-category overrides of the strategy table. */
+export const ProjectRulesetSchema = z.strictObject({
+  categories: z.record(z.string().regex(/^[a-z0-9_]{1,64}$/), CategoryOverrideSchema),
+});
+/** A project ruleset. */
+export type ProjectRuleset = z.infer<typeof ProjectRulesetSchema>;

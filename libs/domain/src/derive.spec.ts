@@ -1,4 +1,4 @@
-import { claimableTier, deriveRunOutcome, deriveTierCleanliness, deriveTierState, tiersBlockedByFailure } from './derive.js';
+import { needsCheckpointApproval, claimableTier, deriveRunOutcome, deriveTierCleanliness, deriveTierState, tiersBlockedByFailure } from './derive.js';
 
 describe('derivations', () => {
   it.each([
@@ -26,6 +26,7 @@ describe('derivations', () => {
     expect(deriveRunOutcome(['COMPLETE', 'IN_PROGRESS'], 'auto')).toBeNull();
     expect(deriveRunOutcome(['COMPLETE', 'COMPLETE'], 'auto')).toBe('succeed');
     expect(deriveRunOutcome(['COMPLETE', 'SKIPPED'], 'final')).toBe('awaitApproval');
+    expect(deriveRunOutcome(['COMPLETE'], 'checkpoints')).toBe('awaitApproval');
     expect(deriveRunOutcome(['FAILED', 'SKIPPED'], 'auto')).toBe('failForReview');
   });
 
@@ -39,5 +40,19 @@ describe('derivations', () => {
     const failed = [{ ...tiers[1], state: 'FAILED' as const }, tiers[0], tiers[2]];
     expect(claimableTier(failed)).toBeUndefined();
     expect(tiersBlockedByFailure(failed).map((t) => t.tierId).sort()).toEqual(['b', 'c']);
+  });
+});
+
+describe('checkpoint approvals', () => {
+  const tiers = (a: 'COMPLETE' | 'IN_PROGRESS' | 'PENDING', b: 'COMPLETE' | 'PENDING') => [
+    { tierId: 'a', tierIndex: 0, state: a },
+    { tierId: 'b', tierIndex: 1, state: b },
+  ];
+  it('waits after a finished tier when later tiers remain', () => {
+    expect(needsCheckpointApproval(tiers('COMPLETE', 'PENDING'), -1, false)).toEqual({ needed: true, doneThrough: 0 });
+    expect(needsCheckpointApproval(tiers('COMPLETE', 'PENDING'), 0, false).needed).toBe(false);
+    expect(needsCheckpointApproval(tiers('COMPLETE', 'PENDING'), -1, true).needed).toBe(false);
+    expect(needsCheckpointApproval(tiers('IN_PROGRESS', 'PENDING'), -1, false).needed).toBe(false);
+    expect(needsCheckpointApproval(tiers('COMPLETE', 'COMPLETE'), -1, false).needed).toBe(false);
   });
 });

@@ -41,14 +41,14 @@ export type RunOutcome = 'succeed' | 'failForReview' | 'awaitApproval' | null;
 
 /**
  * The outcome of a run once its tiers are settled: every tier complete means success (or
- * waiting for approval in `final` mode); every tier settled with one failed means a human
- * has to look. Null while work remains.
+ * waiting for approval in `final` and `checkpoints` modes); every tier settled with one
+ * failed means a human has to look. Null while work remains.
  */
 export function deriveRunOutcome(tierStates: readonly TierState[], approvalMode: ApprovalMode): RunOutcome {
   const settled = tierStates.every((s) => s === 'COMPLETE' || s === 'FAILED' || s === 'SKIPPED');
   if (!settled) return null;
   if (tierStates.some((s) => s === 'FAILED')) return 'failForReview';
-  return approvalMode === 'final' ? 'awaitApproval' : 'succeed';
+  return approvalMode === 'auto' ? 'succeed' : 'awaitApproval';
 }
 
 /** A tier with its index, for ordering decisions. */
@@ -77,4 +77,19 @@ export function tiersBlockedByFailure(tiers: readonly IndexedTier[]): IndexedTie
   const failedIndex = Math.min(...tiers.filter((t) => t.state === 'FAILED').map((t) => t.tierIndex));
   if (!Number.isFinite(failedIndex)) return [];
   return tiers.filter((t) => t.tierIndex > failedIndex && (t.state === 'PENDING' || t.state === 'IN_PROGRESS'));
+}
+
+/**
+ * In `checkpoints` mode a run waits for approval after each tier: true when a tier finished
+ * beyond the last approved one while later tiers remain and nothing is in flight.
+ */
+export function needsCheckpointApproval(tiers: readonly IndexedTier[], approvedThroughTierIndex: number, anyLeased: boolean): { needed: boolean; doneThrough: number } {
+  const ordered = [...tiers].sort((a, b) => a.tierIndex - b.tierIndex);
+  let doneThrough = -1;
+  for (const t of ordered) {
+    if (t.state !== 'COMPLETE' && t.state !== 'SKIPPED') break;
+    doneThrough = t.tierIndex;
+  }
+  const remaining = ordered.some((t) => t.tierIndex > doneThrough);
+  return { needed: !anyLeased && remaining && doneThrough > approvedThroughTierIndex, doneThrough };
 }

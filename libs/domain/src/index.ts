@@ -4,3 +4,4 @@ export * from './tier.machine.js';
 export * from './derive.js';
 export * from './strategy.js';
 export * from './budget.js';
+export * from './issues.js';

@@ -1,3 +1,9 @@
 export { HealthController } from './health.controller.js';
 export { PhasesController } from './phases.controller.js';
 export { RunsController } from './runs.controller.js';
+export { CapabilitiesController } from './capabilities.controller.js';
+export { EventsController } from './events.controller.js';
+export { IssuesController } from './issues.controller.js';
+export { OperatorController } from './operator.controller.js';
+export { ReportsController } from './reports.controller.js';
+export { OpenApiController } from './openapi.controller.js';

@@ -1,9 +1,10 @@
 import { EventEntity } from './event.entity.js';
+import { BacklogEntity, PhaseIssueEntity, RulesetEntity } from './issue.entity.js';
 import { PhaseAttemptEntity } from './phase-attempt.entity.js';
 import { PhaseEntity } from './phase.entity.js';
 import { RunEntity } from './run.entity.js';
 import { TierEntity } from './tier.entity.js';
 
-export { EventEntity, PhaseAttemptEntity, PhaseEntity, RunEntity, TierEntity };
+export { BacklogEntity, EventEntity, PhaseAttemptEntity, PhaseEntity, PhaseIssueEntity, RulesetEntity, RunEntity, TierEntity };
 /** Every entity of the supervisor. */
-export const ENTITIES = [RunEntity, TierEntity, PhaseEntity, PhaseAttemptEntity, EventEntity];
+export const ENTITIES = [RunEntity, TierEntity, PhaseEntity, PhaseAttemptEntity, EventEntity, PhaseIssueEntity, BacklogEntity, RulesetEntity];

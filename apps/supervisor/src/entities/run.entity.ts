@@ -34,6 +34,11 @@ export class RunEntity {
   @Column({ name: 'failure_reason', type: 'text', nullable: true }) failureReason!: string | null;
   @Column({ name: 'debt_status', type: 'text', nullable: true }) debtStatus!: string | null;
   @Column({ name: 'strategy', type: 'jsonb' }) strategy!: CompiledStrategy;
+  @Column({ name: 'max_parallel_phases', type: 'int' }) maxParallelPhases!: number;
+  @Column({ name: 'approved_through_tier_index', type: 'int' }) approvedThroughTierIndex!: number;
+  @Column({ name: 'approval_state', type: 'text' }) approvalState!: 'not_required' | 'pending' | 'approved' | 'rejected';
+  @Column({ name: 'approval_notes', type: 'text', nullable: true }) approvalNotes!: string | null;
+  @Column({ name: 'approved_at', type: 'timestamptz', nullable: true }) approvedAt!: Date | null;
   @Column({ name: 'version', type: 'int' }) version!: number;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;

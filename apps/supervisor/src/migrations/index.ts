@@ -1,4 +1,5 @@
 import { InitialSchema1732300000000 } from './1732300000000-initial-schema.js';
+import { ControlPlane1732400000000 } from './1732400000000-control-plane.js';
 
 /** Migrations in order; run on start (never `synchronize`). */
-export const MIGRATIONS = [InitialSchema1732300000000];
+export const MIGRATIONS = [InitialSchema1732300000000, ControlPlane1732400000000];

@@ -5,3 +5,7 @@ export { EventRepository } from './event.repository.js';
 export type { NewEvent } from './event.repository.js';
 export type { PhaseTransitionSet } from './phase.repository.js';
 export type { RunTransitionSet } from './run.repository.js';
+export { IssueRepository } from './issue.repository.js';
+export type { PhaseIssueSighting } from './issue.repository.js';
+export { BudgetRepository } from './budget.repository.js';
+export { RulesetRepository } from './ruleset.repository.js';

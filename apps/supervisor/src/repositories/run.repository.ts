@@ -5,7 +5,9 @@ import { RunEntity } from '../entities/index.js';
 import { execSql } from './sql.js';
 
 /** Fields a run transition may set alongside the state. */
-export type RunTransitionSet = Partial<Pick<RunEntity, 'failureReason' | 'completedAt' | 'startedAt' | 'debtStatus'>>;
+export type RunTransitionSet = Partial<
+  Pick<RunEntity, 'failureReason' | 'completedAt' | 'startedAt' | 'debtStatus' | 'approvalState' | 'approvalNotes' | 'approvedAt' | 'approvedThroughTierIndex'>
+>;
 
 /** Runs: narrow methods, guarded status writes. */
 @Injectable()
@@ -51,6 +53,11 @@ export class RunRepository {
     ]);
   }
 
+  /** Updates approval bookkeeping without a state change. */
+  async setApproval(em: EntityManager, runId: string, set: RunTransitionSet): Promise<void> {
+    await em.createQueryBuilder().update(RunEntity).set({ ...set, updatedAt: () => 'now()' }).where('run_id = :runId', { runId }).execute();
+  }
+
   /** Counts a CI run. */
   async addCiRun(em: EntityManager, runId: string): Promise<void> {
     await execSql(em, `UPDATE runs SET ci_runs_used = ci_runs_used + 1, updated_at = now() WHERE run_id = $1`, [runId]);
@@ -74,7 +81,7 @@ export class RunRepository {
       `SELECT r.run_id FROM runs r
         WHERE r.state = ANY($1::text[])
           AND ($2::text IS NULL OR r.run_id = $2)
-          AND NOT EXISTS (SELECT 1 FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL)
+          AND (SELECT count(*) FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL) < r.max_parallel_phases
           AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED')
         ORDER BY r.created_at, r.run_id
         LIMIT $3

@@ -56,6 +56,15 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     });
   }
 
+  /** Calls `listener` on every NOTIFY for `runId`; returns the unsubscribe function. */
+  subscribe(runId: string, listener: () => void): () => void {
+    const onNotify = (id: string) => {
+      if (id === runId || id === '') listener();
+    };
+    this.emitter.on('claimable', onNotify);
+    return () => this.emitter.off('claimable', onNotify);
+  }
+
   /** Lets in-process code wake waiters directly (used after local transactions commit). */
   wake(runId: string): void {
     this.emitter.emit('claimable', runId);

@@ -12,20 +12,37 @@ import {
   LEASED_PHASE_STATES,
   type PhaseState,
   type PhaseWriteResponse,
-  type SuggestedIssue,
+  type RecordIssueRequest,
+  type ReserveBudgetRequest,
+  type ReserveBudgetResponse,
   type UpdateStatusRequest,
   type UsageReport,
+  type BudgetLeft,
 } from '@app/contracts';
 import { type PhaseEvent, eventForRequestedPhaseState, isRunClaimable, isRunTerminal, runBudgetExhaustion, transitionPhase } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import type { PhaseTransitionSet } from '../repositories/index.js';
 import { msBetween } from './clock.js';
+import { IssueService } from './issue.service.js';
 import { NotificationHub } from './notification-hub.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
 
 const CLAIMABLE_RUN_STATES = ['RUN_CREATED', 'PHASE_QUEUEING', 'PHASE_EXECUTION', 'GATE', 'CI_RUNNING', 'SNAPSHOT_CREATED'] as const;
+
+/**
+ * Failed attempts are recorded as phase issues too (builder guardrails, CI failures, auditor
+ * rejections). They stay at phase and run level: keyed per phase, they would only add noise
+ * to the project backlog.
+ */
+const PROCESS_ISSUES: Record<string, { key: string; category: string; source: string }> = {
+  builder_failed: { key: 'builder_guardrail', category: 'builder_guardrail', source: 'builder' },
+  ci_failed: { key: 'ci_failure', category: 'ci_failure', source: 'ci' },
+  auditor_revise: { key: 'auditor_rejection', category: 'auditor_rejection', source: 'auditor' },
+  auditor_escalate: { key: 'auditor_escalation', category: 'auditor_rejection', source: 'auditor' },
+  lease_expired: { key: 'lease_expired', category: 'executor', source: 'api_server' },
+};
 
 /** What ends an attempt, as recorded in `phase_attempts`. */
 interface AttemptEnd {
@@ -56,6 +73,8 @@ export class PhaseService {
     private readonly events: EventRepository,
     private readonly progress: ProgressService,
     private readonly hub: NotificationHub,
+    private readonly issues: IssueService,
+    private readonly budgets: BudgetRepository,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
 
@@ -102,18 +121,40 @@ export class PhaseService {
           { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.attemptsUsed, executor_id: req.executor_id } },
         ]);
         await this.progress.settle(em, run);
+        // Another phase of this run may still be claimable (parallel runs): wake other waiters.
+        if (run.maxParallelPhases > 1) await this.events.notify(em, CLAIMABLE_CHANNEL, run.runId);
         return this.claimResponse(em, run, phase, token);
       }
       return null;
     });
   }
 
-  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string): Promise<ClaimResponse> {
+  /**
+   * What is left of every budget for a phase: caps minus usage minus open reservations, so
+   * two calls can never both be admitted into the same remaining budget.
+   */
+  private async budgetLeft(em: EntityManager, run: RunEntity, phase: PhaseEntity): Promise<BudgetLeft> {
     const strategy = run.strategy.phases[phase.phaseId];
     const tierBudget = run.strategy.tiers[phase.tierId];
     const tier = (await this.tiers.listForRun(em, run.runId)).find((t) => t.tierId === phase.tierId);
+    const phases = await this.phases.listForRun(em, run.runId);
+    const tierTokens = phases.filter((p) => p.tierId === phase.tierId).reduce((n, p) => n + p.tokensUsed, 0);
+    const reserved = await this.budgets.reserved(em, run.runId, phase.phaseId, phase.tierId);
     const now = await this.runs.now(em);
     const elapsed = run.startedAt ? msBetween(run.startedAt, now) / 60_000 : 0;
+    const fresh = phases.find((p) => p.id === phase.id) ?? phase;
+    return {
+      tokens: Math.max(0, run.tokenCap - run.tokensUsed - reserved.run),
+      cost_usd: run.costCapUsd === null ? null : Math.max(0, run.costCapUsd - run.costUsedUsd - reserved.cost),
+      phase_tokens: Math.max(0, strategy.incident_token_cap - fresh.tokensUsed - reserved.phase),
+      tier_tokens: Math.max(0, (tierBudget?.tokenCap ?? Number.MAX_SAFE_INTEGER) - tierTokens - reserved.tier),
+      minutes: Math.max(0, run.maxDurationMinutes - elapsed),
+      ci_runs: Math.max(0, (tierBudget?.ciRunCap ?? 0) - (tier?.ciRunsUsed ?? 0)),
+    };
+  }
+
+  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string): Promise<ClaimResponse> {
+    const strategy = run.strategy.phases[phase.phaseId];
     const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
     return {
       run_id: run.runId,
@@ -139,13 +180,7 @@ export class PhaseService {
         allow_mass_addition: phase.allowMassAddition,
       },
       strategy,
-      budget_left: {
-        tokens: Math.max(0, run.tokenCap - run.tokensUsed),
-        cost_usd: run.costCapUsd === null ? null : Math.max(0, run.costCapUsd - run.costUsedUsd),
-        phase_tokens: Math.max(0, strategy.incident_token_cap - phase.tokensUsed),
-        minutes: Math.max(0, run.maxDurationMinutes - elapsed),
-        ci_runs: Math.max(0, (tierBudget?.ciRunCap ?? 0) - (tier?.ciRunsUsed ?? 0)),
-      },
+      budget_left: await this.budgetLeft(em, run, phase),
       previous_attempts: attempts.map((a) => ({
         attempt: a.attempt,
         outcome: a.outcome,
@@ -182,8 +217,8 @@ export class PhaseService {
     return this.fencedWrite(runId, phaseId, body.lease_token, body, async (ctx) => {
       const usage = body.usage ?? { prompt_tokens: 0, completion_tokens: body.tokens_used };
       await this.recordUsage(ctx, usage, 'builder');
-      const issues = this.countIssues(body.suggested_issues);
-      await this.phases.addCounters(ctx.em, ctx.phase.id, { builder: 1, ...issues });
+      await this.phases.addCounters(ctx.em, ctx.phase.id, { builder: 1 });
+      await this.issues.recordAll(ctx.em, ctx.run, ctx.phase, body.suggested_issues, 'builder');
       const details: PhaseTransitionSet = { filesChanged: body.files_changed, linesAdded: body.lines_added, linesRemoved: body.lines_removed };
       if (body.status === 'failed') {
         return this.endAttempt(ctx, {
@@ -214,7 +249,8 @@ export class PhaseService {
     const response = await this.fencedWrite(runId, phaseId, body.lease_token, body, async (ctx) => {
       const usage = body.usage ?? { prompt_tokens: 0, completion_tokens: body.tokens_used };
       await this.recordUsage(ctx, usage, 'auditor');
-      await this.phases.addCounters(ctx.em, ctx.phase.id, { auditor: 1, ...this.countIssues(body.issues_found) });
+      await this.phases.addCounters(ctx.em, ctx.phase.id, { auditor: 1 });
+      await this.issues.recordAll(ctx.em, ctx.run, ctx.phase, body.issues_found, 'auditor');
       const quality = body.quality_level ?? null;
       if (body.recommendation === 'approve') {
         return this.endAttempt(ctx, {
@@ -251,6 +287,12 @@ export class PhaseService {
         ...(body.commit_sha ? { commitSha: body.commit_sha } : {}),
       };
       if (event === 'startCi') {
+        const tier = (await this.tiers.listForRun(ctx.em, runId)).find((t) => t.tierId === ctx.phase.tierId);
+        const cap = ctx.run.strategy.tiers[ctx.phase.tierId]?.ciRunCap;
+        if (tier && cap !== undefined && tier.ciRunsUsed >= cap) {
+          await this.progress.endRun(ctx.em, ctx.run, 'exhaustBudget', `tier ${tier.tierId} ci_run_cap exhausted: ${tier.ciRunsUsed} of ${cap} CI runs used`);
+          return 'FAILED';
+        }
         await this.runs.addCiRun(ctx.em, runId);
         await this.tiers.addCiRun(ctx.em, runId, ctx.phase.tierId);
       }
@@ -268,6 +310,49 @@ export class PhaseService {
       }
       return this.move(ctx, event, set);
     });
+  }
+
+  /** `POST .../record_issue`: fenced when a lease token is given (an executor), open to operators otherwise. */
+  async recordIssue(runId: string, phaseId: string, body: RecordIssueRequest): Promise<PhaseWriteResponse> {
+    return this.fencedWrite(runId, phaseId, body.lease_token, {}, async (ctx) => {
+      const { lease_token: _t, task_category: _c, complexity: _x, ...issue } = body;
+      await this.issues.record(ctx.em, ctx.run, ctx.phase, issue, body.source);
+      return ctx.phase.state;
+    }, { optionalFence: true });
+  }
+
+  /**
+   * `POST .../reserve_budget`: admits an LLM call only if its worst case fits what is left
+   * of the run, tier and phase budgets (after other open reservations). 409 BUDGET_EXHAUSTED
+   * otherwise; nothing is reserved then.
+   */
+  async reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest): Promise<ReserveBudgetResponse> {
+    let result: ReserveBudgetResponse | undefined;
+    let refusal: DomainError | undefined;
+    await this.fencedWrite(runId, phaseId, body.lease_token, {}, async (ctx) => {
+      const left = await this.budgetLeft(ctx.em, ctx.run, ctx.phase);
+      const cost = body.cost_usd ?? 0;
+      const short =
+        body.tokens > left.tokens
+          ? { cap: 'token_cap', left: left.tokens }
+          : body.tokens > left.phase_tokens
+            ? { cap: 'incident_token_cap', left: left.phase_tokens }
+            : left.tier_tokens !== undefined && body.tokens > left.tier_tokens
+              ? { cap: 'tier_token_cap', left: left.tier_tokens }
+              : left.cost_usd !== null && cost > left.cost_usd
+                ? { cap: 'cost_cap_usd', left: left.cost_usd }
+                : null;
+      if (short) {
+        refusal = new DomainError('BUDGET_EXHAUSTED', `the call's worst case does not fit the ${short.cap} budget`, { ...short, requested_tokens: body.tokens, requested_cost_usd: cost });
+        return ctx.phase.state;
+      }
+      const id = randomUUID();
+      await this.budgets.reserve(ctx.em, { id, runId, phaseId, tierId: ctx.phase.tierId, tokens: body.tokens, costUsd: cost });
+      result = { reservation_id: id, budget_left: await this.budgetLeft(ctx.em, ctx.run, ctx.phase) };
+      return ctx.phase.state;
+    });
+    if (refusal) throw refusal;
+    return result!;
   }
 
   /** Operator retry of a FAILED phase: back to QUEUED with one more attempt allowed. */
@@ -313,6 +398,7 @@ export class PhaseService {
     token: string | undefined,
     body: { run_id?: string; phase_id?: string },
     apply: (ctx: WriteContext) => Promise<PhaseState>,
+    opts: { optionalFence?: boolean } = {},
   ): Promise<PhaseWriteResponse> {
     if ((body.run_id && body.run_id !== runId) || (body.phase_id && body.phase_id !== phaseId)) {
       throw new DomainError('ID_MISMATCH', 'run_id/phase_id in the body differ from the path');
@@ -322,20 +408,16 @@ export class PhaseService {
       if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
       const phase = await this.phases.find(em, runId, phaseId);
       if (!phase) throw new DomainError('NOT_FOUND', `phase ${phaseId} of run ${runId} not found`);
-      if (phase.leaseToken || token !== undefined) {
+      if (token !== undefined || (phase.leaseToken && !opts.optionalFence)) {
         const now = await this.runs.now(em);
         const live = phase.leaseToken !== null && phase.leaseToken === token && phase.leaseExpiresAt !== null && new Date(phase.leaseExpiresAt) > now;
         if (!live) throw new DomainError('LEASE_LOST', 'the lease expired or belongs to another executor', { phase_state: phase.state });
       }
       const state = await apply({ em, run, phase });
-      let runState = await this.progress.settle(em, run);
+      // apply may have ended the run (a budget): derive from the row as it is now.
+      let runState = await this.progress.settle(em, (await this.runs.find(runId, em))!);
       const after = (await this.runs.find(runId, em))!;
-      const crossed =
-        after.tokensUsed >= after.tokenCap
-          ? `token_cap exhausted: ${after.tokensUsed} of ${after.tokenCap} tokens used`
-          : after.costCapUsd !== null && after.costUsedUsd >= after.costCapUsd
-            ? `cost_cap_usd exhausted: $${after.costUsedUsd.toFixed(4)} of $${after.costCapUsd.toFixed(4)} spent`
-            : null;
+      const crossed = await this.crossedUsageCap(em, after);
       if (crossed && !isRunTerminal(after.state) && (await this.progress.endRun(em, after, 'exhaustBudget', crossed))) {
         runState = 'DONE_FAILED_BUDGET_EXHAUSTED';
       }
@@ -352,6 +434,20 @@ export class PhaseService {
         commit_sha: fresh.commitSha,
       };
     });
+  }
+
+  /** Usage caps that end a run when crossed: run tokens, run cost, and each tier's token cap. */
+  private async crossedUsageCap(em: EntityManager, run: RunEntity): Promise<string | null> {
+    if (run.tokensUsed >= run.tokenCap) return `token_cap exhausted: ${run.tokensUsed} of ${run.tokenCap} tokens used`;
+    if (run.costCapUsd !== null && run.costUsedUsd >= run.costCapUsd) {
+      return `cost_cap_usd exhausted: $${run.costUsedUsd.toFixed(4)} of $${run.costCapUsd.toFixed(4)} spent`;
+    }
+    const phases = await this.phases.listForRun(em, run.runId);
+    for (const [tierId, budget] of Object.entries(run.strategy.tiers)) {
+      const used = phases.filter((p) => p.tierId === tierId).reduce((n, p) => n + p.tokensUsed, 0);
+      if (used >= budget.tokenCap) return `tier ${tierId} token_cap exhausted: ${used} of ${budget.tokenCap} tokens used`;
+    }
+    return null;
   }
 
   private illegal(from: PhaseState, to: string): DomainError {
@@ -373,6 +469,12 @@ export class PhaseService {
   /** Ends the current attempt: transition, lease released, attempt recorded with its feedback. */
   private async endAttempt(ctx: WriteContext, end: AttemptEnd): Promise<PhaseState> {
     const { phase } = ctx;
+    // The phase's incident token cap ends it even with attempts left.
+    const current = (await this.phases.find(ctx.em, phase.runId, phase.phaseId))!;
+    const cap = ctx.run.strategy.phases[phase.phaseId]?.incident_token_cap;
+    if ((end.event === 'failAttempt' || end.event === 'expireLease') && cap !== undefined && current.tokensUsed >= cap) {
+      end = { ...end, event: 'fail', reason: `${end.reason ?? end.outcome}; incident_token_cap exhausted: ${current.tokensUsed} of ${cap} tokens used` };
+    }
     const t = transitionPhase(phase.state, end.event, { attemptsUsed: phase.attemptsUsed, maxAttempts: phase.maxAttempts });
     if (!t.ok) throw new DomainError('INVALID_TRANSITION', t.reason, { from: phase.state, event: end.event });
     const exhausted = end.event === 'failAttempt' || end.event === 'expireLease' ? t.to === 'FAILED' : false;
@@ -390,6 +492,19 @@ export class PhaseService {
       },
     );
     if (!ok) throw new DomainError('STALE_STATE', 'the phase changed concurrently');
+    await this.budgets.releasePhase(ctx.em, phase.runId, phase.phaseId);
+    if (t.to === 'COMPLETE') await this.issues.phaseCompleted(ctx.em, { ...phase, state: t.to });
+    const processIssue = PROCESS_ISSUES[end.outcome];
+    if (processIssue) {
+      await this.issues.record(
+        ctx.em,
+        ctx.run,
+        phase,
+        { issue_key: processIssue.key, severity: 'minor', category: processIssue.category, source: processIssue.source, description: (reason ?? end.outcome).slice(0, 5000) },
+        processIssue.source,
+        { backlog: false },
+      );
+    }
     await this.phases.recordAttempt(ctx.em, {
       runId: phase.runId,
       phaseId: phase.phaseId,
@@ -416,7 +531,10 @@ export class PhaseService {
   private async recordUsage(ctx: WriteContext, usage: UsageReport, role: string): Promise<void> {
     const tokens = usage.prompt_tokens + usage.completion_tokens;
     const cost = usage.cost_usd ?? 0;
+    if (usage.reservation_id) await this.budgets.settle(ctx.em, ctx.run.runId, usage.reservation_id);
     if (tokens === 0 && cost === 0) return;
+    // A retried report (same report_id) after a lost response must not count twice.
+    if (usage.report_id && !(await this.budgets.claimUsageReport(ctx.em, usage.report_id, ctx.run.runId, ctx.phase.phaseId, tokens, cost))) return;
     await this.phases.addUsage(ctx.em, ctx.phase.id, tokens);
     await this.runs.addUsage(ctx.em, ctx.run.runId, tokens, cost);
     await this.events.append(ctx.em, [
@@ -424,7 +542,4 @@ export class PhaseService {
     ]);
   }
 
-  private countIssues(issues: SuggestedIssue[]): { minor: number; major: number } {
-    return { minor: issues.filter((i) => i.severity === 'minor').length, major: issues.filter((i) => i.severity === 'major').length };
-  }
 }

@@ -7,6 +7,7 @@ import {
   deriveTierCleanliness,
   deriveTierState,
   isRunTerminal,
+  needsCheckpointApproval,
   tiersBlockedByFailure,
   transitionPhase,
   transitionRun,
@@ -14,6 +15,7 @@ import {
 } from '@app/domain';
 import type { RunEntity } from '../entities/index.js';
 import { EventRepository, type NewEvent, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { IssueService } from './issue.service.js';
 
 const TIER_EVENT_FOR: Record<TierState, TierEvent | undefined> = {
   PENDING: undefined,
@@ -37,6 +39,7 @@ export class ProgressService {
     private readonly tiers: TierRepository,
     private readonly phases: PhaseRepository,
     private readonly events: EventRepository,
+    private readonly issues: IssueService,
   ) {}
 
   /** Re-derives tiers and the run from the phases. `run` must be locked by the caller. */
@@ -88,9 +91,19 @@ export class ProgressService {
         tiers.map((t) => t.state),
         run.approvalMode,
       );
-      if (outcome) {
+      const checkpoint =
+        run.approvalMode === 'checkpoints' && state !== 'AWAITING_APPROVAL'
+          ? needsCheckpointApproval(
+              tiers.map((t) => ({ tierId: t.tierId, tierIndex: t.tierIndex, state: t.state })),
+              run.approvedThroughTierIndex,
+              phases.some((p) => p.leaseToken !== null),
+            )
+          : { needed: false, doneThrough: -1 };
+      if (outcome && state !== 'AWAITING_APPROVAL') {
         const reason = outcome === 'failForReview' ? this.failureSummary(phases) : null;
         state = await this.moveRun(em, run, state, outcome, reason, events);
+      } else if (checkpoint.needed) {
+        state = await this.moveRun(em, run, state, 'awaitApproval', null, events);
       } else if (started && (state === 'RUN_CREATED' || state === 'PHASE_QUEUEING')) {
         state = await this.moveRun(em, run, state, 'beginExecution', null, events);
       }
@@ -100,7 +113,7 @@ export class ProgressService {
   }
 
   /** Ends a run for a reason outside its phases (budget, cancel): queued phases are skipped, leases revoked. */
-  async endRun(em: EntityManager, run: RunEntity, event: 'exhaustBudget' | 'cancel' | 'failEnvironment' | 'violatePolicy', reason: string): Promise<boolean> {
+  async endRun(em: EntityManager, run: RunEntity, event: 'exhaustBudget' | 'cancel' | 'failEnvironment' | 'violatePolicy' | 'reject', reason: string): Promise<boolean> {
     const t = transitionRun(run.state, event);
     if (!t.ok) return false;
     const events: NewEvent[] = [];
@@ -119,6 +132,14 @@ export class ProgressService {
     return true;
   }
 
+  /** Applies one run event (with its hooks and events) outside a derivation, e.g. an approval. */
+  async advanceRun(em: EntityManager, run: RunEntity, event: Parameters<typeof transitionRun>[1], reason: string | null = null): Promise<RunState> {
+    const events: NewEvent[] = [];
+    const to = await this.moveRun(em, run, run.state, event, reason, events);
+    await this.events.append(em, events);
+    return to;
+  }
+
   private async moveRun(
     em: EntityManager,
     run: RunEntity,
@@ -135,6 +156,8 @@ export class ProgressService {
       ...(reason ? { failureReason: reason } : {}),
     });
     if (!ok) return from;
+    if (t.to === 'AWAITING_APPROVAL') await this.runs.setApproval(em, run.runId, { approvalState: 'pending' });
+    if (t.to === 'DONE_SUCCESS') await this.issues.runSucceeded(em, run);
     events.push({ runId: run.runId, type: 'run_state', payload: { from, to: t.to, ...(reason ? { reason } : {}) } });
     return t.to;
   }

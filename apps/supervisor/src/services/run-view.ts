@@ -64,7 +64,13 @@ export function budgetsOf(run: RunEntity, phases: PhaseEntity[], now: Date): Bud
  * and no high-risk phase without auto-apply is waiting for approval.
  */
 export function isPromotionEligible(run: RunEntity, tiers: TierEntity[]): boolean {
-  return run.state === 'DONE_SUCCESS' && tiers.every((t) => t.cleanliness === 'clean') && run.majorIssuesCount === 0;
+  return (
+    run.state === 'DONE_SUCCESS' &&
+    tiers.every((t) => t.cleanliness === 'clean') &&
+    run.majorIssuesCount === 0 &&
+    run.approvalState !== 'pending' &&
+    run.approvalState !== 'rejected'
+  );
 }
 
 /** Maps a run with its tiers and phases to the API shape. */
@@ -105,6 +111,9 @@ export function toRunResponse(run: RunEntity, tiers: TierEntity[], phases: Phase
     max_minor_issues_total: run.maxMinorIssuesTotal,
     promotion_eligible_to_main: eligible ? 'true' : 'false',
     promotion_eligible: eligible,
+    approval_state: run.approvalState,
+    project_id: run.projectId,
+    max_parallel_phases: run.maxParallelPhases,
     debt_status: run.debtStatus,
     failure_reason: run.failureReason,
     budgets: budgetsOf(run, phases, now),

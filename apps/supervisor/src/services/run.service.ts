@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { DomainError, type ListRunsQuery, type RunResponse, type RunStartRequest } from '@app/contracts';
-import { compileStrategy } from '@app/domain';
-import { EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { type ApproveRequest, DomainError, type ListRunsQuery, type RunResponse, type RunStartRequest } from '@app/contracts';
+import { type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
+import { EventRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { toBacklogState } from './issue.service.js';
+import { CLAIMABLE_CHANNEL as CLAIMABLE, ProgressService } from './progress.service.js';
 import { CLAIMABLE_CHANNEL } from './progress.service.js';
 import { toRunResponse } from './run-view.js';
 
@@ -20,7 +22,57 @@ export class RunService {
     private readonly tiers: TierRepository,
     private readonly phases: PhaseRepository,
     private readonly events: EventRepository,
+    private readonly issues: IssueRepository,
+    private readonly rulesets: RulesetRepository,
+    private readonly progress: ProgressService,
   ) {}
+
+  /** `POST /runs/{id}/cancel`: ends a non-terminal run; queued phases are skipped and leases revoked. */
+  async cancel(runId: string, reason?: string): Promise<RunResponse> {
+    await this.ds.transaction(async (em) => {
+      const run = await this.runs.lock(em, runId);
+      if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
+      if (isRunTerminal(run.state)) throw new DomainError('INVALID_TRANSITION', `run ${runId} is already ${run.state}`, { state: run.state });
+      await this.progress.endRun(em, run, 'cancel', `cancelled by operator${reason ? `: ${reason}` : ''}`);
+    });
+    return this.get(runId);
+  }
+
+  /**
+   * \`POST /runs/{id}/approve\`: answers an approval gate. In AWAITING_APPROVAL an approval
+   * resumes the run (checkpoint) or completes it (final); a rejection ends it for human
+   * review. A finished run whose promotion waits for approval (high-risk phases without
+   * auto-apply) records the decision. Anything else is 409.
+   */
+  async approve(runId: string, decision: ApproveRequest): Promise<RunResponse> {
+    await this.ds.transaction(async (em) => {
+      const run = await this.runs.lock(em, runId);
+      if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
+      const notes = decision.notes ?? null;
+      const now = await this.runs.now(em);
+      if (run.state === 'DONE_SUCCESS' && run.approvalState === 'pending') {
+        await this.runs.setApproval(em, runId, { approvalState: decision.approved ? 'approved' : 'rejected', approvalNotes: notes, approvedAt: now });
+        await this.events.append(em, [{ runId, type: 'run_approval', payload: { approved: decision.approved, for: 'promotion' } }]);
+        return;
+      }
+      if (run.state !== 'AWAITING_APPROVAL') throw new DomainError('INVALID_TRANSITION', `run ${runId} is ${run.state}, not awaiting approval`, { state: run.state });
+      if (!decision.approved) {
+        await this.runs.setApproval(em, runId, { approvalState: 'rejected', approvalNotes: notes, approvedAt: now });
+        await this.progress.endRun(em, { ...run, approvalState: 'rejected' }, 'reject', `rejected by operator${notes ? `: ${notes}` : ''}`);
+        return;
+      }
+      const tiers = await this.tiers.listForRun(em, runId);
+      const { doneThrough } = needsCheckpointApproval(tiers.map((t) => ({ tierId: t.tierId, tierIndex: t.tierIndex, state: t.state })), run.approvedThroughTierIndex, false);
+      const allDone = tiers.every((t) => t.state === 'COMPLETE' || t.state === 'SKIPPED');
+      const event = allDone ? 'succeed' : 'approve';
+      if (!transitionRun(run.state, event).ok) throw new DomainError('INVALID_TRANSITION', `run cannot '${event}' from ${run.state}`);
+      await this.runs.setApproval(em, runId, { approvalState: allDone ? 'approved' : 'pending', approvalNotes: notes, approvedAt: now, approvedThroughTierIndex: doneThrough });
+      const to = await this.progress.advanceRun(em, run, event);
+      if (to === run.state) throw new DomainError('STALE_STATE', 'the run changed concurrently');
+      await this.events.notify(em, CLAIMABLE, runId);
+    });
+    return this.get(runId);
+  }
 
   /** `POST /runs/start`: validates the plan, compiles and persists the strategy, queues the phases. */
   async start(req: RunStartRequest): Promise<RunResponse> {
@@ -43,20 +95,25 @@ export class RunService {
     }
     const r = req.run;
     const safetyProfile = r.safety_profile ?? 'normal';
-    const strategy = compileStrategy({
-      safetyProfile,
-      tierIds: req.tiers.map((t) => t.tier_id),
-      phases: req.phases.map((p) => ({ phaseId: p.phase_id, tierId: p.tier_id, taskCategory: p.task_category, complexity: p.complexity })),
-      run: { tokenCap: r.token_cap, maxPhases: r.max_phases, maxDurationMinutes: r.max_duration_minutes },
-    });
+    const projectId = r.project_id ?? 'default';
 
     try {
       await this.ds.transaction(async (em) => {
         if (await this.runs.find(r.run_id, em)) throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
+        const plan = r.schedule_debt_cleanup === false ? req : await this.withDebtCleanup(em, req, projectId);
+        const ruleset = ((await this.rulesets.find(em, projectId))?.ruleset ?? {}) as StrategyRuleset;
+        const strategy = compileStrategy({
+          safetyProfile,
+          tierIds: plan.tiers.map((t) => t.tier_id),
+          phases: plan.phases.map((p) => ({ phaseId: p.phase_id, tierId: p.tier_id, taskCategory: p.task_category, complexity: p.complexity })),
+          run: { tokenCap: r.token_cap, maxPhases: r.max_phases, maxDurationMinutes: r.max_duration_minutes },
+          ruleset,
+        });
+        const needsApproval = plan.phases.some((p) => !strategy.phases[p.phase_id].auto_apply);
         const now = await this.runs.now(em);
         await this.runs.insert(em, {
           runId: r.run_id,
-          projectId: r.project_id ?? 'default',
+          projectId,
           state: 'RUN_CREATED',
           safetyProfile,
           runScope: r.run_scope ?? 'multi_tier',
@@ -76,7 +133,12 @@ export class RunService {
           minorIssuesCount: 0,
           majorIssuesCount: 0,
           failureReason: null,
-          debtStatus: null,
+          debtStatus: plan === req ? null : `debt cleanup scheduled: ${plan.phases.length - req.phases.length} phase(s) for aged issues`,
+          maxParallelPhases: r.max_parallel_phases ?? 1,
+          approvedThroughTierIndex: -1,
+          approvalState: needsApproval ? 'pending' : 'not_required',
+          approvalNotes: null,
+          approvedAt: null,
           strategy,
           createdAt: now,
           startedAt: now,
@@ -84,7 +146,7 @@ export class RunService {
         });
         await this.tiers.insertMany(
           em,
-          req.tiers.map((t) => ({
+          plan.tiers.map((t) => ({
             runId: r.run_id,
             tierId: t.tier_id,
             tierIndex: t.tier_index,
@@ -100,7 +162,7 @@ export class RunService {
         );
         await this.phases.insertMany(
           em,
-          req.phases.map((p) => ({
+          plan.phases.map((p) => ({
             runId: r.run_id,
             phaseId: p.phase_id,
             tierId: p.tier_id,
@@ -120,7 +182,7 @@ export class RunService {
           })),
         );
         await this.events.append(em, [
-          { runId: r.run_id, type: 'run_created', payload: { tiers: req.tiers.length, phases: req.phases.length, safety_profile: safetyProfile } },
+          { runId: r.run_id, type: 'run_created', payload: { tiers: plan.tiers.length, phases: plan.phases.length, safety_profile: safetyProfile } },
         ]);
         await this.events.notify(em, CLAIMABLE_CHANNEL, r.run_id);
       });
@@ -130,6 +192,36 @@ export class RunService {
       throw err;
     }
     return this.get(r.run_id);
+  }
+
+  /**
+   * Aged backlog issues of the project become one `debt_cleanup` phase in an extra last tier
+   * (v7: "debt_cleanup phases scheduled from aged issues").
+   */
+  private async withDebtCleanup(em: import('typeorm').EntityManager, req: RunStartRequest, projectId: string): Promise<RunStartRequest> {
+    const aged = debtCleanupCandidates((await this.issues.listBacklog(projectId, em)).map(toBacklogState));
+    if (aged.length === 0) return req;
+    const tierIndex = Math.max(...req.tiers.map((t) => t.tier_index)) + 1;
+    const phaseIndex = Math.max(...req.phases.map((p) => p.phase_index)) + 1;
+    const tierId = req.tiers.some((t) => t.tier_id === 'debt-cleanup') ? `debt-cleanup-${tierIndex}` : 'debt-cleanup';
+    const phaseId = req.phases.some((p) => p.phase_id === 'debt-cleanup') ? `debt-cleanup-${phaseIndex}` : 'debt-cleanup';
+    return {
+      ...req,
+      tiers: [...req.tiers, { tier_id: tierId, tier_index: tierIndex, name: 'Debt cleanup', description: 'Scheduled from aged project backlog issues' }],
+      phases: [
+        ...req.phases,
+        {
+          phase_id: phaseId,
+          phase_index: phaseIndex,
+          tier_id: tierId,
+          name: 'Clean up aged issues',
+          description: `Resolve these recurring issues:\n${aged.map((e) => `- ${e.issueKey} (${e.category}; seen in ${e.ageInRuns} runs, ${e.ageInTiers} tiers)`).join('\n')}`,
+          task_category: 'debt_cleanup',
+          acceptance_criteria: aged.map((e) => `${e.issueKey} no longer occurs`),
+          ...(req.run.ci ? { ci: req.run.ci } : {}),
+        },
+      ],
+    };
   }
 
   /** `GET /runs/{id}`. */

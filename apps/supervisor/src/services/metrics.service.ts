@@ -1,0 +1,85 @@
+import { Injectable } from '@nestjs/common';
+import client from 'prom-client';
+import { DataSource } from 'typeorm';
+
+/**
+ * Prometheus metrics (prom-client, own registry per app so tests can run several apps).
+ * Request counters are observed by middleware; state gauges are read from the database at
+ * scrape time, so every replica reports the same truth.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new client.Registry();
+  readonly httpRequests = new client.Counter({
+    name: 'autopack_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new client.Histogram({
+    name: 'autopack_http_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  constructor(private readonly ds: DataSource) {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'autopack_process_' });
+    const ds_ = this.ds;
+    new client.Gauge({
+      name: 'autopack_runs',
+      help: 'Runs by state',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows: { state: string; n: number }[] = await ds_.query(`SELECT state, count(*)::int AS n FROM runs GROUP BY state`);
+        for (const r of rows) this.set({ state: r.state }, r.n);
+      },
+    });
+    new client.Gauge({
+      name: 'autopack_phases',
+      help: 'Phases by state',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows: { state: string; n: number }[] = await ds_.query(`SELECT state, count(*)::int AS n FROM phases GROUP BY state`);
+        for (const r of rows) this.set({ state: r.state }, r.n);
+      },
+    });
+    new client.Gauge({
+      name: 'autopack_llm_tokens_used',
+      help: 'LLM tokens reported by executors, over all runs',
+      registers: [this.registry],
+      async collect() {
+        const rows: { n: string }[] = await ds_.query(`SELECT COALESCE(sum(tokens_used),0) AS n FROM runs`);
+        this.set(Number(rows[0].n));
+      },
+    });
+    new client.Gauge({
+      name: 'autopack_llm_cost_usd',
+      help: 'LLM cost in USD reported by executors, over all runs',
+      registers: [this.registry],
+      async collect() {
+        const rows: { n: string }[] = await ds_.query(`SELECT COALESCE(sum(cost_used_usd),0) AS n FROM runs`);
+        this.set(Number(rows[0].n));
+      },
+    });
+    new client.Gauge({
+      name: 'autopack_active_leases',
+      help: 'Phases currently leased by an executor',
+      registers: [this.registry],
+      async collect() {
+        const rows: { n: number }[] = await ds_.query(`SELECT count(*)::int AS n FROM phases WHERE lease_token IS NOT NULL`);
+        this.set(rows[0].n);
+      },
+    });
+  }
+
+  /** The text exposition format. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
