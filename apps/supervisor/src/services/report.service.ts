@@ -255,7 +255,7 @@ export class ReportService {
       issues: {
         minor_count: run.minorIssuesCount,
         major_count: run.majorIssuesCount,
-        max_minor_total: run.maxMinorIssuesTotal,
+        max_min_total: run.maxMinorIssuesTotal,
         distinct_issues: Object.keys(index.issues_by_key).length,
       },
       tiers: tiers.map((t) => ({
