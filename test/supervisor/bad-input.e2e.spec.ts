@@ -24,7 +24,18 @@ beforeAll(async () => {
 afterAll(async () => sup?.close());
 
 const P = `/runs/${RUN}/phases/p1`;
-const POST_ROUTES = ['/runs/start', '/phases/claim', `${P}/heartbeat`, `${P}/builder_result`, `${P}/auditor_request`, `${P}/auditor_result`, `${P}/update_status`];
+const POST_ROUTES = [
+  '/runs/start',
+  '/phases/claim',
+  `${P}/heartbeat`,
+  `${P}/builder_result`,
+  `${P}/auditor_request`,
+  `${P}/auditor_result`,
+  `${P}/update_status`,
+  `${P}/record_issue`,
+  `${P}/reserve_budget`,
+  `/runs/${RUN}/approve`,
+];
 
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 const BAD_BODIES: [string, string | unknown][] = [
@@ -72,12 +83,33 @@ describe('hostile input', () => {
     ['PUT', '/runs/start'],
     ['GET', '/phases/claim'],
     ['GET', '/no/such/route'],
+    ['GET', '/metrics/runs?status=BOGUS'],
+    ['GET', '/metrics/tiers/..%2F..'],
+    ['GET', '/reports/run_summary/%27%3B%20DROP%20TABLE%20runs%3B--'],
+    ['GET', '/project/issues/backlog?project_id=../../etc'],
+    ['GET', `/runs/${RUN}/events?after=-5`],
+    ['GET', '/projects/%2E%2E/ruleset'],
   ])('%s %s -> coded 4xx', async (method, path) => {
     const before = await snapshot();
     const r = await http(sup.url, method, path, method === 'POST' ? { lease_token: lease, state: 'COMPLETE' } : undefined);
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.status).toBeLessThan(500);
     expect(r.body.error.code).toMatch(/^[A-Z_]+$/);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it.each(BAD_BODIES)('PUT /projects/x/ruleset with %s -> coded 4xx', async (_name, body) => {
+    const r = await http(sup.url, 'PUT', '/projects/x/ruleset', body);
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(r.body.error.code).toMatch(/^[A-Z_]+$/);
+  });
+
+  it.each([[{ reason: 5 }], [{ reason: 'x', force: true }], ['[1]'], ['"text"']])('POST cancel with %j -> coded 4xx, nothing changed', async (body) => {
+    const before = await snapshot();
+    const r = await http(sup.url, 'POST', `/runs/${RUN}/cancel`, body);
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
     expect(await snapshot()).toEqual(before);
   });
 
