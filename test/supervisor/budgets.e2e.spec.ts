@@ -1,3 +1,4 @@
+import { LeaseSweeperService } from '../../apps/supervisor/src/services/lease-sweeper.service.js';
 import { claimNext, completeNext, flatPlan, http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
 let sup: TestSupervisor;
@@ -53,6 +54,16 @@ describe('budgets that stop work', () => {
     await sup.db.query(`UPDATE runs SET started_at = now() - interval '6 minutes' WHERE run_id = 'b-time'`);
     expect((await call('POST', '/phases/claim', { executor_id: 'x', run_id: 'b-time' })).status).toBe(204);
     await expectExhausted('b-time', /^max_duration_minutes exhausted/);
+  });
+
+  it('wall time ends a run mid-phase through the sweeper, revoking the lease', async () => {
+    await start(flatPlan('b-time-sweep', 1, { max_duration_minutes: 5 }));
+    const c = await claimNext(sup.url, 'b-time-sweep');
+    await sup.db.query(`UPDATE runs SET started_at = now() - interval '6 minutes' WHERE run_id = 'b-time-sweep'`);
+    const sweeper = sup.app.get(LeaseSweeperService);
+    expect(await sweeper.sweep()).toBe(1);
+    await expectExhausted('b-time-sweep', /^max_duration_minutes exhausted: 6\.0 of 5/);
+    expect((await call('POST', '/runs/b-time-sweep/phases/p1/heartbeat', { lease_token: c.lease_token })).body.error.code).toBe('LEASE_LOST');
   });
 
   it('max minor issues (3 x phases)', async () => {
@@ -137,10 +148,10 @@ describe('budgets that stop work', () => {
       token_cap: 2,
       cost_cap_usd: 1,
       max_phases: 1,
-      max_duration_minutes: 1,
+      max_duration_minutes: 2,
       max_minor_issues_total: 1,
       ci_run_cap: 1,
     });
-    expect(report.budget_exhausted_count).toBe(7);
+    expect(report.budget_exhausted_count).toBe(8);
   });
 });

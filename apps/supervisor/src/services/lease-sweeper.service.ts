@@ -36,7 +36,9 @@ export class LeaseSweeperService implements OnApplicationBootstrap, OnApplicatio
     try {
       const n = await this.phases.expireLeases();
       if (n > 0) this.log.info({ reclaimed: n }, 'expired leases reclaimed');
-      return n;
+      const overdue = await this.phases.endOverdueRuns();
+      if (overdue > 0) this.log.info({ runs: overdue }, 'runs past their wall-time budget ended');
+      return n + overdue;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'lease sweep failed');
       return 0;

@@ -385,6 +385,22 @@ export class PhaseService {
     return changed;
   }
 
+  /** Ends runs whose wall-time budget has passed, even if nobody claims (the sweeper calls this). */
+  async endOverdueRuns(): Promise<number> {
+    let ended = 0;
+    for (const runId of await this.runs.findOverdue(this.ds.manager, CLAIMABLE_RUN_STATES)) {
+      ended += await this.ds.transaction(async (em) => {
+        const run = await this.runs.lock(em, runId);
+        if (!run || !isRunClaimable(run.state) || !run.startedAt) return 0;
+        const elapsed = msBetween(run.startedAt, await this.runs.now(em)) / 60_000;
+        if (elapsed < run.maxDurationMinutes) return 0;
+        const reason = `max_duration_minutes exhausted: ${elapsed.toFixed(1)} of ${run.maxDurationMinutes} minutes elapsed`;
+        return (await this.progress.endRun(em, run, 'exhaustBudget', reason)) ? 1 : 0;
+      });
+    }
+    return ended;
+  }
+
   // --- internals -------------------------------------------------------------------------
 
   /**
