@@ -19,6 +19,7 @@ import { AppLogger } from './http/logger.js';
 import {
   BudgetRepository,
   EventRepository,
+  IdempotencyRepository,
   IssueRepository,
   PhaseRepository,
   RulesetRepository,
@@ -26,6 +27,7 @@ import {
   TierRepository,
 } from './repositories/index.js';
 import { EventStreamService } from './services/event-stream.service.js';
+import { IdempotencyService } from './services/idempotency.service.js';
 import { IssueService } from './services/issue.service.js';
 import { MetricsService } from './services/metrics.service.js';
 import { ProjectService } from './services/project.service.js';
@@ -58,6 +60,8 @@ export class AppModule {
         PhaseRepository,
         EventRepository,
         IssueRepository,
+        IdempotencyRepository,
+        IdempotencyService,
         BudgetRepository,
         RulesetRepository,
         IssueService,

@@ -6,7 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { type SupervisorConfig, loadSupervisorConfig } from './config.js';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './database/embedded-postgres.js';
-import { apiKeyMiddleware, jsonBodyMiddleware, requestLogMiddleware } from './http/edge-middleware.js';
+import { apiKeyMiddleware, jsonBodyMiddleware, requestLogMiddleware, writeRateLimitMiddleware } from './http/edge-middleware.js';
 import { AppLogger, createRootLogger } from './http/logger.js';
 import { createRequire } from 'node:module';
 import express from 'express';
@@ -40,6 +40,7 @@ export async function createSupervisorApp(config: SupervisorConfig, databaseUrl:
     next();
   });
   app.use(apiKeyMiddleware(config.apiKey));
+  app.use(writeRateLimitMiddleware(config.rateLimitPerSecond, config.rateLimitBurst));
   app.use(jsonBodyMiddleware(config.maxBodyBytes));
   app.use('/docs/assets', express.static(swaggerUiDir, { index: false, fallthrough: false }));
   app.enableShutdownHooks();

@@ -16,6 +16,8 @@ const EnvSchema = z.object({
   AUTOPACK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
   AUTOPACK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AUTOPACK_PG_FAST: z.enum(['0', '1']).default('0'),
+  AUTOPACK_RATE_LIMIT_PER_SEC: z.coerce.number().min(0).max(100_000).default(100),
+  AUTOPACK_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(400),
 });
 
 /** Supervisor configuration, parsed once from the environment at the edge. */
@@ -30,6 +32,9 @@ export interface SupervisorConfig {
   logLevel: z.infer<typeof EnvSchema>['AUTOPACK_LOG_LEVEL'];
   /** Embedded Postgres without fsync (tests and demos only). */
   embeddedPgFast: boolean;
+  /** Write requests per second per client (0 = unlimited) and the burst allowed. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
 }
 
 /** A configuration problem, reported with every bad variable at once and without values. */
@@ -60,6 +65,8 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env, overr
     maxBodyBytes: e.AUTOPACK_MAX_BODY_BYTES,
     logLevel: e.AUTOPACK_LOG_LEVEL,
     embeddedPgFast: e.AUTOPACK_PG_FAST === '1',
+    rateLimitPerSecond: e.AUTOPACK_RATE_LIMIT_PER_SEC,
+    rateLimitBurst: e.AUTOPACK_RATE_LIMIT_BURST,
     ...overrides,
   };
   if (!config.apiKey && !LOOPBACK.has(config.host)) {

@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import {
   AuditorRequestSchema,
@@ -12,19 +12,27 @@ import {
   UpdateStatusRequestSchema,
 } from '@app/contracts';
 import { parseBody, parseId } from '../http/validation.js';
+import { IdempotencyService } from '../services/idempotency.service.js';
 import { PhaseService } from '../services/phase.service.js';
 
 /** Executor routes: claim, heartbeat and the fenced reports. */
 @Controller()
 export class PhasesController {
-  constructor(private readonly phases: PhaseService) {}
+  constructor(
+    private readonly phases: PhaseService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
+  /** A retried claim with the same Idempotency-Key gets the same lease instead of a second one. */
   @Post('phases/claim')
   @HttpCode(200)
-  async claim(@Body() body: unknown, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
-    const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body));
-    if (!claimed) res.status(204);
-    return claimed ?? undefined;
+  async claim(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
+    const answer = await this.idempotency.run('POST /phases/claim', key, body, async () => {
+      const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body));
+      return claimed ? { status: 200, body: claimed } : { status: 204, body: null };
+    });
+    res.status(answer.status);
+    return answer.status === 204 ? undefined : (answer.body as ClaimResponse);
   }
 
   @Post('runs/:run_id/phases/:phase_id/heartbeat')

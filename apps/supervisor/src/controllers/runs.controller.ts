@@ -1,17 +1,24 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ListRunsQuerySchema, type RunResponse, RunStartRequestSchema } from '@app/contracts';
 import { parseBody, parseId, parseQuery } from '../http/validation.js';
+import { IdempotencyService } from '../services/idempotency.service.js';
 import { RunService } from '../services/run.service.js';
 
 /** Runs: create, read, list. */
 @Controller()
 export class RunsController {
-  constructor(private readonly runs: RunService) {}
+  constructor(
+    private readonly runs: RunService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post('runs/start')
   @HttpCode(201)
-  start(@Body() body: unknown): Promise<RunResponse> {
-    return this.runs.start(parseBody(RunStartRequestSchema, body));
+  async start(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
+    const answer = await this.idempotency.run('POST /runs/start', key, body, async () => ({ status: 201, body: await this.runs.start(parseBody(RunStartRequestSchema, body)) }));
+    res.status(answer.status);
+    return answer.body;
   }
 
   @Get('runs')

@@ -62,3 +62,29 @@ export function requestLogMiddleware(log: Logger) {
     next();
   };
 }
+
+/**
+ * Token-bucket rate limit on writes (POST/PUT/PATCH/DELETE), per API key when one is sent,
+ * else per client address. Reads and health checks are never limited. Per process: with
+ * several replicas the effective limit is the sum.
+ */
+export function writeRateLimitMiddleware(perSecond: number, burst: number) {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (perSecond <= 0 || !['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method)) return next();
+    const key = typeof req.headers['x-api-key'] === 'string' ? `k:${digest(req.headers['x-api-key']).toString('hex')}` : `a:${req.socket.remoteAddress ?? 'unknown'}`;
+    const now = Date.now();
+    const b = buckets.get(key) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
+    b.at = now;
+    if (b.tokens < 1) {
+      buckets.set(key, b);
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil((1 - b.tokens) / perSecond))));
+      return send(res, new DomainError('RATE_LIMITED', 'too many write requests; retry later'));
+    }
+    b.tokens -= 1;
+    buckets.set(key, b);
+    if (buckets.size > 10_000) buckets.clear(); // bounded memory under address churn
+    next();
+  };
+}

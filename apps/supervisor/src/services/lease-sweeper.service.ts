@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import { AppLogger } from '../http/logger.js';
 import { PhaseService } from './phase.service.js';
+import { IdempotencyRepository } from '../repositories/index.js';
 
 /**
  * Reclaims expired leases. Runs every third of a lease, so an expired lease is reclaimed
@@ -15,6 +16,7 @@ export class LeaseSweeperService implements OnApplicationBootstrap, OnApplicatio
 
   constructor(
     private readonly phases: PhaseService,
+    private readonly idempotency: IdempotencyRepository,
     private readonly log: AppLogger,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
@@ -37,6 +39,7 @@ export class LeaseSweeperService implements OnApplicationBootstrap, OnApplicatio
       const n = await this.phases.expireLeases();
       if (n > 0) this.log.info({ reclaimed: n }, 'expired leases reclaimed');
       const overdue = await this.phases.endOverdueRuns();
+      await this.idempotency.purge();
       if (overdue > 0) this.log.info({ runs: overdue }, 'runs past their wall-time budget ended');
       return n + overdue;
     } catch (err) {

@@ -1,0 +1,65 @@
+import { flatPlan, http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+
+let sup: TestSupervisor;
+beforeAll(async () => {
+  sup = await startTestSupervisor();
+});
+afterAll(async () => sup?.close());
+
+const post = (path: string, body: unknown, key?: string) => http(sup.url, 'POST', path, body, key ? { 'idempotency-key': key } : {});
+
+describe('Idempotency-Key', () => {
+  it('replays the first answer of POST /runs/start and changes nothing', async () => {
+    const first = await post('/runs/start', flatPlan('idem-1', 2), 'start-idem-1');
+    expect(first.status).toBe(201);
+    const again = await post('/runs/start', flatPlan('idem-1', 2), 'start-idem-1');
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const events = await sup.db.query(`SELECT count(*)::int AS n FROM events WHERE run_id = 'idem-1' AND type = 'run_created'`);
+    expect(events[0].n).toBe(1);
+    // Without the key, the duplicate is the usual 409.
+    expect((await post('/runs/start', flatPlan('idem-1', 2))).status).toBe(409);
+  });
+
+  it('refuses the same key with another body (422) and replays stored errors', async () => {
+    const other = await post('/runs/start', flatPlan('idem-2', 1), 'start-idem-1');
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect((await http(sup.url, 'GET', '/runs/idem-2')).status).toBe(404);
+    const bad = { run: { run_id: 'idem-3' }, tiers: [{ tier_id: 't', tier_index: 0, name: 'T' }], phases: [{ phase_id: 'p', phase_index: 0, tier_id: 'x', name: 'P' }] };
+    const e1 = await post('/runs/start', bad, 'bad-plan');
+    const e2 = await post('/runs/start', bad, 'bad-plan');
+    expect([e1.status, e2.status]).toEqual([422, 422]);
+    expect(e2.body).toEqual(e1.body);
+  });
+
+  it('gives a retried claim the same lease instead of a second phase', async () => {
+    await post('/runs/start', flatPlan('idem-claim', 3, { max_parallel_phases: 3 }));
+    const body = { executor_id: 'ex', run_id: 'idem-claim' };
+    const a = await post('/phases/claim', body, 'claim-attempt-1');
+    const b = await post('/phases/claim', body, 'claim-attempt-1');
+    expect(a.status).toBe(200);
+    expect(b.body).toEqual(a.body);
+    const leased = await sup.db.query(`SELECT count(*)::int AS n FROM phases WHERE run_id = 'idem-claim' AND lease_token IS NOT NULL`);
+    expect(leased[0].n).toBe(1);
+    expect((await post('/phases/claim', body, 'claim-attempt-2')).body.phase_id).not.toBe(a.body.phase_id);
+  });
+});
+
+describe('write rate limit', () => {
+  let limited: TestSupervisor;
+  beforeAll(async () => {
+    limited = await startTestSupervisor({ rateLimitPerSecond: 0.5, rateLimitBurst: 3 });
+  });
+  afterAll(async () => limited?.close());
+
+  it('answers 429 with Retry-After beyond the burst, and never limits reads', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await http(limited.url, 'POST', '/phases/claim', { executor_id: 'e' })).status);
+    expect(statuses).toEqual([204, 204, 204, 429, 429]);
+    const res = await fetch(`${limited.url}/phases/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"executor_id":"e"}' });
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await res.json()) as any).error.code).toBe('RATE_LIMITED');
+    for (let i = 0; i < 10; i++) expect((await http(limited.url, 'GET', '/runs')).status).toBe(200);
+  });
+});
