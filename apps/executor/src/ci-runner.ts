@@ -17,19 +17,96 @@ const ALWAYS_REMOVED = new Set(['DATABASE_URL', 'AUTOPACK_API_URL', 'OPENAI_BASE
 
 /**
  * The CI subprocess's environment: the executor's, minus provider keys, API keys and
- * anything named like a secret. Values that equal a known secret are dropped too, whatever
- * their name.
+ * anything named like a secret. A variable whose value contains a known secret (the keys the
+ * executor was given) is dropped too, whatever its name, and so is one whose value equals
+ * the value of a secret-named variable (a copy under an innocent name).
  */
 export function scrubbedEnvironment(env: NodeJS.ProcessEnv, knownSecrets: string[] = []): NodeJS.ProcessEnv {
-  const secrets = new Set(knownSecrets.filter((s) => s.length >= 6));
+  const secrets = knownSecrets.filter((s) => s.length >= 6);
+  // Equality only: secret-named variables also hold ordinary values (paths, modes) that a
+  // containment test would match inside PATH and the like.
+  const secretValues = new Set(
+    Object.entries(env)
+      .filter(([name, value]) => value !== undefined && value.length >= 8 && SECRET_NAME.test(name))
+      .map(([, value]) => value as string),
+  );
   const out: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || SECRET_NAME.test(name) || ALWAYS_REMOVED.has(name)) continue;
-    if ([...secrets].some((s) => value.includes(s))) continue;
+    if (secretValues.has(value) || secrets.some((s) => value.includes(s))) continue;
     out[name] = value;
   }
   out.CI = 'true';
   return out;
+}
+
+/**
+ * Lines that report a failure in the output of common test runners: Jest (`FAIL`, `✕`),
+ * Vitest (`×`), TAP and node:test (`not ok`), mocha-style reporters (`✗`), and uncaught
+ * errors (`Error: ...`, `TypeError: ...`, `SyntaxError: ...`).
+ */
+const FAILURE_LINE = /^(FAIL\b|not ok\b|✕|✗|×|[A-Za-z]*Error\b)/;
+
+/** The failure lines of a CI output, normalized so that timings do not make them differ between runs. */
+export function failureLines(output: string): string[] {
+  const found = new Set<string>();
+  for (const raw of output.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!FAILURE_LINE.test(line)) continue;
+    found.add(line.replace(/\(\d+(\.\d+)?\s*m?s\)/g, '').replace(/\s+/g, ' ').trim());
+  }
+  return [...found];
+}
+
+/** Whether an attempt's CI result is acceptable, given the CI result of the unchanged branch head. */
+export interface CiVerdict {
+  accepted: boolean;
+  /** The baseline (branch head before the change) failed too. */
+  baselineFailed: boolean;
+  /** Failure lines of the attempt's output that the baseline's output did not have. */
+  newFailures: string[];
+}
+
+/**
+ * Judges an attempt's CI result against the baseline. A zero exit code passes. When the
+ * branch head already failed CI, the attempt cannot be asked to make it pass; it passes if it
+ * adds no failure: it did not time out, and no failure line of its output (see `failureLines`)
+ * is missing from the baseline's output. Nothing else is parsed, so any test runner works and
+ * an unknown output format errs on the side of "no new failure found".
+ */
+export function judgeCi(attempt: CiResult, baseline: CiResult | undefined): CiVerdict {
+  const baselineFailed = baseline !== undefined && !baseline.passed;
+  if (attempt.passed) return { accepted: true, baselineFailed, newFailures: [] };
+  const known = new Set(baseline ? failureLines(baseline.outputTail) : []);
+  const newFailures = failureLines(attempt.outputTail).filter((l) => !known.has(l));
+  return { accepted: baselineFailed && !attempt.timedOut && newFailures.length === 0, baselineFailed, newFailures };
+}
+
+/**
+ * CI results of unchanged branch heads, per (head commit, command), for the executor's
+ * lifetime: a phase's attempts all start from the same head, so its baseline runs once.
+ */
+export class CiBaselineCache {
+  private readonly results = new Map<string, Promise<CiResult>>();
+
+  constructor(private readonly maxEntries = 64) {}
+
+  /** The cached baseline of `headSha` and `command`, running `run` on a miss. */
+  get(headSha: string, command: string, run: () => Promise<CiResult>): Promise<CiResult> {
+    const key = `${headSha}\0${command}`;
+    let result = this.results.get(key);
+    if (!result) {
+      result = run();
+      this.results.set(key, result);
+      // A failed or aborted run must not be remembered as the baseline.
+      const started = result;
+      result.catch(() => {
+        if (this.results.get(key) === started) this.results.delete(key);
+      });
+      if (this.results.size > this.maxEntries) this.results.delete(this.results.keys().next().value as string);
+    }
+    return result;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  type CiSpec,
   type ClaimResponse,
   type SubmitChangesArgs,
   SubmitChangesArgsSchema,
@@ -21,18 +22,20 @@ import {
   ensureIntegrationBranch,
   findPhaseCommit,
   formatCommitMessage,
+  headCommit,
   isRepository,
 } from '@app/git';
-import { type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
+import { type ForcedToolCallRequest, type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
 import type { Logger } from 'pino';
-import { type CiResult, runCi, scrubbedEnvironment } from './ci-runner.js';
+import { REPEATED_EDITS_REASON, escalationStep, findRepeatedAttempt } from './attempt-history.js';
+import { CiBaselineCache, type CiResult, type CiVerdict, judgeCi, runCi, scrubbedEnvironment } from './ci-runner.js';
 import { ExecutorConfigError, type ExecutorConfig } from './config.js';
 import { buildContext } from './context.js';
 import { describePlan } from './diff.js';
 import { type AppliedChange, DEFAULT_APPLY_LIMITS, EditRefusedError, type ApplyPlan, applyPlan, planEdits, restoreChange } from './governed-apply.js';
 import { AttemptStoppedError, LeaseKeeper } from './lease-keeper.js';
-import type { ModelRouting } from './models.js';
-import { AUDITOR_SYSTEM_PROMPT, BUILDER_SYSTEM_PROMPT, auditorPrompt, builderPrompt } from './prompts.js';
+import { type ModelChoice, type ModelRouting, type RoutedRole, type TaskProfile, fallbackFor, modelFor } from './models.js';
+import { AUDITOR_SYSTEM_PROMPT, BUILDER_SYSTEM_PROMPT, type CiReport, auditorPrompt, builderPrompt } from './prompts.js';
 import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
 
 /** Everything the executor talks to; the composition root (main.ts) builds them. */
@@ -77,8 +80,22 @@ function formatIssues(issues: ToolIssue[]): string {
   return issues.map((i) => `- [${i.severity}] ${i.issue_key} (${i.category})${i.location ? ` at ${i.location}` : ''}: ${i.description}`).join('\n');
 }
 
+/** What routes match for a claimed phase. */
+function taskProfile(claim: ClaimResponse): TaskProfile {
+  return { category: claim.strategy.task_category, resolvedCategory: claim.strategy.resolved_category, complexity: claim.strategy.complexity };
+}
+
+/** The next attempt's feedback after a CI failure; with a failing baseline, it names what is new. */
+function ciFailureFeedback(command: string, exit: string, result: CiResult, verdict: CiVerdict): string {
+  const news = verdict.newFailures.slice(0, 30).map((l) => `- ${l.slice(0, 300)}`);
+  const baselineNote = verdict.baselineFailed
+    ? `\nThe command already failed before your change, so only new failures count.${news.length ? ` These failures are new:\n${news.join('\n')}` : ''}`
+    : '';
+  return `The CI command \`${command}\` failed (${exit}) after your previous change, which was discarded.${baselineNote}\nLast output:\n${result.outputTail.slice(-4000)}`;
+}
+
 /** What one attempt ended with (for logs and tests). */
-export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'ci_failed' | 'auditor_rejected' | 'stopped';
+export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'repeated_edits' | 'ci_failed' | 'auditor_rejected' | 'stopped';
 
 /**
  * The executor: claim, build, apply, CI, audit, commit, report; one attempt per claim.
@@ -91,6 +108,7 @@ export class Executor {
   private stopping = false;
   private current: LeaseKeeper | undefined;
   private readonly secrets: string[];
+  private readonly baselines = new CiBaselineCache();
 
   constructor(private readonly deps: ExecutorDeps) {
     const c = deps.config;
@@ -236,7 +254,7 @@ export class Executor {
   }
 
   private async attempt(claim: ClaimResponse, signal: AbortSignal, log: Logger): Promise<AttemptOutcome> {
-    const { config, supervisor, llm, routing } = this.deps;
+    const { config, supervisor, routing } = this.deps;
     const ws = config.workspace;
     const { run_id: runId, phase_id: phaseId, lease_token: token } = claim;
     const branch = claim.run.integration_branch;
@@ -255,6 +273,12 @@ export class Executor {
     }
 
     const phase = claim.phase;
+    const ciSpec = phase.ci ?? claim.run.ci;
+    // An attempt is held to what the unchanged branch head achieves, so CI runs there first.
+    const baseline = ciSpec ? await this.ciBaseline(ws, branch, ciSpec, signal, log) : undefined;
+
+    const routeFor = { task: taskProfile(claim), step: escalationStep(claim.previous_attempts) };
+    const builder = modelFor(routing, 'builder', routeFor.task, routeFor.step) ?? routing.defaults.builder;
     const scopePaths = phase.scope?.paths ?? [];
     const context = buildContext({
       root: ws,
@@ -263,13 +287,13 @@ export class Executor {
       tokenBudget: Math.max(2_000, Math.min(120_000, Math.floor(claim.strategy.incident_token_cap / 4))),
       largeFileLines: DEFAULT_APPLY_LIMITS.maxLinesForReplace,
     });
-    const prompt = builderPrompt(claim, context);
+    const prompt = builderPrompt(claim, context, { baselineFailed: baseline !== undefined && !baseline.passed });
 
     // Admission: the worst case of this call (prompt estimate + max_tokens) must fit what is left.
     const maxTokens = routing.builderMaxTokens;
-    const worstTokens = estimateTokens(BUILDER_SYSTEM_PROMPT + prompt) + maxTokens;
-    const price = priceFor(routing.builder.model, routing.prices);
-    const worstCost = price ? worstCaseCostUsd(price, worstTokens - maxTokens, maxTokens) : 0;
+    const promptTokens = estimateTokens(BUILDER_SYSTEM_PROMPT + prompt);
+    const worstTokens = promptTokens + maxTokens;
+    const worstCost = this.worstCaseCost('builder', builder, promptTokens, maxTokens);
     const left = claim.budget_left;
     const overBudget =
       worstTokens > left.tokens
@@ -285,16 +309,8 @@ export class Executor {
       return 'builder_failed';
     }
 
-    const built = await llm.callTool({
-      provider: routing.builder.provider,
-      model: routing.builder.model,
-      system: BUILDER_SYSTEM_PROMPT,
-      prompt,
-      tool: BUILDER_TOOL,
-      maxTokens,
-      temperature: 0.2,
-      signal,
-    });
+    log.info({ provider: builder.provider, model: builder.model, escalation_step: routeFor.step }, 'calling the builder');
+    const built = await this.callModel('builder', builder, { system: BUILDER_SYSTEM_PROMPT, prompt, tool: BUILDER_TOOL, maxTokens, temperature: 0.2, signal }, log);
     const builderUsage = this.usageOf(built);
     const failBuild = async (reason: string, feedback: string, editsHash?: string) => {
       await supervisor.builderResult(runId, phaseId, {
@@ -324,6 +340,17 @@ export class Executor {
     }
     const args: SubmitChangesArgs = parsed.data;
     const editsHash = createHash('sha256').update(JSON.stringify(args.edits)).digest('hex');
+
+    // The same change as a failed attempt would fail the same way: do not spend CI and audit on it.
+    const repeated = findRepeatedAttempt(claim.previous_attempts, editsHash);
+    if (repeated) {
+      await failBuild(
+        `${REPEATED_EDITS_REASON}: identical to attempt ${repeated.attempt}`,
+        `Your edits were identical to those of attempt ${repeated.attempt}, which failed (${(repeated.reason ?? repeated.outcome).slice(0, 500)}), so they were not applied again. Make a different change that fixes what that attempt's feedback reports.`,
+        editsHash,
+      );
+      return 'repeated_edits';
+    }
 
     let plan: ApplyPlan;
     try {
@@ -365,28 +392,23 @@ export class Executor {
       });
       this.throwIfStopped(signal);
 
-      let ci: CiResult | null = null;
-      const ciSpec = phase.ci ?? claim.run.ci;
+      let ci: { result: CiResult; verdict: CiVerdict; command: string } | null = null;
       if (ciSpec) {
         await supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'CI_RUNNING' });
-        ci = await runCi({
-          command: ciSpec.command,
-          cwd: ws,
-          timeoutMs: (ciSpec.timeout_s ?? 600) * 1000,
-          env: scrubbedEnvironment(this.deps.env, this.secrets),
-          signal,
-        });
+        const result = await this.runCiCommand(ws, ciSpec, signal);
         this.throwIfStopped(signal);
-        log.info({ passed: ci.passed, exit_code: ci.exitCode, ms: ci.durationMs }, 'CI finished');
-        if (!ci.passed) {
+        const verdict = judgeCi(result, baseline);
+        ci = { result, verdict, command: ciSpec.command };
+        log.info({ passed: result.passed, accepted: verdict.accepted, baseline_failed: verdict.baselineFailed, exit_code: result.exitCode, ms: result.durationMs }, 'CI finished');
+        if (!verdict.accepted) {
           restore();
-          const exit = ci.timedOut ? 'timed out' : `exit code ${ci.exitCode}`;
+          const exit = result.timedOut ? 'timed out' : `exit code ${result.exitCode}`;
           await supervisor.updateStatus(runId, phaseId, {
             lease_token: token,
             state: 'FAILED',
             ci_passed: false,
-            failure_reason: `ci_failed: \`${ciSpec.command}\` ${exit}`,
-            feedback: `The CI command \`${ciSpec.command}\` failed (${exit}) after your previous change, which was discarded. Last output:\n${ci.outputTail.slice(-4000)}`,
+            failure_reason: `ci_failed: \`${ciSpec.command}\` ${exit}${verdict.baselineFailed ? ` with ${verdict.newFailures.length} new failure line(s); it already failed before the change` : ''}`,
+            feedback: ciFailureFeedback(ciSpec.command, exit, result, verdict),
             edits_hash: editsHash,
           });
           return 'ci_failed';
@@ -395,9 +417,22 @@ export class Executor {
 
       await supervisor.auditorRequest(runId, phaseId, {
         lease_token: token,
-        ...(ci && ciSpec ? { ci: { passed: ci.passed, exit_code: ci.exitCode, duration_seconds: ci.durationMs / 1000, output_tail: ci.outputTail.slice(-2000) } } : {}),
+        ...(ci
+          ? {
+              ci: { passed: ci.verdict.accepted, exit_code: ci.result.exitCode, duration_seconds: ci.result.durationMs / 1000, output_tail: ci.result.outputTail.slice(-2000) },
+              failure_context: JSON.stringify({
+                ci: {
+                  command: ci.command,
+                  exit_code: ci.result.exitCode,
+                  baseline_failed: ci.verdict.baselineFailed,
+                  baseline_exit_code: baseline?.exitCode ?? null,
+                },
+              }),
+            }
+          : {}),
       });
-      const review = await this.review(claim, diff, ci && ciSpec ? { command: ciSpec.command, passed: ci.passed, tail: ci.outputTail } : null, args.summary, signal, log);
+      const ciReport: CiReport | null = ci ? { command: ci.command, passed: ci.verdict.accepted, baselineFailed: ci.verdict.baselineFailed, tail: ci.result.outputTail } : null;
+      const review = await this.review(claim, routeFor, diff, ciReport, args.summary, signal, log);
       const usage = review.usage;
       const majors = review.issues.filter((i) => i.severity === 'major');
       if (!review.approved || majors.length > 0) {
@@ -447,38 +482,82 @@ export class Executor {
     if (signal.aborted) throw signal.reason instanceof AttemptStoppedError ? signal.reason : new AttemptStoppedError('shutdown');
   }
 
+  private runCiCommand(ws: string, ci: CiSpec, signal: AbortSignal): Promise<CiResult> {
+    return runCi({ command: ci.command, cwd: ws, timeoutMs: (ci.timeout_s ?? 600) * 1000, env: scrubbedEnvironment(this.deps.env, this.secrets), signal });
+  }
+
+  /** CI of the clean branch head, run once per (head commit, command) for the executor's lifetime. */
+  private async ciBaseline(ws: string, branch: string, ci: CiSpec, signal: AbortSignal, log: Logger): Promise<CiResult> {
+    const head = await headCommit(ws, branch);
+    return this.baselines.get(head, ci.command, async () => {
+      log.info({ head, command: ci.command }, 'running CI on the unchanged branch head (baseline)');
+      const result = await this.runCiCommand(ws, ci, signal);
+      // A run cut short by a lost lease or shutdown says nothing about the branch.
+      this.throwIfStopped(signal);
+      log.info({ head, passed: result.passed, exit_code: result.exitCode, ms: result.durationMs }, 'baseline CI finished');
+      return result;
+    });
+  }
+
+  /**
+   * One forced tool call. When the provider still fails after the SDK's own retries (a
+   * retryable LlmError), the call is made once more on the routing's fallback, if that
+   * provider has a key.
+   */
+  private async callModel(role: RoutedRole, choice: ModelChoice, req: Omit<ForcedToolCallRequest, 'provider' | 'model'>, log: Logger): Promise<ForcedToolCallResult> {
+    const { llm, routing } = this.deps;
+    try {
+      return await llm.callTool({ ...req, ...choice });
+    } catch (err) {
+      const fallback = err instanceof LlmError && err.retryable && !req.signal?.aborted ? fallbackFor(routing, role, choice) : undefined;
+      if (!fallback || !llm.hasProvider(fallback.provider)) throw err;
+      log.warn({ role, failed: choice, code: (err as LlmError).code, fallback }, 'provider still failing after retries; calling the fallback once');
+      return llm.callTool({ ...req, ...fallback });
+    }
+  }
+
+  /** Upper bound in USD of a call, covering its fallback too (unknown prices count as 0). */
+  private worstCaseCost(role: RoutedRole, choice: ModelChoice, promptTokens: number, maxTokens: number): number {
+    const { routing } = this.deps;
+    const fallback = fallbackFor(routing, role, choice);
+    return Math.max(
+      ...[choice, ...(fallback ? [fallback] : [])].map((c) => {
+        const price = priceFor(c.model, routing.prices);
+        return price ? worstCaseCostUsd(price, promptTokens, maxTokens) : 0;
+      }),
+    );
+  }
+
   /**
    * One auditor, or two (one per provider) for high-risk phases unless disabled. A malformed
    * auditor reply is retried up to the strategy's auditor attempts; after that it rejects.
    */
   private async review(
     claim: ClaimResponse,
+    routeFor: { task: TaskProfile; step: number },
     diff: string,
-    ci: { command: string; passed: boolean; tail: string } | null,
+    ci: CiReport | null,
     summary: string,
     signal: AbortSignal,
     log: Logger,
   ): Promise<{ approved: boolean; summary: string; issues: ToolIssue[]; usage: UsageReport; confidence: 'low' | 'medium' | 'high' }> {
     const { routing, config } = this.deps;
-    const auditors = [routing.auditor];
-    if (claim.strategy.dual_audit && config.dualAuditor && routing.secondaryAuditor) auditors.push(routing.secondaryAuditor);
+    const auditors: [RoutedRole, ModelChoice][] = [['auditor', modelFor(routing, 'auditor', routeFor.task, routeFor.step) ?? routing.defaults.auditor]];
+    const secondary = modelFor(routing, 'secondary_auditor', routeFor.task, routeFor.step);
+    if (claim.strategy.dual_audit && config.dualAuditor && secondary) auditors.push(['secondary_auditor', secondary]);
     const prompt = auditorPrompt(claim, diff, ci, summary);
     const total: UsageReport = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: 0, calls: 0 };
     const reviews: (SubmitReviewArgs & { by: string })[] = [];
-    for (const auditor of auditors) {
+    for (const [role, auditor] of auditors) {
       let review: SubmitReviewArgs | undefined;
       let lastProblem = 'no reply';
       for (let i = 0; i < Math.max(1, claim.strategy.max_auditor_attempts) && !review; i++) {
-        const r = await this.deps.llm.callTool({
-          provider: auditor.provider,
-          model: auditor.model,
-          system: AUDITOR_SYSTEM_PROMPT,
-          prompt,
-          tool: AUDITOR_TOOL,
-          maxTokens: routing.auditorMaxTokens,
-          temperature: 0.1,
-          signal,
-        });
+        const r = await this.callModel(
+          role,
+          auditor,
+          { system: AUDITOR_SYSTEM_PROMPT, prompt, tool: AUDITOR_TOOL, maxTokens: routing.auditorMaxTokens, temperature: 0.1, signal },
+          log,
+        );
         const u = this.usageOf(r);
         total.prompt_tokens += u.prompt_tokens;
         total.completion_tokens += u.completion_tokens;
@@ -505,7 +584,7 @@ export class Executor {
       approved: reviews.every((r) => r.approved) && !issues.some((i) => i.severity === 'major'),
       summary: reviews.map((r) => (reviews.length > 1 ? `[${r.by}] ${r.summary}` : r.summary)).join('\n'),
       issues,
-      usage: { ...total, provider: auditors[0].provider, model: auditors.map((a) => a.model).join('+') },
+      usage: { ...total, provider: auditors[0][1].provider, model: auditors.map(([, a]) => a.model).join('+') },
       confidence: reviews.some((r) => r.confidence === 'low') ? 'low' : reviews.some((r) => r.confidence === 'medium') ? 'medium' : 'high',
     };
   }

@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAll as loadAllYaml } from 'js-yaml';
+import ts from 'typescript';
 import type { BuilderEdit } from '@app/contracts';
 
 /** Limits of one attempt's edits; defaults are generous for real work and small for abuse. */
@@ -79,15 +80,19 @@ export function checkPathSyntax(p: string): string | null {
 
 /**
  * Refuses any path whose existing components include a symlink (a link could point outside
- * the workspace or into .git), and checks the real location stays inside the workspace.
+ * the workspace or into .git) or a non-directory, and checks the real location stays inside
+ * the workspace.
  */
 export function checkPathOnDisk(root: string, p: string): string | null {
   const realRoot = realpathSync(root);
+  const segments = p.split('/');
   let current = root;
-  for (const segment of p.split('/')) {
+  for (const [i, segment] of segments.entries()) {
     current = path.join(current, segment);
     if (!existsSync(current) && !isDanglingLink(current)) break;
-    if (lstatSync(current).isSymbolicLink()) return `path goes through a symlink (${path.relative(root, current)})`;
+    const st = lstatSync(current);
+    if (st.isSymbolicLink()) return `path goes through a symlink (${path.relative(root, current)})`;
+    if (i < segments.length - 1 && !st.isDirectory()) return `${path.relative(root, current)} is not a directory`;
   }
   let probe = path.join(root, p);
   while (!existsSync(probe)) probe = path.dirname(probe);
@@ -112,7 +117,29 @@ function readText(root: string, p: string): string | null {
   return readFileSync(abs, 'utf8');
 }
 
-/** Content checks that must hold for any file the attempt writes. */
+const SCRIPT_KINDS: Record<string, ts.ScriptKind> = {
+  '.ts': ts.ScriptKind.TS,
+  '.mts': ts.ScriptKind.TS,
+  '.cts': ts.ScriptKind.TS,
+  '.tsx': ts.ScriptKind.TSX,
+  '.js': ts.ScriptKind.JS,
+  '.mjs': ts.ScriptKind.JS,
+  '.cjs': ts.ScriptKind.JS,
+  '.jsx': ts.ScriptKind.JSX,
+};
+
+/** The first syntax error of a TypeScript/JavaScript source (parse only, no type check), or null. */
+function scriptSyntaxError(p: string, content: string, kind: ts.ScriptKind): string | null {
+  const source = ts.createSourceFile(p, content, ts.ScriptTarget.Latest, false, kind);
+  // parseDiagnostics is not in the public typings but is how the parser reports syntax errors.
+  const diagnostics = (source as unknown as { parseDiagnostics?: ts.Diagnostic[] }).parseDiagnostics ?? [];
+  const first = diagnostics[0];
+  if (!first) return null;
+  const { line, character } = source.getLineAndCharacterOfPosition(first.start ?? 0);
+  return `syntax error at line ${line + 1}, column ${character + 1}: ${ts.flattenDiagnosticMessageText(first.messageText, ' ')}`;
+}
+
+/** The first content problem of a file (conflict markers, invalid JSON/YAML, TS/JS syntax), or null. */
 export function checkContent(p: string, content: string): string | null {
   if (/^(<{7}|>{7})( |$)/m.test(content) || /^={7}$/m.test(content)) return `${p}: contains merge conflict markers`;
   const ext = path.extname(p).toLowerCase();
@@ -130,7 +157,29 @@ export function checkContent(p: string, content: string): string | null {
       return `${p}: invalid YAML (${(err as Error).message.split('\n')[0]})`;
     }
   }
+  const kind = SCRIPT_KINDS[ext];
+  if (kind !== undefined) {
+    const error = scriptSyntaxError(p, content, kind);
+    if (error) return `${p}: ${error}`;
+  }
   return null;
+}
+
+/**
+ * The content problem this change introduces, or null. A file that already had a problem
+ * before the change (an already-broken source, a fixture with conflict markers) is not held
+ * to it: refusing would block the very edits that could repair it.
+ */
+export function checkContentChange(p: string, after: string, origin: FileOrigin | null): string | null {
+  const problem = checkContent(p, after);
+  if (problem && origin !== null && checkContent(origin.path, origin.content) !== null) return null;
+  return problem;
+}
+
+/** Where a planned file's content comes from: its own previous bytes, or a renamed source's. */
+export interface FileOrigin {
+  path: string;
+  content: string;
 }
 
 /**
@@ -141,11 +190,11 @@ export function checkContent(p: string, content: string): string | null {
 export function planEdits(root: string, edits: BuilderEdit[], policy: ApplyPolicy): ApplyPlan {
   const problems: string[] = [];
   if (edits.length > policy.limits.maxEdits) throw new EditRefusedError([`too many edits (${edits.length} > ${policy.limits.maxEdits})`]);
-  const state = new Map<string, { before: string | null; after: string | null }>();
+  const state = new Map<string, { before: string | null; after: string | null; origin: FileOrigin | null }>();
   const current = (p: string) => {
     if (!state.has(p)) {
       const text = readText(root, p);
-      state.set(p, { before: text, after: text });
+      state.set(p, { before: text, after: text, origin: text === null ? null : { path: p, content: text } });
     }
     return state.get(p)!;
   };
@@ -226,6 +275,7 @@ export function planEdits(root: string, edits: BuilderEdit[], policy: ApplyPolic
         else if (target.after !== null) problems.push(`${where}: target ${edit.new_path} already exists`);
         else {
           target.after = file.after;
+          target.origin = file.origin;
           file.after = null;
         }
         break;
@@ -235,12 +285,12 @@ export function planEdits(root: string, edits: BuilderEdit[], policy: ApplyPolic
 
   let total = 0;
   for (const [p, f] of state) {
-    if (f.after === null) continue;
+    if (f.after === null || f.after === f.before) continue;
     const bytes = Buffer.byteLength(f.after);
     total += bytes;
     if (bytes > policy.limits.maxFileBytes) problems.push(`${p}: ${bytes} bytes exceeds the ${policy.limits.maxFileBytes}-byte file limit`);
-    if (f.after !== f.before) {
-      const bad = checkContent(p, f.after);
+    else {
+      const bad = checkContentChange(p, f.after, f.origin);
       if (bad) problems.push(bad);
     }
   }

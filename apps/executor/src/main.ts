@@ -56,7 +56,7 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.builder, auditor: routing.auditor }, 'executor started');
+  log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.defaults.builder, auditor: routing.defaults.auditor }, 'executor started');
   try {
     return await executor.run();
   } finally {

@@ -35,8 +35,18 @@ function feedbackSection(previous: AttemptRecord[]): string {
   return `# Feedback from earlier attempts (fix these)\n${items.join('\n\n')}\n\n`;
 }
 
-/** The Builder's user prompt for one attempt. */
-export function builderPrompt(claim: ClaimResponse, context: BuilderContext): string {
+/** What a prompt says about the phase's CI command. */
+export interface CiReport {
+  command: string;
+  /** Accepted: exit code 0, or no new failure when the branch head already failed. */
+  passed: boolean;
+  /** The unchanged branch head already fails this command. */
+  baselineFailed: boolean;
+  tail: string;
+}
+
+/** The Builder's user prompt for one attempt; `baselineFailed`: CI already fails on the branch head. */
+export function builderPrompt(claim: ClaimResponse, context: BuilderContext, opts: { baselineFailed?: boolean } = {}): string {
   const p = claim.phase;
   const parts: string[] = [];
   parts.push(`# Phase ${p.phase_id}: ${p.name}\n${p.description ?? ''}\n\nTask category: ${claim.strategy.task_category}; complexity: ${claim.strategy.complexity}; attempt ${claim.attempt} of ${claim.max_attempts}.`);
@@ -48,7 +58,13 @@ export function builderPrompt(claim: ClaimResponse, context: BuilderContext): st
       : `# Files you may change\nAny file in the repository except protected paths (${claim.run.protected_paths.join(', ') || 'none beyond .git'}).`,
   );
   const ci = p.ci ?? claim.run.ci;
-  if (ci) parts.push(`# Verification\nAfter your change, this command must succeed: \`${ci.command}\``);
+  if (ci) {
+    parts.push(
+      opts.baselineFailed
+        ? `# Verification\nThe command \`${ci.command}\` already fails on the branch before your change. Your change must not add any failure to its output; fixing the existing failures is not required unless the phase asks for it.`
+        : `# Verification\nAfter your change, this command must succeed: \`${ci.command}\``,
+    );
+  }
   const fb = feedbackSection(claim.previous_attempts);
   if (fb) parts.push(fb.trim());
   if (context.missing.length) parts.push(`# Scoped paths that do not exist yet (you may create them)\n${context.missing.map((m) => `- ${m}`).join('\n')}`);
@@ -64,14 +80,17 @@ export function builderPrompt(claim: ClaimResponse, context: BuilderContext): st
 }
 
 /** The Auditor's user prompt. */
-export function auditorPrompt(claim: ClaimResponse, diff: string, ci: { command: string; passed: boolean; tail: string } | null, summary: string): string {
+export function auditorPrompt(claim: ClaimResponse, diff: string, ci: CiReport | null, summary: string): string {
   const p = claim.phase;
   const parts = [
     `# Phase ${p.phase_id}: ${p.name}\n${p.description ?? ''}\nTask category: ${claim.strategy.task_category}. Auditor profile: ${claim.strategy.auditor_profile ?? 'general'}.`,
   ];
   if (p.acceptance_criteria.length) parts.push(`# Acceptance criteria\n${p.acceptance_criteria.map((c) => `- ${c}`).join('\n')}`);
   parts.push(`# Builder's summary\n${summary}`);
-  if (ci) parts.push(`# CI (\`${ci.command}\`): ${ci.passed ? 'passed' : 'FAILED'}\n\`\`\`\n${ci.tail.slice(-3000)}\n\`\`\``);
+  if (ci) {
+    const verdict = !ci.passed ? 'FAILED' : ci.baselineFailed ? 'no new failures (the command already failed on the branch before this change)' : 'passed';
+    parts.push(`# CI (\`${ci.command}\`): ${verdict}\n\`\`\`\n${ci.tail.slice(-3000)}\n\`\`\``);
+  }
   parts.push(`# The change\n\`\`\`diff\n${diff}\n\`\`\``);
   parts.push('Call submit_review now.');
   return parts.join('\n\n');

@@ -1,0 +1,119 @@
+import fs, { lstatSync, readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import git from 'isomorphic-git';
+import { branchLog, createSampleRepository } from '@app/git';
+import type { ScriptReplyInput, ScriptedLlmServer } from '@app/testing';
+import { DEMO_REPO_FILES } from '../../apps/cli/src/demo-fixture.js';
+import { type Finished, pathWithoutGit, runCli } from '../support/processes.js';
+import { http } from '../support/supervisor.js';
+
+/** Helpers shared by the executor process tests: repositories, plans, scripted replies, runs. */
+
+export const AUTHOR = { name: 'T', email: 't@example.com' };
+export const OPENAI_KEY = 'sk-test-openai-key-4f9a1c';
+export const ANTHROPIC_KEY = 'sk-ant-test-key-7d2e8b';
+/** The demo repository's own test runner: prints `ok`/`FAIL <file> <name>` lines, exits 1 on a failure. */
+export const CI = { command: 'node test/run.js', timeout_s: 60 };
+export { DEMO_REPO_FILES };
+
+/** Creates a repository with one commit holding `files` and, optionally, symlinks (path -> target). */
+export async function createRepo(dir: string, files: Record<string, string>, symlinks: Record<string, string> = {}): Promise<void> {
+  await createSampleRepository(dir, files, { author: AUTHOR, message: 'init' });
+  const links = Object.keys(symlinks);
+  if (links.length === 0) return;
+  for (const [p, target] of Object.entries(symlinks)) symlinkSync(target, path.join(dir, p));
+  await git.add({ fs, dir, filepath: links });
+  await git.commit({ fs, dir, message: 'add links', author: AUTHOR });
+}
+
+/** Every entry below `dir` except `.git/objects` (bytes as base64, symlink targets), for byte-exact comparisons. */
+export function treeSnapshot(dir: string, { skipGit = false } = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (r === '.git/objects' || (skipGit && r === '.git')) continue;
+      const abs = path.join(dir, r);
+      const st = lstatSync(abs);
+      if (st.isSymbolicLink()) out[r] = `-> ${readlinkSync(abs)}`;
+      else if (st.isDirectory()) walk(r);
+      else out[r] = readFileSync(abs).toString('base64');
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** The environment of an executor process: no git on PATH, both keys, the scripted server. */
+export function executorEnv(home: string, llm: ScriptedLlmServer, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: pathWithoutGit(),
+    HOME: home,
+    OPENAI_API_KEY: OPENAI_KEY,
+    ANTHROPIC_API_KEY: ANTHROPIC_KEY,
+    OPENAI_BASE_URL: llm.openaiBaseUrl,
+    ANTHROPIC_BASE_URL: llm.anthropicBaseUrl,
+    AUTOPACK_LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+/** Runs one executor process for `runId` until the run has nothing left. */
+export function runExecutor(supervisorUrl: string, repo: string, runId: string, env: NodeJS.ProcessEnv): Promise<Finished> {
+  return runCli(['executor', '--run-id', runId, '--workspace', repo, '--api-url', supervisorUrl, '--poll-interval', '1', '--exit-when-idle', '--executor-id', `t-${runId}`], env, 150_000).done;
+}
+
+/** The `msg` of every JSON log line the executor wrote. */
+export function logMessages(output: string): string[] {
+  return output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => (JSON.parse(l) as { msg?: string }).msg ?? '');
+}
+
+/** A feature_scaffolding phase (3 attempts) in tier `t1`. */
+export function phase(phaseId: string, phaseIndex: number, extra: Record<string, unknown> = {}) {
+  return { phase_id: phaseId, phase_index: phaseIndex, tier_id: 't1', name: `Phase ${phaseId}`, description: `Work of ${phaseId}`, task_category: 'feature_scaffolding', complexity: 'low', ...extra };
+}
+
+/** A one-tier plan. */
+export function plan(runId: string, phases: ReturnType<typeof phase>[], run: Record<string, unknown> = {}) {
+  return { run: { run_id: runId, token_cap: 5_000_000, ...run }, tiers: [{ tier_id: 't1', tier_index: 0, name: 'Tier one' }], phases };
+}
+
+/** Starts a run; fails the test unless the supervisor accepts it. */
+export async function startRun(supervisorUrl: string, body: unknown): Promise<void> {
+  const res = await http(supervisorUrl, 'POST', '/runs/start', body);
+  if (res.status !== 201) throw new Error(`POST /runs/start: ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+/** `GET /runs/{id}`. */
+export async function getRun(supervisorUrl: string, runId: string): Promise<any> {
+  return (await http(supervisorUrl, 'GET', `/runs/${runId}`)).body;
+}
+
+const USAGE = { input_tokens: 1000, output_tokens: 100 };
+
+/** A Builder reply for the next attempt of `phaseId` (replies of a phase are used in script order). */
+export function builderReply(phaseId: string, args: { summary?: string; edits: unknown[] }, extra: Partial<ScriptReplyInput> = {}): ScriptReplyInput {
+  return { tool: 'submit_changes', match: `# Phase ${phaseId}:`, arguments: { summary: args.summary ?? `work on ${phaseId}`, edits: args.edits }, usage: USAGE, ...extra };
+}
+
+/** An approving review, `times` times. */
+export function approveReply(times = 1, extra: Partial<ScriptReplyInput> = {}): ScriptReplyInput {
+  return { tool: 'submit_review', arguments: { approved: true, summary: 'Looks right.', confidence: 'high', issues: [] }, usage: USAGE, times, ...extra };
+}
+
+/** The Builder prompts the scripted server received for `phaseId`, in order. */
+export function builderPrompts(llm: ScriptedLlmServer, phaseId: string): string[] {
+  return llm.requestsFor('submit_changes').filter((r) => r.text.includes(`# Phase ${phaseId}:`)).map((r) => r.text);
+}
+
+/** Phase commits on the run's integration branch, oldest first, as `[phase, attempt]`. */
+export async function phaseCommits(repo: string, runId: string): Promise<[string, string][]> {
+  const log = await branchLog(repo, `autonomous/${runId}`, { depth: 50 });
+  return log
+    .filter((c) => c.trailers['Autopack-Run'] === runId)
+    .reverse()
+    .map((c) => [c.trailers['Autopack-Phase'], c.trailers['Autopack-Attempt']]);
+}
