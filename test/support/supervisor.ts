@@ -13,10 +13,13 @@ export interface TestSupervisor {
 }
 
 /** Starts a supervisor for a test file (real HTTP, real Postgres). */
-export async function startTestSupervisor(overrides: Partial<SupervisorConfig> = {}): Promise<TestSupervisor> {
+export async function startTestSupervisor(
+  overrides: Partial<SupervisorConfig> = {},
+  opts: Parameters<typeof createSupervisorApp>[3] = {},
+): Promise<TestSupervisor> {
   const db = await createTestDatabase();
   const config = loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent' }, { port: 0, ...overrides });
-  const app = await createSupervisorApp(config, db.url);
+  const app = await createSupervisorApp(config, db.url, undefined, opts);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as { port: number };
   return {

@@ -37,6 +37,7 @@ import { AttemptStoppedError, LeaseKeeper } from './lease-keeper.js';
 import { type ModelChoice, type ModelRouting, type RoutedRole, type TaskProfile, fallbackFor, modelFor } from './models.js';
 import { AUDITOR_SYSTEM_PROMPT, BUILDER_SYSTEM_PROMPT, type CiReport, auditorPrompt, builderPrompt } from './prompts.js';
 import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
+import { clearInflight, markInflight, recoverInflight } from './inflight.js';
 
 /** Everything the executor talks to; the composition root (main.ts) builds them. */
 export interface ExecutorDeps {
@@ -64,6 +65,20 @@ const AUDITOR_TOOL = {
 };
 
 const AUTHOR = { name: 'Autopack', email: 'autopack@localhost' };
+
+/** The supervisor refused to reserve a call's worst case: the call is not made. */
+export class BudgetRefusedError extends Error {
+  readonly code = 'BUDGET_REFUSED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BudgetRefusedError';
+  }
+}
+
+/** Per-attempt context for LLM calls: the lease their budget is reserved under. */
+interface CallContext {
+  claim: ClaimResponse;
+}
 
 function toSuggested(issues: ToolIssue[], source: string): SuggestedIssue[] {
   return issues.map((i) => ({
@@ -178,6 +193,8 @@ export class Executor {
   private async prepareWorkspace(): Promise<void> {
     const ws = this.deps.config.workspace;
     if (!(await isRepository(ws))) throw new ExecutorConfigError(`--workspace ${ws} is not a git repository`);
+    const recovered = await recoverInflight(ws);
+    if (recovered) this.deps.log.warn({ run_id: recovered.runId, phase_id: recovered.phaseId, attempt: recovered.attempt, paths: recovered.paths.length }, 'restored the working copy of an attempt interrupted by a crash');
     try {
       await assertCleanWorktree(ws);
     } catch (err) {
@@ -207,6 +224,14 @@ export class Executor {
         return 'stopped';
       }
       if (err instanceof SupervisorUnreachableError || err instanceof ExecutorConfigError) throw err;
+      if (err instanceof BudgetRefusedError) {
+        log.warn({ reason: err.message }, 'LLM call not admitted by the budget');
+        await this.report(
+          () => this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, { lease_token: claim.lease_token, state: 'FAILED', failure_reason: `budget: ${err.message}`.slice(0, 2000) }),
+          log,
+        );
+        return 'builder_failed';
+      }
       if (err instanceof SupervisorError && err.code === 'LEASE_LOST') {
         log.warn('lease lost while reporting');
         return 'stopped';
@@ -240,9 +265,10 @@ export class Executor {
     }
   }
 
-  private usageOf(r: ForcedToolCallResult): UsageReport {
+  private usageOf(r: ForcedToolCallResult, reportId?: string): UsageReport {
     const price = priceFor(r.model, this.deps.routing.prices);
     return {
+      ...(reportId ? { report_id: reportId } : {}),
       provider: r.provider,
       model: r.model,
       prompt_tokens: r.usage.promptTokens,
@@ -289,29 +315,12 @@ export class Executor {
     });
     const prompt = builderPrompt(claim, context, { baselineFailed: baseline !== undefined && !baseline.passed });
 
-    // Admission: the worst case of this call (prompt estimate + max_tokens) must fit what is left.
     const maxTokens = routing.builderMaxTokens;
-    const promptTokens = estimateTokens(BUILDER_SYSTEM_PROMPT + prompt);
-    const worstTokens = promptTokens + maxTokens;
-    const worstCost = this.worstCaseCost('builder', builder, promptTokens, maxTokens);
-    const left = claim.budget_left;
-    const overBudget =
-      worstTokens > left.tokens
-        ? `run token budget: worst case ${worstTokens} tokens > ${left.tokens} left`
-        : worstTokens > left.phase_tokens
-          ? `phase token cap: worst case ${worstTokens} tokens > ${left.phase_tokens} left`
-          : left.cost_usd !== null && worstCost > left.cost_usd
-            ? `run cost budget: worst case $${worstCost.toFixed(4)} > $${left.cost_usd.toFixed(4)} left`
-            : null;
-    if (overBudget) {
-      log.warn({ reason: overBudget }, 'LLM call not admitted');
-      await supervisor.builderResult(runId, phaseId, { lease_token: token, status: 'failed', failure_reason: `budget: ${overBudget}`, tokens_used: 0, files_changed: [], lines_added: 0, lines_removed: 0, suggested_issues: [] });
-      return 'builder_failed';
-    }
-
+    const calls: CallContext = { claim };
     log.info({ provider: builder.provider, model: builder.model, escalation_step: routeFor.step }, 'calling the builder');
-    const built = await this.callModel('builder', builder, { system: BUILDER_SYSTEM_PROMPT, prompt, tool: BUILDER_TOOL, maxTokens, temperature: 0.2, signal }, log);
-    const builderUsage = this.usageOf(built);
+    const { result: built, reservationId } = await this.callModel('builder', builder, { system: BUILDER_SYSTEM_PROMPT, prompt, tool: BUILDER_TOOL, maxTokens, temperature: 0.2, signal }, log, calls);
+    // Idempotent: a builder_result retried after a lost response does not count this usage twice.
+    const builderUsage: UsageReport = { ...this.usageOf(built, `${runId}:${phaseId}:${claim.attempt}:builder`), reservation_id: reservationId };
     const failBuild = async (reason: string, feedback: string, editsHash?: string) => {
       await supervisor.builderResult(runId, phaseId, {
         lease_token: token,
@@ -372,10 +381,12 @@ export class Executor {
     }
 
     const { diff, linesAdded, linesRemoved } = describePlan(plan);
+    markInflight(ws, { runId, phaseId, attempt: claim.attempt, paths: plan.files.map((f) => f.path) });
     let applied: AppliedChange | undefined = applyPlan(ws, plan);
     const restore = () => {
       if (applied) restoreChange(ws, applied);
       applied = undefined;
+      clearInflight(ws);
     };
     try {
       await supervisor.builderResult(runId, phaseId, {
@@ -394,7 +405,9 @@ export class Executor {
 
       let ci: { result: CiResult; verdict: CiVerdict; command: string } | null = null;
       if (ciSpec) {
-        await supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'CI_RUNNING' });
+        const started = await supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'CI_RUNNING' });
+        // The supervisor may refuse CI (the tier's CI budget is spent, which ends the run).
+        if (started.phase_state !== 'CI_RUNNING') throw new AttemptStoppedError('run_stopped');
         const result = await this.runCiCommand(ws, ciSpec, signal);
         this.throwIfStopped(signal);
         const verdict = judgeCi(result, baseline);
@@ -432,7 +445,7 @@ export class Executor {
           : {}),
       });
       const ciReport: CiReport | null = ci ? { command: ci.command, passed: ci.verdict.accepted, baselineFailed: ci.verdict.baselineFailed, tail: ci.result.outputTail } : null;
-      const review = await this.review(claim, routeFor, diff, ciReport, args.summary, signal, log);
+      const review = await this.review(claim, routeFor, diff, ciReport, args.summary, signal, log, calls);
       const usage = review.usage;
       const majors = review.issues.filter((i) => i.severity === 'major');
       if (!review.approved || majors.length > 0) {
@@ -460,6 +473,7 @@ export class Executor {
         author: AUTHOR,
       });
       applied = undefined; // committed: the working copy is now the branch head
+      clearInflight(ws);
       await supervisor.auditorResult(runId, phaseId, {
         lease_token: token,
         recommendation: 'approve',
@@ -500,19 +514,45 @@ export class Executor {
   }
 
   /**
-   * One forced tool call. When the provider still fails after the SDK's own retries (a
-   * retryable LlmError), the call is made once more on the routing's fallback, if that
-   * provider has a key.
+   * One forced tool call, admitted only if the supervisor can reserve its worst case
+   * (prompt estimate + max_tokens, priced for the model or its fallback, whichever costs
+   * more) from what is left of the run, tier and phase budgets. When the provider still
+   * fails after the SDK's own retries (a retryable LlmError), the call is made once more on
+   * the routing's fallback, under a reservation of its own.
    */
-  private async callModel(role: RoutedRole, choice: ModelChoice, req: Omit<ForcedToolCallRequest, 'provider' | 'model'>, log: Logger): Promise<ForcedToolCallResult> {
+  private async callModel(
+    role: RoutedRole,
+    choice: ModelChoice,
+    req: Omit<ForcedToolCallRequest, 'provider' | 'model'>,
+    log: Logger,
+    ctx: CallContext,
+  ): Promise<{ result: ForcedToolCallResult; reservationId: string }> {
     const { llm, routing } = this.deps;
+    const reservationId = await this.reserve(role, choice, req, ctx);
     try {
-      return await llm.callTool({ ...req, ...choice });
+      return { result: await llm.callTool({ ...req, ...choice }), reservationId };
     } catch (err) {
       const fallback = err instanceof LlmError && err.retryable && !req.signal?.aborted ? fallbackFor(routing, role, choice) : undefined;
       if (!fallback || !llm.hasProvider(fallback.provider)) throw err;
       log.warn({ role, failed: choice, code: (err as LlmError).code, fallback }, 'provider still failing after retries; calling the fallback once');
-      return llm.callTool({ ...req, ...fallback });
+      const fallbackReservation = await this.reserve(role, fallback, req, ctx);
+      return { result: await llm.callTool({ ...req, ...fallback }), reservationId: fallbackReservation };
+    }
+  }
+
+  private async reserve(role: RoutedRole, choice: ModelChoice, req: Omit<ForcedToolCallRequest, 'provider' | 'model'>, ctx: CallContext): Promise<string> {
+    const promptTokens = estimateTokens(req.system + req.prompt);
+    try {
+      const r = await this.deps.supervisor.reserveBudget(ctx.claim.run_id, ctx.claim.phase_id, {
+        lease_token: ctx.claim.lease_token,
+        tokens: promptTokens + req.maxTokens,
+        cost_usd: this.worstCaseCost(role, choice, promptTokens, req.maxTokens),
+        purpose: role === 'builder' ? 'builder' : 'auditor',
+      });
+      return r.reservation_id;
+    } catch (err) {
+      if (err instanceof SupervisorError && err.code === 'BUDGET_EXHAUSTED') throw new BudgetRefusedError(`${role} call (${choice.model}) not admitted: ${err.message}`);
+      throw err;
     }
   }
 
@@ -540,6 +580,7 @@ export class Executor {
     summary: string,
     signal: AbortSignal,
     log: Logger,
+    calls: CallContext,
   ): Promise<{ approved: boolean; summary: string; issues: ToolIssue[]; usage: UsageReport; confidence: 'low' | 'medium' | 'high' }> {
     const { routing, config } = this.deps;
     const auditors: [RoutedRole, ModelChoice][] = [['auditor', modelFor(routing, 'auditor', routeFor.task, routeFor.step) ?? routing.defaults.auditor]];
@@ -552,11 +593,12 @@ export class Executor {
       let review: SubmitReviewArgs | undefined;
       let lastProblem = 'no reply';
       for (let i = 0; i < Math.max(1, claim.strategy.max_auditor_attempts) && !review; i++) {
-        const r = await this.callModel(
+        const { result: r } = await this.callModel(
           role,
           auditor,
           { system: AUDITOR_SYSTEM_PROMPT, prompt, tool: AUDITOR_TOOL, maxTokens: routing.auditorMaxTokens, temperature: 0.1, signal },
           log,
+          calls,
         );
         const u = this.usageOf(r);
         total.prompt_tokens += u.prompt_tokens;
@@ -584,7 +626,7 @@ export class Executor {
       approved: reviews.every((r) => r.approved) && !issues.some((i) => i.severity === 'major'),
       summary: reviews.map((r) => (reviews.length > 1 ? `[${r.by}] ${r.summary}` : r.summary)).join('\n'),
       issues,
-      usage: { ...total, provider: auditors[0][1].provider, model: auditors.map(([, a]) => a.model).join('+') },
+      usage: { ...total, provider: auditors[0][1].provider, model: auditors.map(([, a]) => a.model).join('+'), report_id: `${claim.run_id}:${claim.phase_id}:${claim.attempt}:auditor` },
       confidence: reviews.some((r) => r.confidence === 'low') ? 'low' : reviews.some((r) => r.confidence === 'medium') ? 'medium' : 'high',
     };
   }

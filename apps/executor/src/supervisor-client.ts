@@ -9,10 +9,14 @@ import {
   HeartbeatResponseSchema,
   type PhaseWriteResponse,
   PhaseWriteResponseSchema,
+  type ReserveBudgetRequest,
+  type ReserveBudgetResponse,
+  ReserveBudgetResponseSchema,
   type RunResponse,
   RunResponseSchema,
   type UpdateStatusRequest,
 } from '@app/contracts';
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 
 /** The supervisor answered with a coded error. */
@@ -64,9 +68,12 @@ export class SupervisorClient {
     this.fetchImpl = opts.fetchImpl ?? fetch;
   }
 
-  /** `POST /phases/claim`; null on 204. */
+  /**
+   * `POST /phases/claim`; null on 204. One Idempotency-Key per claim, reused by the retries
+   * of this call, so a response lost on the wire cannot leave a second, orphaned lease.
+   */
   async claim(req: ClaimRequest): Promise<ClaimResponse | null> {
-    const res = await this.request('POST', '/phases/claim', req, (req.wait_ms ?? 0) + 30_000);
+    const res = await this.request('POST', '/phases/claim', req, (req.wait_ms ?? 0) + 30_000, { 'idempotency-key': `claim-${randomUUID()}` });
     return res.status === 204 ? null : this.parse(ClaimResponseSchema, res.body);
   }
 
@@ -92,6 +99,12 @@ export class SupervisorClient {
     return this.write(this.phasePath(runId, phaseId, 'update_status'), body);
   }
 
+  /** Reserves the worst case of an LLM call; throws SupervisorError(409, BUDGET_EXHAUSTED) if it does not fit. */
+  async reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest): Promise<ReserveBudgetResponse> {
+    const res = await this.request('POST', this.phasePath(runId, phaseId, 'reserve_budget'), body);
+    return this.parse(ReserveBudgetResponseSchema, res.body);
+  }
+
   /** `GET /runs/{id}`. */
   async getRun(runId: string): Promise<RunResponse> {
     const res = await this.request('GET', `/runs/${encodeURIComponent(runId)}`);
@@ -113,7 +126,7 @@ export class SupervisorClient {
     return parsed.data;
   }
 
-  private async request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<{ status: number; body: unknown }> {
+  private async request(method: string, path: string, body?: unknown, timeoutMs = 30_000, extraHeaders: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
     const deadline = Date.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       let failure: string;
@@ -124,6 +137,7 @@ export class SupervisorClient {
             accept: 'application/json',
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
             ...(this.opts.apiKey ? { 'x-api-key': this.opts.apiKey } : {}),
+            ...extraHeaders,
           },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(timeoutMs),

@@ -18,7 +18,13 @@ import { attachRunStreamWebSocket } from './http/websocket.js';
 const swaggerUiDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
 /** Builds the Nest application (middleware, filter, module) without listening; reused by e2e tests. */
-export async function createSupervisorApp(config: SupervisorConfig, databaseUrl: string, logger?: AppLogger): Promise<INestApplication> {
+export async function createSupervisorApp(
+  config: SupervisorConfig,
+  databaseUrl: string,
+  logger?: AppLogger,
+  /** Fault injection for tests: runs before authentication and routing. */
+  opts: { intercept?: (req: Request, res: Response, next: NextFunction) => void } = {},
+): Promise<INestApplication> {
   const log = logger ?? new AppLogger(createRootLogger(config.logLevel));
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, databaseUrl, log), {
     bodyParser: false,
@@ -28,6 +34,7 @@ export async function createSupervisorApp(config: SupervisorConfig, databaseUrl:
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(requestLogMiddleware(log.pino));
+  if (opts.intercept) app.use(opts.intercept);
   const metrics = app.get(MetricsService);
   app.use((req: Request, res: Response, next: NextFunction) => {
     const end = metrics.httpDuration.startTimer();
