@@ -106,7 +106,7 @@ describe('the feedback loop between attempts (real executor process)', () => {
     expect(prompts).toHaveLength(2);
     expect(prompts[0]).not.toContain(issue);
     expect(prompts[1]).toContain('## Attempt 1 failed (auditor_revise)');
-    expect(prompts[1]).toContain('The auditor rejected your previous change, which was discarded.');
+    expect(prompts[1]).toMatch(/Your previous change was blocked \(1 major issue\(s\)(; the auditor did not approve)?\) and discarded./);
     expect(prompts[1]).toContain(`- [major] needless_coercion (correctness) at src/math.js:8: ${issue}`);
 
     const run = await getRun(sup.url, runId);

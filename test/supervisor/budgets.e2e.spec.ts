@@ -140,6 +140,19 @@ describe('budgets that stop work', () => {
     expect((await call('POST', '/runs/b-idem/phases/p1/builder_result', body)).status).toBe(200);
     expect((await call('POST', '/runs/b-idem/phases/p1/builder_result', body)).status).toBe(200);
     expect((await call('GET', '/runs/b-idem')).body.tokens_used).toBe(1000);
+    await call('POST', '/runs/b-idem/phases/p1/builder_result', {
+      lease_token: c.lease_token,
+      status: 'success',
+      usage: { prompt_tokens: 3000, completion_tokens: 100, cached_tokens: 1500, calls: 2, cost_usd: 0.01, report_id: 'attempt-1:auditor' },
+    });
+    expect((await call('GET', '/reports/run_summary/b-idem')).body.llm).toEqual({
+      calls: 3,
+      prompt_tokens: 3700,
+      completion_tokens: 400,
+      cached_tokens: 1500,
+      cache_hit_share: 0.4054,
+      cost_usd: 0.01,
+    });
   });
 
   it('reports budget-exhausted runs by cap', async () => {

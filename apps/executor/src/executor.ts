@@ -25,6 +25,7 @@ import {
   headCommit,
   isRepository,
 } from '@app/git';
+import { qualityGate } from '@app/domain';
 import { type ForcedToolCallRequest, type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
 import type { Logger } from 'pino';
 import { REPEATED_EDITS_REASON, escalationStep, findRepeatedAttempt } from './attempt-history.js';
@@ -447,8 +448,15 @@ export class Executor {
       const ciReport: CiReport | null = ci ? { command: ci.command, passed: ci.verdict.accepted, baselineFailed: ci.verdict.baselineFailed, tail: ci.result.outputTail } : null;
       const review = await this.review(claim, routeFor, diff, ciReport, args.summary, signal, log, calls);
       const usage = review.usage;
-      const majors = review.issues.filter((i) => i.severity === 'major');
-      if (!review.approved || majors.length > 0) {
+      const gate = qualityGate({
+        highRisk: claim.strategy.high_risk,
+        ciProfile: claim.strategy.ci_profile,
+        ciAccepted: ci ? ci.verdict.accepted : null,
+        majorIssues: review.issues.filter((i) => i.severity === 'major').length,
+        minorIssues: review.issues.filter((i) => i.severity === 'minor').length,
+        auditorApproved: review.approved,
+      });
+      if (gate.level === 'blocked') {
         restore();
         await supervisor.auditorResult(runId, phaseId, {
           lease_token: token,
@@ -458,7 +466,7 @@ export class Executor {
           tokens_used: usage.prompt_tokens + usage.completion_tokens,
           usage,
           quality_level: 'blocked',
-          feedback: `The auditor rejected your previous change, which was discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, 20_000),
+          feedback: `Your previous change was blocked (${gate.reasons.join('; ')}) and discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, 20_000),
           edits_hash: editsHash,
         });
         return 'auditor_rejected';
@@ -481,7 +489,7 @@ export class Executor {
         issues_found: toSuggested(review.issues, 'auditor'),
         tokens_used: usage.prompt_tokens + usage.completion_tokens,
         usage,
-        quality_level: review.issues.length ? 'needs_review' : 'ok',
+        quality_level: gate.level,
         commit_sha: sha,
         confidence: review.confidence,
       });

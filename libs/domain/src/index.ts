@@ -5,3 +5,4 @@ export * from './derive.js';
 export * from './strategy.js';
 export * from './budget.js';
 export * from './issues.js';
+export * from './quality-gate.js';

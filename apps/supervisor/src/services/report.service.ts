@@ -229,11 +229,35 @@ export class ReportService {
     };
   }
 
+  /** LLM usage of a run from its audit trail: calls, tokens, and the prompt-cache hit share. */
+  private async llmUsage(runId: string) {
+    const rows: { calls: string; prompt: string; completion: string; cached: string; cost: string }[] = await this.ds.query(
+      `SELECT COALESCE(sum(COALESCE((payload->>'calls')::int, 1)),0) AS calls,
+              COALESCE(sum((payload->>'prompt_tokens')::bigint),0) AS prompt,
+              COALESCE(sum((payload->>'completion_tokens')::bigint),0) AS completion,
+              COALESCE(sum(COALESCE((payload->>'cached_tokens')::bigint,0)),0) AS cached,
+              COALESCE(sum(COALESCE((payload->>'cost_usd')::numeric,0)),0) AS cost
+         FROM events WHERE run_id = $1 AND type = 'llm_usage'`,
+      [runId],
+    );
+    const r = rows[0];
+    const prompt = Number(r.prompt);
+    return {
+      calls: Number(r.calls),
+      prompt_tokens: prompt,
+      completion_tokens: Number(r.completion),
+      cached_tokens: Number(r.cached),
+      cache_hit_share: prompt > 0 ? Math.round((Number(r.cached) / prompt) * 10_000) / 10_000 : 0,
+      cost_usd: Math.round(Number(r.cost) * 1e6) / 1e6,
+    };
+  }
+
   /** `GET /reports/run_summary/{run_id}`. */
   async runSummary(runId: string) {
     const { run, tiers, phases } = await this.load(runId);
     const index = await this.runIssueIndex(runId);
     return {
+      llm: await this.llmUsage(runId),
       run_id: run.runId,
       state: run.state,
       safety_profile: run.safetyProfile,
