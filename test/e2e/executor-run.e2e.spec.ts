@@ -81,6 +81,21 @@ describe('executor process end to end (no git on PATH)', () => {
     for (const secret of [env.OPENAI_API_KEY, env.ANTHROPIC_API_KEY]) expect(result.stderr + result.stdout).not.toContain(secret);
     expect(run.tokens_used).toBeGreaterThan(0);
     expect(run.ci_runs_used).toBe(5);
+
+    // The durable audit trail has one llm_call event per request the LLM server saw.
+    const calls: { payload: { role: string; provider: string; outcome: string; duration_ms: number; prompt_tokens: number } }[] = await sup.db.query(
+      `SELECT payload FROM events WHERE run_id = $1 AND type = 'llm_call' ORDER BY id`,
+      [runId],
+    );
+    expect(calls).toHaveLength(llm.requests.length);
+    expect(calls.map((c) => c.payload.role)).toEqual(llm.requests.map((r) => (r.tool === 'submit_changes' ? 'builder' : 'auditor')));
+    expect(calls.every((c) => c.payload.outcome === 'tool_call' && c.payload.duration_ms >= 0 && c.payload.prompt_tokens > 0)).toBe(true);
+    // Usage: the run's tokens equal what the LLM server reported for every call.
+    const served = llm.requests.reduce((n, r) => {
+      const usage = (DEMO_SCRIPT.replies[r.replyIndex!] as { usage: { input_tokens: number; output_tokens: number } }).usage;
+      return n + usage.input_tokens + usage.output_tokens;
+    }, 0);
+    expect(run.tokens_used).toBe(served);
   });
 
   it('exits 1 with a clear message on bad configuration, and 2 when the supervisor is unreachable', async () => {

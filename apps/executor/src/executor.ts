@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   type CiSpec,
   type ClaimResponse,
+  type LlmCallRecord,
   type SubmitChangesArgs,
   SubmitChangesArgsSchema,
   type SubmitReviewArgs,
@@ -76,9 +77,16 @@ export class BudgetRefusedError extends Error {
   }
 }
 
-/** Per-attempt context for LLM calls: the lease their budget is reserved under. */
+/** Per-attempt context for LLM calls: the lease their budget is reserved under, and the calls not yet reported. */
 interface CallContext {
   claim: ClaimResponse;
+  records: LlmCallRecord[];
+}
+
+/** Takes the calls made since the last report, for the next report's audit trail. */
+function drainCalls(ctx: CallContext): { llm_calls?: LlmCallRecord[] } {
+  const calls = ctx.records.splice(0);
+  return calls.length ? { llm_calls: calls } : {};
 }
 
 function toSuggested(issues: ToolIssue[], source: string): SuggestedIssue[] {
@@ -213,8 +221,9 @@ export class Executor {
     const lease = new LeaseKeeper(this.deps.supervisor, claim, (m) => log.warn(m));
     this.current = lease;
     lease.start();
+    const calls: CallContext = { claim, records: [] };
     try {
-      const outcome = await this.attempt(claim, lease.signal, log);
+      const outcome = await this.attempt(claim, lease.signal, log, calls);
       log.info({ outcome }, 'attempt finished');
       return outcome;
     } catch (err) {
@@ -228,7 +237,13 @@ export class Executor {
       if (err instanceof BudgetRefusedError) {
         log.warn({ reason: err.message }, 'LLM call not admitted by the budget');
         await this.report(
-          () => this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, { lease_token: claim.lease_token, state: 'FAILED', failure_reason: `budget: ${err.message}`.slice(0, 2000) }),
+          () =>
+            this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, {
+              lease_token: claim.lease_token,
+              state: 'FAILED',
+              failure_reason: `budget: ${err.message}`.slice(0, 2000),
+              ...drainCalls(calls),
+            }),
           log,
         );
         return 'builder_failed';
@@ -247,6 +262,7 @@ export class Executor {
             state: 'FAILED',
             failure_reason: reason.slice(0, 2000),
             feedback: err instanceof LlmError && err.retryable ? undefined : reason.slice(0, 2000),
+            ...drainCalls(calls),
           }),
         log,
       );
@@ -280,7 +296,7 @@ export class Executor {
     };
   }
 
-  private async attempt(claim: ClaimResponse, signal: AbortSignal, log: Logger): Promise<AttemptOutcome> {
+  private async attempt(claim: ClaimResponse, signal: AbortSignal, log: Logger, calls: CallContext): Promise<AttemptOutcome> {
     const { config, supervisor, routing } = this.deps;
     const ws = config.workspace;
     const { run_id: runId, phase_id: phaseId, lease_token: token } = claim;
@@ -317,7 +333,6 @@ export class Executor {
     const prompt = builderPrompt(claim, context, { baselineFailed: baseline !== undefined && !baseline.passed });
 
     const maxTokens = routing.builderMaxTokens;
-    const calls: CallContext = { claim };
     log.info({ provider: builder.provider, model: builder.model, escalation_step: routeFor.step }, 'calling the builder');
     const { result: built, reservationId } = await this.callModel('builder', builder, { system: BUILDER_SYSTEM_PROMPT, prompt, tool: BUILDER_TOOL, maxTokens, temperature: 0.2, signal }, log, calls);
     // Idempotent: a builder_result retried after a lost response does not count this usage twice.
@@ -335,6 +350,7 @@ export class Executor {
         lines_removed: 0,
         suggested_issues: [],
         ...(editsHash ? { edits_hash: editsHash } : {}),
+        ...drainCalls(calls),
       });
     };
     if (built.toolInput === undefined) {
@@ -401,6 +417,7 @@ export class Executor {
         suggested_issues: toSuggested(args.issues, 'builder'),
         notes: args.summary.slice(0, 20_000),
         edits_hash: editsHash,
+        ...drainCalls(calls),
       });
       this.throwIfStopped(signal);
 
@@ -466,6 +483,7 @@ export class Executor {
           tokens_used: usage.prompt_tokens + usage.completion_tokens,
           usage,
           quality_level: 'blocked',
+          ...drainCalls(calls),
           feedback: `Your previous change was blocked (${gate.reasons.join('; ')}) and discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, 20_000),
           edits_hash: editsHash,
         });
@@ -490,6 +508,7 @@ export class Executor {
         tokens_used: usage.prompt_tokens + usage.completion_tokens,
         usage,
         quality_level: gate.level,
+        ...drainCalls(calls),
         commit_sha: sha,
         confidence: review.confidence,
       });
@@ -538,13 +557,49 @@ export class Executor {
     const { llm, routing } = this.deps;
     const reservationId = await this.reserve(role, choice, req, ctx);
     try {
-      return { result: await llm.callTool({ ...req, ...choice }), reservationId };
+      return { result: await this.recordedCall(role, choice, req, ctx), reservationId };
     } catch (err) {
       const fallback = err instanceof LlmError && err.retryable && !req.signal?.aborted ? fallbackFor(routing, role, choice) : undefined;
       if (!fallback || !llm.hasProvider(fallback.provider)) throw err;
       log.warn({ role, failed: choice, code: (err as LlmError).code, fallback }, 'provider still failing after retries; calling the fallback once');
       const fallbackReservation = await this.reserve(role, fallback, req, ctx);
-      return { result: await llm.callTool({ ...req, ...fallback }), reservationId: fallbackReservation };
+      return { result: await this.recordedCall(role, fallback, req, ctx), reservationId: fallbackReservation };
+    }
+  }
+
+  /** One call, recorded for the audit trail whatever its outcome. */
+  private async recordedCall(role: RoutedRole, choice: ModelChoice, req: Omit<ForcedToolCallRequest, 'provider' | 'model'>, ctx: CallContext): Promise<ForcedToolCallResult> {
+    const started = Date.now();
+    try {
+      const r = await this.deps.llm.callTool({ ...req, ...choice });
+      const u = this.usageOf(r);
+      ctx.records.push({
+        role,
+        provider: r.provider,
+        model: r.model,
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        cached_tokens: u.cached_tokens ?? 0,
+        cost_usd: u.cost_usd ?? 0,
+        duration_ms: r.durationMs,
+        outcome: r.truncated ? 'truncated' : r.toolInput === undefined ? 'malformed' : 'tool_call',
+        ...(r.malformedReason ? { detail: r.malformedReason.slice(0, 500) } : {}),
+      });
+      return r;
+    } catch (err) {
+      ctx.records.push({
+        role,
+        provider: choice.provider,
+        model: choice.model,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cached_tokens: 0,
+        cost_usd: 0,
+        duration_ms: Date.now() - started,
+        outcome: 'error',
+        detail: (err instanceof LlmError ? `${err.code}: ${err.message}` : (err as Error).message).slice(0, 500),
+      });
+      throw err;
     }
   }
 

@@ -122,6 +122,22 @@ export const UsageReportSchema = z.strictObject({
 /** LLM usage reported by the executor. */
 export type UsageReport = z.infer<typeof UsageReportSchema>;
 
+/** One LLM call, for the durable audit trail (model, tokens, cost, duration, outcome). */
+export const LlmCallRecordSchema = z.strictObject({
+  role: z.enum(['builder', 'auditor', 'secondary_auditor', 'planner']),
+  provider: z.enum(['openai', 'anthropic']),
+  model: z.string().max(200),
+  prompt_tokens: z.number().int().min(0).max(100_000_000),
+  completion_tokens: z.number().int().min(0).max(100_000_000),
+  cached_tokens: z.number().int().min(0).max(100_000_000).default(0),
+  cost_usd: z.number().min(0).max(1_000_000).default(0),
+  duration_ms: z.number().int().min(0).max(86_400_000),
+  outcome: z.enum(['tool_call', 'malformed', 'truncated', 'error']),
+  detail: z.string().max(500).optional(),
+});
+/** One LLM call record. */
+export type LlmCallRecord = z.infer<typeof LlmCallRecordSchema>;
+
 const probeResult = z.strictObject({
   probe_type: z.string().max(100),
   exit_code: z.number().int(),
@@ -155,6 +171,7 @@ export const BuilderResultRequestSchema = z.strictObject({
   feedback: z.string().max(20_000).optional(),
   edits_hash: z.string().max(128).optional(),
   usage: UsageReportSchema.optional(),
+  llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
   commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
 });
 /** `POST .../builder_result` body. */
@@ -195,6 +212,7 @@ export const AuditorResultRequestSchema = z.strictObject({
   feedback: z.string().max(20_000).optional(),
   edits_hash: z.string().max(128).optional(),
   usage: UsageReportSchema.optional(),
+  llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
 });
 /** `POST .../auditor_result` body. */
 export type AuditorResultRequest = z.infer<typeof AuditorResultRequestSchema>;
@@ -217,6 +235,7 @@ export const UpdateStatusRequestSchema = z.strictObject({
   commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
   ci_passed: z.boolean().optional(),
   usage: UsageReportSchema.optional(),
+  llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
 });
 /** `POST .../update_status` body. */
 export type UpdateStatusRequest = z.infer<typeof UpdateStatusRequestSchema>;

@@ -9,6 +9,7 @@ import {
   type ClaimResponse,
   DomainError,
   type HeartbeatResponse,
+  type LlmCallRecord,
   LEASED_PHASE_STATES,
   type PhaseState,
   type PhaseWriteResponse,
@@ -412,7 +413,7 @@ export class PhaseService {
     runId: string,
     phaseId: string,
     token: string | undefined,
-    body: { run_id?: string; phase_id?: string },
+    body: { run_id?: string; phase_id?: string; llm_calls?: LlmCallRecord[] },
     apply: (ctx: WriteContext) => Promise<PhaseState>,
     opts: { optionalFence?: boolean } = {},
   ): Promise<PhaseWriteResponse> {
@@ -430,6 +431,10 @@ export class PhaseService {
         if (!live) throw new DomainError('LEASE_LOST', 'the lease expired or belongs to another executor', { phase_state: phase.state });
       }
       const state = await apply({ em, run, phase });
+      const calls = (body as { llm_calls?: LlmCallRecord[] }).llm_calls ?? [];
+      if (calls.length) {
+        await this.events.append(em, calls.map((c) => ({ runId, phaseId, type: 'llm_call', payload: { ...c, attempt: phase.attemptsUsed } })));
+      }
       // apply may have ended the run (a budget): derive from the row as it is now.
       let runState = await this.progress.settle(em, (await this.runs.find(runId, em))!);
       const after = (await this.runs.find(runId, em))!;
