@@ -22,6 +22,8 @@ export interface EmbeddedPostgresOptions {
   database?: string;
   /** Trade durability for speed (tests, demos). */
   fast?: boolean;
+  /** Listen on this port instead of a free one (a restart that clients must find again). */
+  port?: number;
   log?: (message: string) => void;
 }
 
@@ -115,7 +117,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     rmSync(pidFile, { force: true });
   }
 
-  const port = await findFreePort();
+  const port = options.port ?? (await findFreePort());
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
   if (options.fast) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const server = new EmbeddedPostgres({
