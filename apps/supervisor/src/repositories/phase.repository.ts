@@ -19,6 +19,7 @@ export type PhaseTransitionSet = Partial<
     | 'minorIssuesCount'
     | 'majorIssuesCount'
     | 'attemptsUsed'
+    | 'maxAttempts'
   >
 > & { clearLease?: boolean };
 

@@ -498,6 +498,8 @@ export class PhaseService {
     }
     const t = transitionPhase(phase.state, end.event, { attemptsUsed: phase.attemptsUsed, maxAttempts: phase.maxAttempts });
     if (!t.ok) throw new DomainError('INVALID_TRANSITION', t.reason, { from: phase.state, event: end.event });
+    // A lease handed back on shutdown was no attempt of the model: it does not use up one.
+    if (end.event === 'release') end = { ...end, set: { ...end.set, maxAttempts: phase.maxAttempts + 1 } };
     const exhausted = end.event === 'failAttempt' || end.event === 'expireLease' ? t.to === 'FAILED' : false;
     const reason = end.reason ?? null;
     const ok = await this.phases.transition(
