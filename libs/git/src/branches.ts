@@ -1,7 +1,7 @@
 /**
  * The run's integration branch: creating it and reporting how far it is ahead of base.
  */
-import fs from 'node:fs';
+import { gitFs as fs } from './git-fs.js';
 import git from 'isomorphic-git';
 import { isoGitCode, toGitError } from './errors.js';
 import { assertRepository, branchRef, isNotFound, resolveBranch, resolveOrNull } from './internal.js';

@@ -1,7 +1,7 @@
 /**
  * Turning a kept attempt into exactly one commit on the integration branch.
  */
-import fs from 'node:fs';
+import { gitFs as fs } from './git-fs.js';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { GitError, toGitError } from './errors.js';

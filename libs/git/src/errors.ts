@@ -26,6 +26,12 @@ export type GitErrorCode =
   | 'COMMIT_FAILED'
   /** Updating the working tree to another branch failed. */
   | 'CHECKOUT_FAILED'
+  /** The remote refused a push because its branch moved on (not a fast-forward, or changed meanwhile). */
+  | 'PUSH_REJECTED'
+  /** The remote refused the credentials (HTTP 401 or 403). */
+  | 'REMOTE_AUTH_FAILED'
+  /** The remote could not be reached or answered with something other than smart HTTP. */
+  | 'REMOTE_FAILED'
   /** Any other failure reported by isomorphic-git or the file system. */
   | 'GIT_FAILED';
 

@@ -1,7 +1,7 @@
 /**
  * Reading history and content: branch logs, finding a phase's commit, files at a ref.
  */
-import fs from 'node:fs';
+import { gitFs as fs } from './git-fs.js';
 import git, { type ReadCommitResult } from 'isomorphic-git';
 import { GitError, isoGitCode, toGitError } from './errors.js';
 import { assertRepository, branchRef, isNotFound, resolveBranch, resolveOrNull } from './internal.js';

@@ -33,11 +33,14 @@ export {
   assertCleanWorktree,
   checkoutBranch,
   discardPaths,
+  resetBranchToRemote,
   worktreeChanges,
   type CheckoutBranchOptions,
   type DiscardResult,
+  type ResetBranchOptions,
   type WorktreeChanges,
 } from './worktree.js';
+export { SYNC_REMOTE, fetchBranch, isHttpUrl, pushBranch, redactUrl, type RemoteBranchOptions } from './remote.js';
 export { commitChanges, type CommitChangesInput } from './commit.js';
 export {
   countCommitsAhead,

@@ -2,7 +2,7 @@
  * Helpers shared by the façade modules. Only `isRepository` and `GitAuthor` are public
  * (re-exported by repository.ts); the rest stays behind the package index.
  */
-import fs from 'node:fs';
+import { gitFs as fs } from './git-fs.js';
 import git from 'isomorphic-git';
 import { GitError, isoGitCode, toGitError } from './errors.js';
 

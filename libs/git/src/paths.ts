@@ -5,7 +5,8 @@
  * absolute, climbs out with `..`, or names `.git` in any spelling a file system might fold
  * to it could overwrite hooks or config, so such paths are refused before any I/O.
  */
-import fs from 'node:fs';
+import type { Stats } from 'node:fs';
+import { gitFs as fs } from './git-fs.js';
 import path from 'node:path';
 import { GitError } from './errors.js';
 
@@ -68,7 +69,7 @@ export async function assertNoSymlinkParents(dir: string, p: string): Promise<vo
 }
 
 /** `fs.promises.lstat`, or `null` when nothing exists at `p`. */
-export async function lstatOrNull(p: string): Promise<fs.Stats | null> {
+export async function lstatOrNull(p: string): Promise<Stats | null> {
   try {
     return await fs.promises.lstat(p);
   } catch (err) {

@@ -1,7 +1,7 @@
 /**
  * The working tree: is it clean, switching it to a branch, and undoing an attempt.
  */
-import fs from 'node:fs';
+import { gitFs as fs } from './git-fs.js';
 import path from 'node:path';
 import git, { type WalkerEntry } from 'isomorphic-git';
 import { GitError, isoGitCode, toGitError } from './errors.js';
@@ -136,6 +136,49 @@ export async function checkoutBranch(
     await git.checkout({ fs, dir, ref: branchRef(branch), cache });
   } catch (err) {
     throw toGitError(err, 'CHECKOUT_FAILED', `Could not check out ${branch}`, { branch });
+  }
+  if (before !== null && before !== target) await pruneDirectoriesLeftBehind(dir, before, target, cache);
+  return { branch, head: target };
+}
+
+/** Options of {@link resetBranchToRemote}. */
+export interface ResetBranchOptions {
+  /** The local branch to move (created when missing). */
+  branch: string;
+  /** Where it goes: a commit id, or a ref such as `refs/remotes/autopack/<branch>`; the commit must be in the repository (fetched). */
+  commit: string;
+}
+
+/**
+ * Moves `branch` to `commit` and checks it out, so HEAD, index and tracked files are that
+ * commit's: local commits on the branch that are not in `commit`'s history are dropped, and
+ * changes to tracked files are overwritten (the executor owns its workspace, and a commit
+ * that never reached the shared repository does not count). Untracked files not in the
+ * commit are left alone. When the branch is already checked out at `commit`, nothing is
+ * touched, as with {@link checkoutBranch}. Throws REF_NOT_FOUND when `commit` does not
+ * resolve to a commit here, CHECKOUT_FAILED when updating the tree fails.
+ */
+export async function resetBranchToRemote(dir: string, { branch, commit }: ResetBranchOptions): Promise<{ branch: string; head: string }> {
+  await assertRepository(dir);
+  const target = await resolveOrNull(dir, commit);
+  if (target === null) throw new GitError('REF_NOT_FOUND', `Cannot resolve ${commit}`, { ref: commit });
+  const cache = {};
+  try {
+    await git.readCommit({ fs, dir, oid: target, cache });
+  } catch (err) {
+    if (isNotFound(err) || isoGitCode(err) === 'ObjectTypeError') {
+      throw new GitError('REF_NOT_FOUND', `${commit} is not a commit in this repository`, { ref: commit });
+    }
+    throw toGitError(err, 'GIT_FAILED', `Could not read ${commit}`, { ref: commit });
+  }
+  const before = await resolveOrNull(dir, 'HEAD');
+  if ((await currentBranchOrNull(dir)) === branch && before === target) return { branch, head: target };
+  try {
+    await git.writeRef({ fs, dir, ref: branchRef(branch), value: target, force: true });
+    // force: the index and tracked files follow the commit even where they differ from it.
+    await git.checkout({ fs, dir, ref: branchRef(branch), force: true, cache });
+  } catch (err) {
+    throw toGitError(err, 'CHECKOUT_FAILED', `Could not reset ${branch} to ${commit}`, { branch, commit: target });
   }
   if (before !== null && before !== target) await pruneDirectoriesLeftBehind(dir, before, target, cache);
   return { branch, head: target };

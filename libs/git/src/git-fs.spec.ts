@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { gitFs } from './git-fs.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'autopack-gitfs-'));
+  mkdirSync(path.join(root, '.git', 'objects', 'ab'), { recursive: true });
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const strays = () => readdirSync(path.join(root, '.git')).filter((n) => n.startsWith('autopack-tmp-'));
+
+describe('gitFs', () => {
+  it('writes files inside .git whole, leaving no temporary file, and working-tree files directly', async () => {
+    const object = path.join(root, '.git', 'objects', 'ab', 'cdef');
+    await gitFs.promises.writeFile(object, Buffer.from('object bytes'));
+    await gitFs.promises.writeFile(path.join(root, 'README.md'), '# hi\n');
+    expect((await gitFs.promises.readFile(object)).toString()).toBe('object bytes');
+    expect((await gitFs.promises.readFile(path.join(root, 'README.md'), 'utf8')).toString()).toBe('# hi\n');
+    expect(strays()).toEqual([]);
+  });
+
+  it('fails without creating the target or leaving a temporary file when the target cannot be replaced', async () => {
+    const missingDir = path.join(root, '.git', 'refs', 'heads', 'x');
+    await expect(gitFs.promises.writeFile(missingDir, 'sha\n')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(existsSync(missingDir)).toBe(false);
+    expect(strays()).toEqual([]);
+  });
+
+  it('never leaves a truncated object when the writing process is killed mid-write (built module, real process)', async () => {
+    const built = path.resolve('dist/libs/git/src/git-fs.js');
+    expect(existsSync(built)).toBe(true);
+    const object = path.join(root, '.git', 'objects', 'ab', 'big');
+    const size = 96 * 1024 * 1024;
+    const script = `
+      const { gitFs } = await import(${JSON.stringify(pathToFileURL(built).href)});
+      const data = Buffer.alloc(${size}, 7);
+      process.stdout.write('writing\\n');
+      await gitFs.promises.writeFile(process.argv[1], data);
+      process.stdout.write('written\\n');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, object], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('writing')) {
+          setTimeout(() => child.kill('SIGKILL'), 5);
+          resolve();
+        }
+      });
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+    // Either the kill came first and there is no object, or the write finished and it is whole.
+    if (existsSync(object)) expect(statSync(object).size).toBe(size);
+    else expect(out).not.toContain('written');
+  });
+});

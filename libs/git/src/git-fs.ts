@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import nodeFs from 'node:fs';
+import path from 'node:path';
+
+const fsp = nodeFs.promises;
+
+/** The `.git` directory `file` lies in, or undefined for a working-tree path. */
+function gitDirOf(file: string): string | undefined {
+  const parts = path.resolve(file).split(path.sep);
+  const i = parts.lastIndexOf('.git');
+  return i > 0 && i < parts.length - 1 ? parts.slice(0, i + 1).join(path.sep) : undefined;
+}
+
+/**
+ * isomorphic-git writes objects, refs and the index in place, and skips writing an object
+ * whose file already exists. A process killed mid-write (an executor SIGKILLed during a
+ * commit) would leave a truncated object that a later commit of the same content silently
+ * reuses, or a truncated ref: a corrupt repository. Files inside `.git` are therefore
+ * written to a temporary file in the `.git` directory (where git ignores strays) and renamed
+ * into place, so every object and ref is either whole or absent. Working-tree files are
+ * written directly: an interrupted attempt's files are restored from the in-flight marker.
+ */
+async function writeFile(file: string, data: string | Uint8Array, options?: nodeFs.WriteFileOptions): Promise<void> {
+  const gitDir = gitDirOf(file);
+  if (!gitDir) return fsp.writeFile(file, data, options);
+  const tmp = path.join(gitDir, `autopack-tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await fsp.writeFile(tmp, data, options);
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The file system every isomorphic-git call gets: node's, with crash-safe writes inside `.git`. */
+export const gitFs = {
+  promises: {
+    readFile: fsp.readFile.bind(fsp),
+    writeFile,
+    mkdir: fsp.mkdir.bind(fsp),
+    rmdir: fsp.rmdir.bind(fsp),
+    rm: fsp.rm.bind(fsp),
+    unlink: fsp.unlink.bind(fsp),
+    stat: fsp.stat.bind(fsp),
+    lstat: fsp.lstat.bind(fsp),
+    readdir: fsp.readdir.bind(fsp),
+    readlink: fsp.readlink.bind(fsp),
+    symlink: fsp.symlink.bind(fsp),
+    chmod: fsp.chmod.bind(fsp),
+  },
+};
