@@ -8,24 +8,14 @@ import {
   type SubmitReviewArgs,
   SubmitReviewArgsSchema,
   type SuggestedIssue,
+  TERMINAL_PHASE_STATES,
   TERMINAL_RUN_STATES,
   TOOL_NAMES,
   type ToolIssue,
   type UsageReport,
   toolInputJsonSchema,
 } from '@app/contracts';
-import {
-  GitError,
-  assertCleanWorktree,
-  checkoutBranch,
-  commitChanges,
-  currentBranch,
-  ensureIntegrationBranch,
-  findPhaseCommit,
-  formatCommitMessage,
-  headCommit,
-  isRepository,
-} from '@app/git';
+import { GitError, assertCleanWorktree, commitChanges, findPhaseCommit, formatCommitMessage, headCommit, isRepository, redactUrl, resetBranchToRemote } from '@app/git';
 import { qualityGate } from '@app/domain';
 import { type ForcedToolCallRequest, type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
 import type { Logger } from 'pino';
@@ -40,6 +30,8 @@ import { type ModelChoice, type ModelRouting, type RoutedRole, type TaskProfile,
 import { AUDITOR_SYSTEM_PROMPT, BUILDER_SYSTEM_PROMPT, type CiReport, auditorPrompt, builderPrompt } from './prompts.js';
 import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
 import { clearInflight, markInflight, recoverInflight } from './inflight.js';
+import { checkOutIntegrationBranch, integrationBranchOf, publishCommit } from './integration-branch.js';
+import type { WorkspaceLock } from './workspace-lock.js';
 
 /** Everything the executor talks to; the composition root (main.ts) builds them. */
 export interface ExecutorDeps {
@@ -50,6 +42,8 @@ export interface ExecutorDeps {
   log: Logger;
   /** The executor's own environment; the CI subprocess gets a scrubbed copy. */
   env: NodeJS.ProcessEnv;
+  /** Keeps other executor processes out of the workspace while this one uses it. */
+  workspaceLock: WorkspaceLock;
 }
 
 /** Exit codes of CONTRACT.md section 3. */
@@ -89,6 +83,29 @@ function drainCalls(ctx: CallContext): { llm_calls?: LlmCallRecord[] } {
   return calls.length ? { llm_calls: calls } : {};
 }
 
+/**
+ * The LLM calls made since the last report, as a usage report of their own: what an attempt
+ * handed back on shutdown still owes the budgets. Empty when every call was reported.
+ */
+function unreportedUsage(ctx: CallContext): { usage?: UsageReport; llm_calls?: LlmCallRecord[] } {
+  const drained = drainCalls(ctx);
+  const records = drained.llm_calls;
+  if (!records) return {};
+  const sum = (f: (r: LlmCallRecord) => number) => records.reduce((n, r) => n + f(r), 0);
+  const { run_id: runId, phase_id: phaseId, attempt } = ctx.claim;
+  return {
+    usage: {
+      prompt_tokens: sum((r) => r.prompt_tokens),
+      completion_tokens: sum((r) => r.completion_tokens),
+      cached_tokens: sum((r) => r.cached_tokens),
+      cost_usd: sum((r) => r.cost_usd),
+      calls: records.length,
+      report_id: `${runId}:${phaseId}:${attempt}:unreported`,
+    },
+    llm_calls: records,
+  };
+}
+
 function toSuggested(issues: ToolIssue[], source: string): SuggestedIssue[] {
   return issues.map((i) => ({
     issue_key: i.issue_key,
@@ -98,6 +115,17 @@ function toSuggested(issues: ToolIssue[], source: string): SuggestedIssue[] {
     ...(i.location ? { location: i.location } : {}),
     source,
   }));
+}
+
+/** The fields every review report carries: the auditors' notes and issues, the attempt's usage, and the LLM calls since the last report. */
+function reviewReport(review: { summary: string; issues: ToolIssue[] }, usage: UsageReport, calls: CallContext) {
+  return {
+    review_notes: review.summary.slice(0, 20_000),
+    issues_found: toSuggested(review.issues, 'auditor'),
+    tokens_used: usage.prompt_tokens + usage.completion_tokens,
+    usage,
+    ...drainCalls(calls),
+  };
 }
 
 function formatIssues(issues: ToolIssue[]): string {
@@ -119,7 +147,7 @@ function ciFailureFeedback(command: string, exit: string, result: CiResult, verd
 }
 
 /** What one attempt ended with (for logs and tests). */
-export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'repeated_edits' | 'ci_failed' | 'auditor_rejected' | 'stopped';
+export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'repeated_edits' | 'ci_failed' | 'auditor_rejected' | 'push_rejected' | 'stopped';
 
 /**
  * The executor: claim, build, apply, CI, audit, commit, report; one attempt per claim.
@@ -129,7 +157,8 @@ export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refuse
  * rejected attempt restores the working copy byte for byte before it is reported.
  */
 export class Executor {
-  private stopping = false;
+  /** Aborted by the first stop signal. */
+  private readonly stop = new AbortController();
   private current: LeaseKeeper | undefined;
   private readonly secrets: string[];
   private readonly baselines = new CiBaselineCache();
@@ -141,7 +170,7 @@ export class Executor {
 
   /** First signal: stop claiming and hand the current lease back. */
   requestStop(): void {
-    this.stopping = true;
+    this.stop.abort(new AttemptStoppedError('shutdown'));
     this.current?.abort('shutdown');
   }
 
@@ -151,7 +180,7 @@ export class Executor {
     try {
       await this.prepareWorkspace();
       let iterations = 0;
-      while (!this.stopping) {
+      while (!this.stop.signal.aborted) {
         if (config.maxIterations !== undefined && iterations >= config.maxIterations) {
           log.info({ iterations }, 'max iterations reached');
           return EXIT.ok;
@@ -170,6 +199,8 @@ export class Executor {
       }
       return EXIT.ok;
     } catch (err) {
+      // Stopped while waiting for the workspace at start-up.
+      if (err instanceof AttemptStoppedError) return EXIT.ok;
       if (err instanceof SupervisorUnreachableError) {
         log.error({ err: err.message }, 'supervisor unreachable');
         return EXIT.unreachable;
@@ -196,22 +227,45 @@ export class Executor {
       log.info({ run_id: run.run_id, state: run.state, failure_reason: run.failure_reason }, 'run is terminal');
       return true;
     }
-    return config.exitWhenIdle && !run.phases.some((p) => p.state === 'QUEUED');
+    // A phase another executor holds is not settled yet: its lease may expire, or its push be
+    // rejected, and hand it back. Exiting then could leave a phase nobody is left to claim.
+    return config.exitWhenIdle && !run.phases.some((p) => !TERMINAL_PHASE_STATES.includes(p.state));
   }
 
   private async prepareWorkspace(): Promise<void> {
     const ws = this.deps.config.workspace;
     if (!(await isRepository(ws))) throw new ExecutorConfigError(`--workspace ${ws} is not a git repository`);
-    const recovered = await recoverInflight(ws);
-    if (recovered) this.deps.log.warn({ run_id: recovered.runId, phase_id: recovered.phaseId, attempt: recovered.attempt, paths: recovered.paths.length }, 'restored the working copy of an attempt interrupted by a crash');
-    try {
-      await assertCleanWorktree(ws);
-    } catch (err) {
-      if (err instanceof GitError && err.code === 'DIRTY_WORKTREE') {
-        const paths = ((err.data as { paths?: string[] }).paths ?? []).slice(0, 10).join(', ');
-        throw new ExecutorConfigError(`--workspace ${ws} has uncommitted changes (${paths}); commit or stash them first`);
+    await this.holdingWorkspace(this.stop.signal, this.deps.log, async () => {
+      try {
+        await assertCleanWorktree(ws);
+      } catch (err) {
+        if (err instanceof GitError && err.code === 'DIRTY_WORKTREE') {
+          const paths = ((err.data as { paths?: string[] }).paths ?? []).slice(0, 10).join(', ');
+          throw new ExecutorConfigError(`--workspace ${ws} has uncommitted changes (${paths}); commit or stash them first`);
+        }
+        throw err;
       }
-      throw err;
+    });
+  }
+
+  /**
+   * Runs `work` holding the workspace lock, waiting while another executor process uses the
+   * workspace. An in-flight marker found then was left by a holder that died mid-attempt (every
+   * other path clears it), so its files are put back first.
+   */
+  private async holdingWorkspace<T>(signal: AbortSignal, log: Logger, work: () => Promise<T>): Promise<T> {
+    const { workspaceLock, config } = this.deps;
+    const takeover = await workspaceLock.acquire({
+      signal,
+      onWait: (h) => log.info({ holder_pid: h.pid, holder_executor_id: h.executor_id, held_since: h.acquired_at, lock_file: workspaceLock.file }, 'waiting for another executor to release the workspace'),
+    });
+    try {
+      if (takeover) log.warn({ holder_pid: takeover.holder?.pid, holder_executor_id: takeover.holder?.executor_id }, 'took over the workspace lock of an executor that is gone');
+      const recovered = await recoverInflight(config.workspace);
+      if (recovered) log.warn({ run_id: recovered.runId, phase_id: recovered.phaseId, attempt: recovered.attempt, paths: recovered.paths.length }, 'restored the working copy of an attempt interrupted by a crash');
+      return await work();
+    } finally {
+      workspaceLock.release();
     }
   }
 
@@ -223,14 +277,18 @@ export class Executor {
     lease.start();
     const calls: CallContext = { claim, records: [] };
     try {
-      const outcome = await this.attempt(claim, lease.signal, log, calls);
+      const outcome = await this.holdingWorkspace(lease.signal, log, () => this.attempt(claim, lease.signal, log, calls));
       log.info({ outcome }, 'attempt finished');
       return outcome;
     } catch (err) {
       const stop = err instanceof AttemptStoppedError ? err : lease.signal.aborted ? (lease.signal.reason as AttemptStoppedError) : undefined;
       if (stop) {
         log.warn({ reason: stop.reason }, 'attempt stopped');
-        if (stop.reason === 'shutdown') await this.report(() => this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, { lease_token: claim.lease_token, state: 'QUEUED' }), log);
+        // A shutdown hands the lease back with the calls it made. A lost lease or a stopped run
+        // has no lease left to report with: a stale token changes nothing (CONTRACT.md section 6).
+        if (stop.reason === 'shutdown') {
+          await this.report(() => this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, { lease_token: claim.lease_token, state: 'QUEUED', ...unreportedUsage(calls) }), log);
+        }
         return 'stopped';
       }
       if (err instanceof SupervisorUnreachableError || err instanceof ExecutorConfigError) throw err;
@@ -302,12 +360,15 @@ export class Executor {
     const { run_id: runId, phase_id: phaseId, lease_token: token } = claim;
     const branch = claim.run.integration_branch;
 
-    // The workspace follows the run's integration branch, created from its base.
-    await ensureIntegrationBranch(ws, { runId, baseBranch: claim.run.base_branch });
-    if ((await currentBranch(ws)) !== branch) await checkoutBranch(ws, branch, { requireClean: true });
+    // The workspace follows the run's integration branch: the shared one when the run has a
+    // repo_url (so commits pushed by other executors are here), else the local one.
+    const integration = integrationBranchOf(claim, ws);
+    const head = await checkOutIntegrationBranch(integration);
+    if (integration.sharedUrl) log.info({ repo: redactUrl(integration.sharedUrl), head }, 'integration branch synced from the run repository');
 
     // Resume: a commit of this phase already on the branch means an earlier attempt died
-    // between commit and report. Report it instead of building again (one commit per phase).
+    // between commit and report, or another executor finished the phase. Report it instead of
+    // building again (one commit per phase).
     const existing = await findPhaseCommit(ws, { branch, runId, phaseId });
     if (existing) {
       log.info({ sha: existing.sha }, 'phase commit already on the branch; reporting it');
@@ -478,12 +539,8 @@ export class Executor {
         await supervisor.auditorResult(runId, phaseId, {
           lease_token: token,
           recommendation: 'revise',
-          review_notes: review.summary.slice(0, 20_000),
-          issues_found: toSuggested(review.issues, 'auditor'),
-          tokens_used: usage.prompt_tokens + usage.completion_tokens,
-          usage,
+          ...reviewReport(review, usage, calls),
           quality_level: 'blocked',
-          ...drainCalls(calls),
           feedback: `Your previous change was blocked (${gate.reasons.join('; ')}) and discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, 20_000),
           edits_hash: editsHash,
         });
@@ -491,6 +548,7 @@ export class Executor {
       }
 
       this.throwIfStopped(signal);
+      const parent = await headCommit(ws, branch);
       const sha = await commitChanges(ws, {
         branch,
         written: plan.written,
@@ -500,23 +558,72 @@ export class Executor {
       });
       applied = undefined; // committed: the working copy is now the branch head
       clearInflight(ws);
-      await supervisor.auditorResult(runId, phaseId, {
-        lease_token: token,
-        recommendation: 'approve',
-        review_notes: review.summary.slice(0, 20_000),
-        issues_found: toSuggested(review.issues, 'auditor'),
-        tokens_used: usage.prompt_tokens + usage.completion_tokens,
-        usage,
-        quality_level: gate.level,
-        ...drainCalls(calls),
-        commit_sha: sha,
-        confidence: review.confidence,
-      });
+      // With a shared repository the push is the commit point: only a pushed commit is reported.
+      const published = await publishCommit(integration, { commit: sha, parent });
+      if (!published.kept) return await this.reportLostPush(claim, published.phaseCommit, usage, log, calls);
+      try {
+        await supervisor.auditorResult(runId, phaseId, {
+          lease_token: token,
+          recommendation: 'approve',
+          ...reviewReport(review, usage, calls),
+          quality_level: gate.level,
+          commit_sha: sha,
+          confidence: review.confidence,
+        });
+      } catch (err) {
+        if (err instanceof SupervisorError && err.code === 'LEASE_LOST' && !integration.sharedUrl) await this.dropCommitOfEndedPhase(claim, { sha, parent }, log);
+        throw err;
+      }
       log.info({ sha }, 'phase committed');
       return 'complete';
     } finally {
       restore();
     }
+  }
+
+  /**
+   * The lease was lost between the commit and its report. While the phase can still be claimed,
+   * the commit stays: the next attempt finds it and reports it. But a phase that ended without
+   * it (its last attempt expired, or it was skipped, or the run ended) must not keep a commit
+   * on the branch, so it is dropped, as a rejected attempt's change would be. A commit already
+   * pushed to a shared repository is not taken back (that would need a forced push).
+   */
+  private async dropCommitOfEndedPhase(claim: ClaimResponse, { sha, parent }: { sha: string; parent: string }, log: Logger): Promise<void> {
+    const ws = this.deps.config.workspace;
+    const branch = claim.run.integration_branch;
+    const run = await this.deps.supervisor.getRun(claim.run_id);
+    const phase = run.phases.find((p) => p.phase_id === claim.phase_id);
+    const ended = TERMINAL_RUN_STATES.includes(run.state) || phase?.state === 'FAILED' || phase?.state === 'SKIPPED';
+    if (!ended) {
+      log.warn({ sha, phase_state: phase?.state }, 'lease lost after the commit; the next attempt of the phase reports it');
+      return;
+    }
+    if ((await headCommit(ws, branch)) !== sha) return;
+    await resetBranchToRemote(ws, { branch, commit: parent });
+    log.warn({ sha, phase_state: phase?.state, run_state: run.state }, 'lease lost after the commit and the phase ended without it; the commit was dropped');
+  }
+
+  /**
+   * Another executor pushed to the integration branch first, so this attempt's commit was
+   * dropped. If what won holds this phase's commit, that one completes the phase; otherwise
+   * the phase is handed back, to be built again on the new head (not counted as a failure).
+   */
+  private async reportLostPush(claim: ClaimResponse, phaseCommit: string | null, usage: UsageReport, log: Logger, calls: CallContext): Promise<AttemptOutcome> {
+    const { run_id: runId, phase_id: phaseId, lease_token: token } = claim;
+    if (phaseCommit) {
+      log.info({ sha: phaseCommit }, 'push rejected: the run repository already has a commit of this phase; reporting it');
+      await this.deps.supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'COMPLETE', commit_sha: phaseCommit, usage, ...drainCalls(calls) });
+      return 'resumed';
+    }
+    log.warn('push rejected: another executor moved the integration branch first; handing the phase back');
+    await this.deps.supervisor.updateStatus(runId, phaseId, {
+      lease_token: token,
+      state: 'QUEUED',
+      failure_reason: `push_rejected: another executor pushed to ${claim.run.integration_branch} first; the phase is built again on the new head`,
+      usage,
+      ...drainCalls(calls),
+    });
+    return 'push_rejected';
   }
 
   private throwIfStopped(signal: AbortSignal): void {

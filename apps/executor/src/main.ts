@@ -4,6 +4,7 @@ import { ExecutorConfigError, type ExecutorFlags, loadExecutorConfig } from './c
 import { EXIT, Executor } from './executor.js';
 import { resolveModelRouting } from './models.js';
 import { SupervisorClient } from './supervisor-client.js';
+import { WorkspaceLock } from './workspace-lock.js';
 
 /**
  * The executor's composition root: configuration, logger, clients, signals. Returns the
@@ -42,7 +43,11 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
     openaiBaseUrl: config.openaiBaseUrl,
     anthropicBaseUrl: config.anthropicBaseUrl,
   });
-  const executor = new Executor({ config, supervisor, llm, routing, log, env });
+  const workspaceLock = new WorkspaceLock(config.workspace, config.executorId);
+  const executor = new Executor({ config, supervisor, llm, routing, log, env, workspaceLock });
+  // A second signal exits at once, past every `finally`: the lock still goes.
+  const releaseLock = () => workspaceLock.release();
+  process.on('exit', releaseLock);
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -62,5 +67,6 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('exit', releaseLock);
   }
 }

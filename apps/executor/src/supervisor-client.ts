@@ -101,7 +101,8 @@ export class SupervisorClient {
 
   /** Reserves the worst case of an LLM call; throws SupervisorError(409, BUDGET_EXHAUSTED) if it does not fit. */
   async reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest): Promise<ReserveBudgetResponse> {
-    const res = await this.request('POST', this.phasePath(runId, phaseId, 'reserve_budget'), body);
+    // One key per reservation, reused by the retries: a lost response does not reserve twice.
+    const res = await this.request('POST', this.phasePath(runId, phaseId, 'reserve_budget'), body, undefined, { 'idempotency-key': `reserve-${randomUUID()}` });
     return this.parse(ReserveBudgetResponseSchema, res.body);
   }
 

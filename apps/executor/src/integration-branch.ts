@@ -1,0 +1,118 @@
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClaimResponse } from '@app/contracts';
+import {
+  checkoutBranch,
+  currentBranch,
+  ensureIntegrationBranch,
+  fetchBranch,
+  findPhaseCommit,
+  headCommit,
+  isGitError,
+  isHttpUrl,
+  pushBranch,
+  redactUrl,
+  resetBranchToRemote,
+} from '@app/git';
+
+/**
+ * A run's integration branch as one executor sees it (CONTRACT.md section 5): the branch in
+ * its workspace and, when the run names a `repo_url`, the shared repository that holds the
+ * branch's truth. With a shared repository a commit counts only once it is pushed there.
+ */
+export interface IntegrationBranch {
+  workspace: string;
+  runId: string;
+  phaseId: string;
+  branch: string;
+  baseBranch: string;
+  /** The run's repository over http(s), or undefined when the workspace is the only copy. */
+  sharedUrl: string | undefined;
+}
+
+/** The path a non-http `repo_url` names (a plain path or a `file://` URL). */
+function localPathOf(repoUrl: string): string {
+  return path.resolve(/^file:\/\//i.test(repoUrl) ? fileURLToPath(repoUrl) : repoUrl);
+}
+
+function sameDirectory(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The integration branch of a claim's run in `workspace`. A `repo_url` naming this workspace
+ * itself needs no syncing; any other non-http(s) `repo_url` cannot be fetched without a git
+ * binary, so the attempt fails with that reason.
+ */
+export function integrationBranchOf(claim: ClaimResponse, workspace: string): IntegrationBranch {
+  const repoUrl = claim.run.repo_url;
+  const base = { workspace, runId: claim.run_id, phaseId: claim.phase_id, branch: claim.run.integration_branch, baseBranch: claim.run.base_branch };
+  if (!repoUrl || (!isHttpUrl(repoUrl) && sameDirectory(localPathOf(repoUrl), workspace))) return { ...base, sharedUrl: undefined };
+  if (!isHttpUrl(repoUrl)) {
+    throw new Error(`repo_url ${redactUrl(repoUrl)} is neither an http(s) URL nor this workspace; executors share a run's branch over smart HTTP only`);
+  }
+  return { ...base, sharedUrl: repoUrl };
+}
+
+/**
+ * Checks the integration branch out in the workspace and returns its head. With a shared
+ * repository, the branch is first reset to the shared one (or, before the run's first push, to
+ * the shared base branch; for a repository that has neither, to the local base), dropping
+ * whatever this workspace has that was never pushed. Without one, the branch is created from
+ * the local base when missing.
+ */
+export async function checkOutIntegrationBranch(b: IntegrationBranch): Promise<string> {
+  const { workspace, branch, baseBranch, sharedUrl } = b;
+  if (sharedUrl) {
+    const shared = (await fetchBranch(workspace, { url: sharedUrl, branch })) ?? (await fetchBranch(workspace, { url: sharedUrl, branch: baseBranch }));
+    const { head } = await resetBranchToRemote(workspace, { branch, commit: shared ?? (await headCommit(workspace, `refs/heads/${baseBranch}`)) });
+    return head;
+  }
+  const { head } = await ensureIntegrationBranch(workspace, { runId: b.runId, baseBranch });
+  if ((await currentBranch(workspace)) !== branch) await checkoutBranch(workspace, branch, { requireClean: true });
+  return head;
+}
+
+/** Whether a kept commit stays: `phaseCommit` is the commit of the phase that won instead, if any. */
+export type PublishResult = { kept: true } | { kept: false; phaseCommit: string | null };
+
+/**
+ * Makes the phase's new commit (`commit`, the branch head, on top of `parent`) final. Without
+ * a shared repository it already is. With one, the push is the commit point: if it fails, the
+ * local commit is dropped. A rejected push means another executor moved the branch first; the
+ * workspace then follows the shared branch, and the result names the commit of this phase it
+ * holds (another executor finished the phase), or null. Other push failures (unreachable,
+ * credentials) are thrown, unless the shared branch shows the push landed after all (only
+ * its answer was lost).
+ */
+export async function publishCommit(b: IntegrationBranch, { commit, parent }: { commit: string; parent: string }): Promise<PublishResult> {
+  const { workspace, branch, sharedUrl } = b;
+  if (!sharedUrl) return { kept: true };
+  try {
+    await pushBranch(workspace, { url: sharedUrl, branch });
+    return { kept: true };
+  } catch (err) {
+    const rejected = isGitError(err, 'PUSH_REJECTED');
+    // A push whose answer was lost may have landed all the same: only the shared branch knows.
+    if (!rejected && (await sharedHead(workspace, sharedUrl, branch)) === commit) return { kept: true };
+    await resetBranchToRemote(workspace, { branch, commit: parent });
+    if (!rejected) throw err;
+  }
+  await checkOutIntegrationBranch(b);
+  const phaseCommit = await findPhaseCommit(workspace, { branch, runId: b.runId, phaseId: b.phaseId });
+  return { kept: false, phaseCommit: phaseCommit?.sha ?? null };
+}
+
+/** The shared branch's head, or undefined when the shared repository cannot tell right now. */
+async function sharedHead(workspace: string, url: string, branch: string): Promise<string | null | undefined> {
+  try {
+    return await fetchBranch(workspace, { url, branch });
+  } catch {
+    return undefined;
+  }
+}
