@@ -175,6 +175,12 @@ describe('observability', () => {
       .filter((r) => r !== 'GET /docs/init.js');
     expect(served.filter((r) => !documented.has(r))).toEqual([]);
     expect(doc.components.schemas.RunStartRequest.properties.run.required).toContain('run_id');
+    // The routes that honour Idempotency-Key say so.
+    const withKey = Object.entries(doc.paths as Record<string, { post?: { parameters?: { name: string; in: string }[] } }>)
+      .filter(([, ops]) => ops.post?.parameters?.some((p) => p.name === 'Idempotency-Key' && p.in === 'header'))
+      .map(([p]) => p)
+      .sort();
+    expect(withKey).toEqual(['/phases/claim', '/runs/start', '/runs/{run_id}/phases/{phase_id}/record_issue', '/runs/{run_id}/phases/{phase_id}/reserve_budget']);
     const docs = await fetch(`${sup.url}/docs`);
     expect(docs.headers.get('content-type')).toContain('text/html');
     expect((await fetch(`${sup.url}/docs/assets/swagger-ui-bundle.js`)).status).toBe(200);

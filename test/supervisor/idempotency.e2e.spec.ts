@@ -44,6 +44,29 @@ describe('Idempotency-Key', () => {
     expect(leased[0].n).toBe(1);
     expect((await post('/phases/claim', body, 'claim-attempt-2')).body.phase_id).not.toBe(a.body.phase_id);
   });
+
+  it('a retried reservation is the same reservation, and a retried issue counts once', async () => {
+    await post('/runs/start', flatPlan('idem-reserve', 1));
+    const lease = (await post('/phases/claim', { executor_id: 'ex', run_id: 'idem-reserve' })).body.lease_token;
+    const reserve = { lease_token: lease, tokens: 4000, cost_usd: 0.1 };
+    const a = await post('/runs/idem-reserve/phases/p1/reserve_budget', reserve, 'reserve-1');
+    const b = await post('/runs/idem-reserve/phases/p1/reserve_budget', reserve, 'reserve-1');
+    expect(a.status).toBe(200);
+    expect(b.body).toEqual(a.body);
+    const open = await sup.db.query(`SELECT count(*)::int AS n, sum(tokens)::int AS tokens FROM budget_reservations WHERE run_id = 'idem-reserve'`);
+    expect(open[0]).toEqual({ n: 1, tokens: 4000 });
+    // The same key on another phase's path is another request.
+    expect((await post('/runs/idem-reserve/phases/p2/reserve_budget', reserve, 'reserve-1')).status).toBe(404);
+
+    const issue = { lease_token: lease, issue_key: 'flaky_test', severity: 'minor', category: 'tests', description: 'retried' };
+    expect((await post('/runs/idem-reserve/phases/p1/record_issue', issue, 'issue-1')).status).toBe(200);
+    expect((await post('/runs/idem-reserve/phases/p1/record_issue', issue, 'issue-1')).status).toBe(200);
+    const rows = await sup.db.query(`SELECT occurrence_count FROM phase_issues WHERE run_id = 'idem-reserve' AND issue_key = 'flaky_test'`);
+    expect(rows).toEqual([{ occurrence_count: 1 }]);
+    // A new key is a new occurrence.
+    await post('/runs/idem-reserve/phases/p1/record_issue', issue, 'issue-2');
+    expect(await sup.db.query(`SELECT occurrence_count FROM phase_issues WHERE run_id = 'idem-reserve' AND issue_key = 'flaky_test'`)).toEqual([{ occurrence_count: 2 }]);
+  });
 });
 
 describe('write rate limit', () => {

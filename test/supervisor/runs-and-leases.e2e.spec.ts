@@ -1,4 +1,6 @@
+import { createSupervisorApp } from '../../apps/supervisor/src/bootstrap.js';
 import { http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { waitFor } from '../support/wait.js';
 
 let sup: TestSupervisor;
 beforeAll(async () => {
@@ -12,6 +14,19 @@ async function claim(runId: string) {
   const r = await call('POST', '/phases/claim', { executor_id: 'test-exec', run_id: runId });
   expect(r.status).toBe(200);
   return r.body;
+}
+
+/** The value of one series on `GET /metrics` (0 when it has not been reported yet). */
+async function metric(series: string): Promise<number> {
+  const text = (await call('GET', '/metrics')).body as string;
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+/** A run view without the budget fields that move with the clock (elapsed time, time left). */
+function withoutClock(run: { budgets: Record<string, unknown> }) {
+  const { elapsed_minutes: _elapsed, minutes_left: _left, ...budgets } = run.budgets;
+  return { ...run, budgets };
 }
 
 describe('runs and leases over HTTP', () => {
@@ -72,13 +87,22 @@ describe('runs and leases over HTTP', () => {
     expect(again.budget_left.tokens).toBe(5_000_000 - 1200);
 
     // The old token is stale now: 409 LEASE_LOST, and nothing changes.
-    const before = (await call('GET', '/runs/run-a')).body;
+    const before = withoutClock((await call('GET', '/runs/run-a')).body);
     const stale = await call('POST', `/runs/run-a/phases/p1/update_status`, { lease_token: c.lease_token, state: 'COMPLETE' });
     expect(stale.status).toBe(409);
     expect(stale.body.error.code).toBe('LEASE_LOST');
     const staleHb = await call('POST', `/runs/run-a/phases/p1/heartbeat`, { lease_token: c.lease_token });
     expect(staleHb.status).toBe(409);
-    expect((await call('GET', '/runs/run-a')).body).toEqual(before);
+    // Not even the usage a stale report carries is counted.
+    const staleUsage = await call('POST', `/runs/run-a/phases/p1/builder_result`, {
+      lease_token: c.lease_token,
+      status: 'failed',
+      tokens_used: 900,
+      usage: { prompt_tokens: 800, completion_tokens: 100, report_id: 'stale-attempt-1:builder' },
+    });
+    expect(staleUsage.status).toBe(409);
+    expect(staleUsage.body.error.code).toBe('LEASE_LOST');
+    expect(withoutClock((await call('GET', '/runs/run-a')).body)).toEqual(before);
 
     // CI -> gate -> approve completes the phase.
     const tok = again.lease_token;
@@ -125,15 +149,26 @@ describe('runs and leases over HTTP', () => {
     expect(run.failure_reason).toContain('only');
   });
 
-  it('long-poll claim wakes up when a run is started', async () => {
-    const waiting = call('POST', '/phases/claim', { executor_id: 'poller', run_id: 'run-late', wait_ms: 10_000 });
-    await new Promise((r) => setTimeout(r, 300));
-    const started = Date.now();
-    expect((await call('POST', '/runs/start', samplePlan('run-late'))).status).toBe(201);
-    const got = await waiting;
-    expect(got.status).toBe(200);
-    expect(got.body.phase_id).toBe('p1');
-    // Woken by NOTIFY, not by the 5 s safety-net timer.
-    expect(Date.now() - started).toBeLessThan(4000);
+  it('a long-poll claim on one replica is woken by NOTIFY when another replica starts a run', async () => {
+    // A second supervisor on the same database: only PostgreSQL NOTIFY can tell the first one.
+    const replica = await createSupervisorApp(sup.config, sup.db.url);
+    await replica.listen(0, '127.0.0.1');
+    try {
+      const { port } = replica.getHttpServer().address() as { port: number };
+      const before = { notify: await metric('autopack_claim_wakeups_total{reason="notify"}'), timeout: await metric('autopack_claim_wakeups_total{reason="timeout"}') };
+      const waiting = call('POST', '/phases/claim', { executor_id: 'poller', run_id: 'run-late', wait_ms: 10_000 });
+      // Start the run on the replica once the first supervisor's claim is waiting.
+      await waitFor('a waiting claim', async () => ((await metric('autopack_claims_waiting')) >= 1 ? true : undefined), { everyMs: 50 });
+      expect((await http(`http://127.0.0.1:${port}`, 'POST', '/runs/start', samplePlan('run-late'))).status).toBe(201);
+      const got = await waiting;
+      expect(got.status).toBe(200);
+      expect(got.body.phase_id).toBe('p1');
+      // The wait ended on a NOTIFY, not on the safety-net timer.
+      const after = { notify: await metric('autopack_claim_wakeups_total{reason="notify"}'), timeout: await metric('autopack_claim_wakeups_total{reason="timeout"}') };
+      expect(after.notify - before.notify).toBeGreaterThanOrEqual(1);
+      expect(after.timeout - before.timeout).toBe(0);
+    } finally {
+      await replica.close();
+    }
   });
 });

@@ -1,7 +1,9 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { RecordIssueRequestSchema, ReserveBudgetRequestSchema } from '@app/contracts';
 import { z } from 'zod';
 import { parseBody, parseId, parseQuery } from '../http/validation.js';
+import { IdempotencyService } from '../services/idempotency.service.js';
 import { PhaseService } from '../services/phase.service.js';
 import { ReportService } from '../services/report.service.js';
 
@@ -13,18 +15,41 @@ export class IssuesController {
   constructor(
     private readonly phases: PhaseService,
     private readonly reports: ReportService,
+    private readonly idempotency: IdempotencyService,
   ) {}
 
+  /** A retried report with the same Idempotency-Key does not count the issue's occurrence twice. */
   @Post('runs/:run_id/phases/:phase_id/record_issue')
   @HttpCode(200)
-  record(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown) {
-    return this.phases.recordIssue(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(RecordIssueRequestSchema, body));
+  async record(
+    @Param('run_id') runId: string,
+    @Param('phase_id') phaseId: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<unknown> {
+    const [run, phase] = [parseId(runId, 'run'), parseId(phaseId, 'phase')];
+    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/record_issue`, key, body, async () => ({
+      status: 200,
+      body: await this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body)),
+    }));
   }
 
+  /** A retried reservation with the same Idempotency-Key gets the same reservation instead of a second one. */
   @Post('runs/:run_id/phases/:phase_id/reserve_budget')
   @HttpCode(200)
-  reserve(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown) {
-    return this.phases.reserveBudget(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(ReserveBudgetRequestSchema, body));
+  async reserve(
+    @Param('run_id') runId: string,
+    @Param('phase_id') phaseId: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<unknown> {
+    const [run, phase] = [parseId(runId, 'run'), parseId(phaseId, 'phase')];
+    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/reserve_budget`, key, body, async () => ({
+      status: 200,
+      body: await this.phases.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body)),
+    }));
   }
 
   @Get('runs/:run_id/issues/index')

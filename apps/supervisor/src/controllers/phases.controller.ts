@@ -27,12 +27,10 @@ export class PhasesController {
   @Post('phases/claim')
   @HttpCode(200)
   async claim(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
-    const answer = await this.idempotency.run('POST /phases/claim', key, body, async () => {
+    return (await this.idempotency.respond(res, 'POST /phases/claim', key, body, async () => {
       const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body));
       return claimed ? { status: 200, body: claimed } : { status: 204, body: null };
-    });
-    res.status(answer.status);
-    return answer.status === 204 ? undefined : (answer.body as ClaimResponse);
+    })) as ClaimResponse | undefined;
   }
 
   @Post('runs/:run_id/phases/:phase_id/heartbeat')

@@ -16,9 +16,7 @@ export class RunsController {
   @Post('runs/start')
   @HttpCode(201)
   async start(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
-    const answer = await this.idempotency.run('POST /runs/start', key, body, async () => ({ status: 201, body: await this.runs.start(parseBody(RunStartRequestSchema, body)) }));
-    res.status(answer.status);
-    return answer.body;
+    return this.idempotency.respond(res, 'POST /runs/start', key, body, async () => ({ status: 201, body: await this.runs.start(parseBody(RunStartRequestSchema, body)) }));
   }
 
   @Get('runs')

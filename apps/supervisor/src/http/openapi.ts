@@ -36,6 +36,8 @@ export interface RouteDoc {
   errors?: number[];
   contentType?: string;
   auth?: false;
+  /** Honours an `Idempotency-Key` header (a retry with the same key and body replays the first answer). */
+  idempotent?: true;
 }
 
 const json = (name: string, schema: z.ZodType): [string, z.ZodType] => [name, schema];
@@ -49,17 +51,17 @@ const write = [400, 401, 404, 409, 413, 415, 422];
  * from the code (a test compares this list with the routes Nest registered).
  */
 export const ROUTES: RouteDoc[] = [
-  { method: 'post', path: '/runs/start', tag: 'runs', summary: 'Create a run from tiers and phases', body: json('RunStartRequest', RunStartRequestSchema), response: json('Run', RunResponseSchema), success: 201, errors: write },
+  { method: 'post', idempotent: true, path: '/runs/start', tag: 'runs', summary: 'Create a run from tiers and phases', body: json('RunStartRequest', RunStartRequestSchema), response: json('Run', RunResponseSchema), success: 201, errors: write },
   { method: 'get', path: '/runs', tag: 'runs', summary: 'List runs (filter by state, paging)', query: ListRunsQuerySchema, errors: [401, 422] },
   { method: 'get', path: `/runs/${runParam}`, tag: 'runs', summary: 'A run with tiers[].phases[], flat phases[], budgets and promotion eligibility', response: json('Run', RunResponseSchema), errors: [401, 404] },
-  { method: 'post', path: '/phases/claim', tag: 'executor', summary: 'Claim the next phase (long poll up to wait_ms)', body: json('ClaimRequest', ClaimRequestSchema), response: json('ClaimResponse', ClaimResponseSchema), success: 200, extraSuccess: { 204: 'nothing claimable within wait_ms' }, errors: write },
+  { method: 'post', idempotent: true, path: '/phases/claim', tag: 'executor', summary: 'Claim the next phase (long poll up to wait_ms)', body: json('ClaimRequest', ClaimRequestSchema), response: json('ClaimResponse', ClaimResponseSchema), success: 200, extraSuccess: { 204: 'nothing claimable within wait_ms' }, errors: write },
   { method: 'post', path: phasePath('heartbeat'), tag: 'executor', summary: 'Extend a lease', body: json('HeartbeatRequest', HeartbeatRequestSchema), response: json('HeartbeatResponse', HeartbeatResponseSchema), errors: write },
   { method: 'post', path: phasePath('builder_result'), tag: 'executor', summary: 'Builder outcome of the current attempt', body: json('BuilderResultRequest', BuilderResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
   { method: 'post', path: phasePath('auditor_request'), tag: 'executor', summary: 'Move the phase to GATE for review', body: json('AuditorRequest', AuditorRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
   { method: 'post', path: phasePath('auditor_result'), tag: 'executor', summary: 'Review outcome: approve, revise or escalate', body: json('AuditorResultRequest', AuditorResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
   { method: 'post', path: phasePath('update_status'), tag: 'executor', summary: 'State change checked against the phase state machine', body: json('UpdateStatusRequest', UpdateStatusRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', path: phasePath('record_issue'), tag: 'issues', summary: 'Record an issue into the phase, the run index and the project backlog', body: json('RecordIssueRequest', RecordIssueRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', path: phasePath('reserve_budget'), tag: 'executor', summary: 'Reserve the worst case of an LLM call before making it (409 BUDGET_EXHAUSTED if it does not fit)', body: json('ReserveBudgetRequest', ReserveBudgetRequestSchema), response: json('ReserveBudgetResponse', ReserveBudgetResponseSchema), errors: write },
+  { method: 'post', idempotent: true, path: phasePath('record_issue'), tag: 'issues', summary: 'Record an issue into the phase, the run index and the project backlog', body: json('RecordIssueRequest', RecordIssueRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
+  { method: 'post', idempotent: true, path: phasePath('reserve_budget'), tag: 'executor', summary: 'Reserve the worst case of an LLM call before making it (409 BUDGET_EXHAUSTED if it does not fit)', body: json('ReserveBudgetRequest', ReserveBudgetRequestSchema), response: json('ReserveBudgetResponse', ReserveBudgetResponseSchema), errors: write },
   { method: 'post', path: phasePath('retry'), tag: 'operator', summary: 'Re-queue a FAILED phase', response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: [401, 404, 409] },
   { method: 'get', path: `/runs/${runParam}/issues/index`, tag: 'issues', summary: 'Run issue index', errors: [401, 404] },
   { method: 'get', path: '/project/issues/backlog', tag: 'issues', summary: 'Project backlog with aging', query: z.strictObject({ project_id: z.string().optional() }), errors: [401, 422] },
@@ -99,6 +101,9 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of ROUTES) {
     const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 100 } }));
+    if (r.idempotent) {
+      params.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', maxLength: 200 } });
+    }
     if (r.query) {
       for (const [name, field] of Object.entries(r.query.shape)) {
         params.push({ name, in: 'query', required: false, schema: schemaOf(field as z.ZodType, 'input') as never });

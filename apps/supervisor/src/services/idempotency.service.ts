@@ -33,6 +33,16 @@ function canonical(v: unknown): string {
 export class IdempotencyService {
   constructor(private readonly keys: IdempotencyRepository) {}
 
+  /**
+   * {@link run} for a controller: sets the answer's status on the response and returns the
+   * body to send (nothing for a 204).
+   */
+  async respond(res: { status(code: number): unknown }, route: string, key: string | undefined, body: unknown, handler: () => Promise<Answer>): Promise<unknown> {
+    const answer = await this.run(route, key, body, handler);
+    res.status(answer.status);
+    return answer.status === 204 ? undefined : answer.body;
+  }
+
   async run(route: string, key: string | undefined, body: unknown, handler: () => Promise<Answer>): Promise<Answer> {
     if (key === undefined) return handler();
     if (!KEY.test(key)) throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1-200 printable ASCII characters');

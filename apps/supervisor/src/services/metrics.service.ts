@@ -24,6 +24,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly claimWakeups = new client.Counter({
+    name: 'autopack_claim_wakeups_total',
+    help: 'Ends of long-poll claim waits: notify (a NOTIFY arrived), timeout (the safety-net timer), shutdown',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly claimsWaiting = new client.Gauge({
+    name: 'autopack_claims_waiting',
+    help: 'Long-poll claims waiting for a claimable phase right now',
+    registers: [this.registry],
+  });
+
   constructor(private readonly ds: DataSource) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'autopack_process_' });
     const ds_ = this.ds;

@@ -3,7 +3,11 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import { AppLogger } from '../http/logger.js';
+import { MetricsService } from './metrics.service.js';
 import { CLAIMABLE_CHANNEL } from './progress.service.js';
+
+/** What ended a long-poll wait: a NOTIFY, the safety-net timer, or the process shutting down. */
+export type WakeReason = 'notify' | 'timeout' | 'shutdown';
 
 /** Database URL token (resolved at bootstrap: the configured server or the embedded one). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
@@ -23,6 +27,7 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     @Inject(DATABASE_URL) private readonly url: string,
     @Inject(SUPERVISOR_CONFIG) private readonly _config: SupervisorConfig,
     private readonly log: AppLogger,
+    private readonly metrics: MetricsService,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -38,21 +43,28 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     await this.client?.end().catch(() => undefined);
   }
 
-  /** Resolves on the next NOTIFY for `runId` (or any run when undefined), or after `ms`. */
-  waitForClaimable(ms: number, runId?: string): Promise<void> {
+  /**
+   * Resolves on the next NOTIFY for `runId` (or any run when undefined), or after `ms`, with
+   * what ended the wait (counted in `autopack_claim_wakeups_total`).
+   */
+  waitForClaimable(ms: number, runId?: string): Promise<WakeReason> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (reason: WakeReason) => {
         clearTimeout(timer);
         this.emitter.off('claimable', onNotify);
-        this.emitter.off('close', done);
-        resolve();
+        this.emitter.off('close', onClose);
+        this.metrics.claimWakeups.inc({ reason });
+        this.metrics.claimsWaiting.dec();
+        resolve(reason);
       };
       const onNotify = (id: string) => {
-        if (!runId || id === runId) done();
+        if (!runId || id === runId || id === '') done('notify');
       };
-      const timer = setTimeout(done, ms);
+      const onClose = () => done('shutdown');
+      const timer = setTimeout(() => done('timeout'), ms);
+      this.metrics.claimsWaiting.inc();
       this.emitter.on('claimable', onNotify);
-      this.emitter.once('close', done);
+      this.emitter.once('close', onClose);
     });
   }
 
@@ -63,11 +75,6 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     };
     this.emitter.on('claimable', onNotify);
     return () => this.emitter.off('claimable', onNotify);
-  }
-
-  /** Lets in-process code wake waiters directly (used after local transactions commit). */
-  wake(runId: string): void {
-    this.emitter.emit('claimable', runId);
   }
 
   private async connect(attempt: number): Promise<void> {

@@ -252,12 +252,44 @@ export class ReportService {
     };
   }
 
+  /**
+   * Every LLM call of a run from its `llm_call` audit events, grouped by role and model:
+   * calls, failed calls (malformed, truncated or errored), tokens, cost and time spent.
+   */
+  private async llmCallsByModel(runId: string) {
+    const rows: { role: string; provider: string; model: string; calls: string; failed: string; prompt: string; completion: string; cost: string; duration: string }[] =
+      await this.ds.query(
+        `SELECT payload->>'role' AS role, payload->>'provider' AS provider, payload->>'model' AS model,
+                count(*) AS calls,
+                count(*) FILTER (WHERE payload->>'outcome' <> 'tool_call') AS failed,
+                COALESCE(sum((payload->>'prompt_tokens')::bigint),0) AS prompt,
+                COALESCE(sum((payload->>'completion_tokens')::bigint),0) AS completion,
+                COALESCE(sum(COALESCE((payload->>'cost_usd')::numeric,0)),0) AS cost,
+                COALESCE(sum((payload->>'duration_ms')::bigint),0) AS duration
+           FROM events WHERE run_id = $1 AND type = 'llm_call'
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+        [runId],
+      );
+    return rows.map((r) => ({
+      role: r.role,
+      provider: r.provider,
+      model: r.model,
+      calls: Number(r.calls),
+      failed_calls: Number(r.failed),
+      prompt_tokens: Number(r.prompt),
+      completion_tokens: Number(r.completion),
+      cost_usd: Math.round(Number(r.cost) * 1e6) / 1e6,
+      duration_ms: Number(r.duration),
+    }));
+  }
+
   /** `GET /reports/run_summary/{run_id}`. */
   async runSummary(runId: string) {
     const { run, tiers, phases } = await this.load(runId);
     const index = await this.runIssueIndex(runId);
     return {
       llm: await this.llmUsage(runId),
+      llm_calls_by_model: await this.llmCallsByModel(runId),
       run_id: run.runId,
       state: run.state,
       safety_profile: run.safetyProfile,
