@@ -90,6 +90,18 @@ describe('executor process end to end (no git on PATH)', () => {
     expect(calls).toHaveLength(llm.requests.length);
     expect(calls.map((c) => c.payload.role)).toEqual(llm.requests.map((r) => (r.tool === 'submit_changes' ? 'builder' : 'auditor')));
     expect(calls.every((c) => c.payload.outcome === 'tool_call' && c.payload.duration_ms >= 0 && c.payload.prompt_tokens > 0)).toBe(true);
+    // ...and the run summary explains them per role and model.
+    const byModel: { role: string; provider: string; calls: number; failed_calls: number; prompt_tokens: number; duration_ms: number }[] = (
+      (await (await fetch(`${sup.url}/reports/run_summary/${runId}`)).json()) as { llm_calls_by_model: never }
+    ).llm_calls_by_model;
+    const summed = (role: string) => byModel.filter((m) => m.role === role).reduce((n, m) => n + m.calls, 0);
+    expect(summed('builder')).toBe(builds.length);
+    expect(summed('auditor')).toBe(llm.requestsFor('submit_review').length);
+    expect(byModel.map((m) => [m.role, m.provider, m.failed_calls])).toEqual([
+      ['auditor', 'anthropic', 0],
+      ['builder', 'openai', 0],
+    ]);
+    expect(byModel.reduce((n, m) => n + m.prompt_tokens, 0)).toBe(calls.reduce((n, c) => n + c.payload.prompt_tokens, 0));
     // Usage: the run's tokens equal what the LLM server reported for every call.
     const served = llm.requests.reduce((n, r) => {
       const usage = (DEMO_SCRIPT.replies[r.replyIndex!] as { usage: { input_tokens: number; output_tokens: number } }).usage;

@@ -5,6 +5,7 @@ import { createSampleRepository, worktreeChanges } from '@app/git';
 import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
 import { pathWithoutGit, runCli } from '../support/processes.js';
 import { http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { waitFor } from '../support/wait.js';
 import { notesPlan, notesScript, recordReliability } from './harness.js';
 
 let sup: TestSupervisor;
@@ -32,7 +33,7 @@ describe('graceful shutdown', () => {
     const env = { PATH: pathWithoutGit(), HOME: tmp, OPENAI_API_KEY: 'sk-g-0001', OPENAI_BASE_URL: llm.openaiBaseUrl, AUTOPACK_LOG_LEVEL: 'info' };
     const args = ['executor', '--run-id', runId, '--workspace', repo, '--api-url', sup.url, '--poll-interval', '1', '--exit-when-idle'];
     const first = runCli(args, env);
-    for (let i = 0; i < 100 && llm.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the builder call', async () => (llm!.requests.length > 0 ? true : undefined), { timeoutMs: 5000, everyMs: 50 });
     expect(llm.requests).toHaveLength(1);
     const signalled = Date.now();
     first.child.kill('SIGTERM');
@@ -42,6 +43,12 @@ describe('graceful shutdown', () => {
     const run = (await http(sup.url, 'GET', `/runs/${runId}`)).body;
     expect(run.phases[0]).toMatchObject({ state: 'QUEUED', lease_owner: null, attempts_used: 1, max_attempts: 4 });
     expect((await worktreeChanges(repo)).clean).toBe(true);
+    // The interrupted builder call is still in the audit trail, reported with the hand-back.
+    const interrupted: { payload: { role: string; outcome: string; attempt: number } }[] = await sup.db.query(
+      `SELECT payload FROM events WHERE run_id = $1 AND type = 'llm_call' ORDER BY id`,
+      [runId],
+    );
+    expect(interrupted.map((e) => [e.payload.role, e.payload.outcome, e.payload.attempt])).toEqual([['builder', 'error', 1]]);
 
     // Another executor continues right away: the phase did not wait for a 60 s lease to expire.
     const second = await runCli(args, env).done;

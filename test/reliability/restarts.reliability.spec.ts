@@ -7,6 +7,7 @@ import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
 import { type EmbeddedPostgresHandle, findFreePort, startEmbeddedPostgres } from '../../apps/supervisor/src/database/embedded-postgres.js';
 import { gitFsck, pathWithoutGit, runCli } from '../support/processes.js';
 import { http } from '../support/supervisor.js';
+import { waitFor } from '../support/wait.js';
 import { commitsByPhase, countDoubleClaims, notesPlan, notesScript, recordReliability } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,16 +27,6 @@ afterAll(async () => {
   await db?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('restarts mid-run', () => {
   it('a supervisor restart and a PostgreSQL restart lose no phase and no usage', async () => {

@@ -7,6 +7,7 @@ import { findFreePort } from '../../apps/supervisor/src/database/embedded-postgr
 import { type TestDatabase, createTestDatabase } from '../support/database.js';
 import { pathWithoutGit, runCli } from '../support/processes.js';
 import { http } from '../support/supervisor.js';
+import { waitFor } from '../support/wait.js';
 import { recordReliability } from './harness.js';
 
 const SECRETS = {
@@ -76,7 +77,7 @@ describe('secrets never leak', () => {
     const api = `http://127.0.0.1:${port}`;
     const supervisor = runCli(['supervisor'], { PATH: process.env.PATH, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', AUTOPACK_LOG_LEVEL: 'debug', ...secrets }, 120_000);
     kill.push(() => supervisor.child.kill('SIGKILL'));
-    for (let i = 0; i < 200 && (await http(api, 'GET', '/health').catch(() => ({ status: 0 }))).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('supervisor health', async () => ((await http(api, 'GET', '/health')).status === 200 ? true : undefined), { timeoutMs: 20_000 });
 
     const repo = path.join(tmp, 'repo');
     await createSampleRepository(repo, { 'README.md': '# secrets\n' }, { author: { name: 'T', email: 't@example.com' }, message: 'init' });
