@@ -82,8 +82,8 @@ export function plan(runId: string, phases: ReturnType<typeof phase>[], run: Rec
 }
 
 /** Starts a run; fails the test unless the supervisor accepts it. */
-export async function startRun(supervisorUrl: string, body: unknown): Promise<void> {
-  const res = await http(supervisorUrl, 'POST', '/runs/start', body);
+export async function startRun(supervisorUrl: string, body: unknown, apiKey?: string): Promise<void> {
+  const res = await http(supervisorUrl, 'POST', '/runs/start', body, apiKey ? { 'x-api-key': apiKey } : {});
   if (res.status !== 201) throw new Error(`POST /runs/start: ${res.status} ${JSON.stringify(res.body)}`);
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { flatPlan, http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
 let sup: TestSupervisor;
@@ -66,6 +67,51 @@ describe('Idempotency-Key', () => {
     // A new key is a new occurrence.
     await post('/runs/idem-reserve/phases/p1/record_issue', issue, 'issue-2');
     expect(await sup.db.query(`SELECT occurrence_count FROM phase_issues WHERE run_id = 'idem-reserve' AND issue_key = 'flaky_test'`)).toEqual([{ occurrence_count: 2 }]);
+  });
+
+  it('a long-polling claim holds no reservation: its retry waits with it instead of being refused', async () => {
+    await post('/runs/start', flatPlan('idem-wait', 1));
+    expect((await post('/phases/claim', { executor_id: 'holder', run_id: 'idem-wait' })).status).toBe(200);
+    const body = { executor_id: 'ex', run_id: 'idem-wait', wait_ms: 1500 };
+    const first = post('/phases/claim', body, 'claim-wait-1');
+    await new Promise((r) => setTimeout(r, 200));
+    const retry = await post('/phases/claim', body, 'claim-wait-1');
+    expect([(await first).status, retry.status]).toEqual([204, 204]);
+  });
+
+  it('two concurrent claims with one key take one phase and get the same answer', async () => {
+    expect((await post('/runs/start', flatPlan('idem-race', 3, { max_parallel_phases: 3 }))).status).toBe(201);
+    const body = { executor_id: 'ex', run_id: 'idem-race' };
+    const answers = await Promise.all([1, 2, 3].map(() => post('/phases/claim', body, 'claim-race-1')));
+    // A try that found the run locked by its twin may answer 204 (it changed nothing); every
+    // try that got a phase got the same one.
+    const leases = answers.filter((a) => a.status === 200).map((a) => a.body);
+    expect(leases.length).toBeGreaterThan(0);
+    for (const lease of leases) expect(lease).toEqual(leases[0]);
+    expect(answers.every((a) => a.status === 200 || a.status === 204)).toBe(true);
+    // A later retry with the key replays the lease.
+    expect((await post('/phases/claim', body, 'claim-race-1')).body).toEqual(leases[0]);
+    const leased = await sup.db.query(`SELECT count(*)::int AS n FROM phases WHERE run_id = 'idem-race' AND lease_token IS NOT NULL`);
+    expect(leased[0].n).toBe(1);
+    const claimedEvents = await sup.db.query(`SELECT count(*)::int AS n FROM events WHERE run_id = 'idem-race' AND type = 'phase_claimed'`);
+    expect(claimedEvents[0].n).toBe(1);
+  });
+
+  it('a reservation orphaned by a dead request is refused while fresh and taken over once stale', async () => {
+    await post('/runs/start', flatPlan('idem-orphan', 1));
+    const lease = (await post('/phases/claim', { executor_id: 'ex', run_id: 'idem-orphan' })).body.lease_token as string;
+    // What a supervisor killed (or cut off from its database) mid-request leaves behind.
+    const hash = createHash('sha256').update(`{"lease_token":${JSON.stringify(lease)},"tokens":100}`).digest('hex');
+    await sup.db.query(`INSERT INTO idempotency_keys (route, key, request_hash, state) VALUES ('POST /runs/idem-orphan/phases/p1/reserve_budget', 'orphan-1', $1, 'in_progress')`, [hash]);
+    const path = '/runs/idem-orphan/phases/p1/reserve_budget';
+    const fresh = await post(path, { tokens: 100, lease_token: lease }, 'orphan-1');
+    expect([fresh.status, fresh.body.error?.code]).toEqual([409, 'IDEMPOTENCY_IN_PROGRESS']);
+    await sup.db.query(`UPDATE idempotency_keys SET created_at = now() - interval '5 minutes' WHERE key = 'orphan-1'`);
+    const stale = await post(path, { tokens: 100, lease_token: lease }, 'orphan-1');
+    expect(stale.status).toBe(200);
+    expect((await post(path, { tokens: 100, lease_token: lease }, 'orphan-1')).body).toEqual(stale.body);
+    const open = await sup.db.query(`SELECT count(*)::int AS n FROM budget_reservations WHERE run_id = 'idem-orphan'`);
+    expect(open[0].n).toBe(1);
   });
 });
 

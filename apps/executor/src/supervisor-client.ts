@@ -55,7 +55,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * HTTP client of the supervisor. Responses are parsed with the same zod schemas the
  * supervisor is built from. Network errors and 502/503/504 are retried with exponential
- * backoff and jitter for `retryForMs`; coded 4xx errors are thrown as `SupervisorError`.
+ * backoff and jitter for `retryForMs`, and so is a 409 IDEMPOTENCY_IN_PROGRESS; other coded
+ * 4xx errors are thrown as `SupervisorError`.
  */
 export class SupervisorClient {
   private readonly base: string;
@@ -151,11 +152,13 @@ export class SupervisorClient {
           json = undefined;
         }
         if (res.status < 400) return { status: res.status, body: json };
-        if (![502, 503, 504].includes(res.status)) {
-          const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+        const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+        // 409 IDEMPOTENCY_IN_PROGRESS: an earlier try of this very request is still running
+        // on the supervisor (or was cut off and its key has not gone stale yet): wait for it.
+        if (![502, 503, 504].includes(res.status) && err?.code !== 'IDEMPOTENCY_IN_PROGRESS') {
           throw new SupervisorError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `HTTP ${res.status}`);
         }
-        failure = `HTTP ${res.status}`;
+        failure = err?.code === 'IDEMPOTENCY_IN_PROGRESS' ? 'earlier try still in progress' : `HTTP ${res.status}`;
       } catch (err) {
         if (err instanceof SupervisorError) throw err;
         failure = (err as Error).name === 'TimeoutError' ? 'request timed out' : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);

@@ -9,4 +9,4 @@ export { IssueRepository } from './issue.repository.js';
 export type { PhaseIssueSighting } from './issue.repository.js';
 export { BudgetRepository } from './budget.repository.js';
 export { RulesetRepository } from './ruleset.repository.js';
-export { IdempotencyRepository } from './idempotency.repository.js';
+export { IdempotencyRepository, type StoredAnswer } from './idempotency.repository.js';

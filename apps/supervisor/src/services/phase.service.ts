@@ -26,6 +26,7 @@ import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import type { PhaseTransitionSet } from '../repositories/index.js';
 import { msBetween } from './clock.js';
+import type { RecordAnswer } from './idempotency.service.js';
 import { IssueService } from './issue.service.js';
 import { NotificationHub } from './notification-hub.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
@@ -80,10 +81,10 @@ export class PhaseService {
   ) {}
 
   /** `POST /phases/claim`: long-polls up to `wait_ms` for a claimable phase; null means 204. */
-  async claim(req: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse | null> {
+  async claim(req: ClaimRequest, signal?: AbortSignal, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
     const deadline = Date.now() + (req.wait_ms ?? 0);
     for (;;) {
-      const claimed = await this.tryClaim(req);
+      const claimed = await this.tryClaim(req, recordAnswer);
       if (claimed) return claimed;
       const remaining = deadline - Date.now();
       if (remaining <= 0 || signal?.aborted) return null;
@@ -92,7 +93,8 @@ export class PhaseService {
     }
   }
 
-  private async tryClaim(req: ClaimRequest): Promise<ClaimResponse | null> {
+  /** `recordAnswer` stores an Idempotency-Key's answer in the claim's own transaction. */
+  private async tryClaim(req: ClaimRequest, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
     return this.ds.transaction(async (em) => {
       const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5);
       for (const run of candidates) {
@@ -124,7 +126,9 @@ export class PhaseService {
         await this.progress.settle(em, run);
         // Another phase of this run may still be claimable (parallel runs): wake other waiters.
         if (run.maxParallelPhases > 1) await this.events.notify(em, CLAIMABLE_CHANNEL, run.runId);
-        return this.claimResponse(em, run, phase, token);
+        const response = await this.claimResponse(em, run, phase, token);
+        await recordAnswer?.(em, { status: 200, body: response });
+        return response;
       }
       return null;
     });
