@@ -135,5 +135,5 @@ describe('executors killed at random points', () => {
       double_claims: doubleClaims,
       phases_with_not_exactly_one_commit: duplicateCommits + commitsOfUnfinished,
     });
-  });
+  }, 150_000);
 });

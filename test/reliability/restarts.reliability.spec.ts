@@ -131,5 +131,5 @@ describe('restarts mid-run', () => {
       supervisor_outage_ms: supervisorOutageMs,
       postgres_outage_ms: pgOutageMs,
     });
-  });
+  }, 150_000);
 });
