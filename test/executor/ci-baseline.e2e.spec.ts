@@ -1,38 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
-import {
-  CI,
-  DEMO_REPO_FILES,
-  approveReply,
-  builderPrompts,
-  builderReply,
-  createRepo,
-  executorEnv,
-  getRun,
-  logMessages,
-  phase,
-  phaseCommits,
-  plan,
-  runExecutor,
-  startRun,
-} from './harness.js';
+import { type ScriptedLlmServer } from '@app/testing';
+import { CI, DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, createRepo, executorEnv, getRun, logMessages, phase, phaseCommits, plan, runExecutor, startRun, useTestbed } from './harness.js';
 
-let sup: TestSupervisor;
 let llm: ScriptedLlmServer | undefined;
-let tmp: string;
 
-beforeAll(async () => {
-  sup = await startTestSupervisor({ leaseSeconds: 20 });
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-baseline-'));
-});
-afterAll(async () => {
-  await llm?.close();
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const bed = useTestbed('baseline', { leaseSeconds: 20 });
 
 const LEGACY_TEST = "export function legacyRounding() {\n  throw new Error('legacy rounding is off by one');\n}\n";
 const ADD = '/** Adds two numbers. */\nexport function add(a, b) {\n  return a + b;\n}\n';
@@ -40,12 +13,12 @@ const testFile = (name: string, body: string) => `import assert from 'node:asser
 
 describe('CI judged against the branch head (real executor process)', () => {
   it('on a branch whose suite already fails, commits a change that adds no failure and rejects one that adds a failing test', async () => {
-    const repo = path.join(tmp, 'repo');
+    const repo = path.join(bed.tmp, 'repo');
     await createRepo(repo, { ...DEMO_REPO_FILES, 'test/legacy.test.js': LEGACY_TEST });
     const runId = 'baseline-run';
     const scope = { paths: ['src/', 'test/'] };
-    await startRun(sup.url, plan(runId, [phase('b1', 0, { scope, ci: CI }), phase('b2', 1, { scope, ci: CI })]));
-    llm = await startScriptedLlmServer({
+    await startRun(bed.sup.url, plan(runId, [phase('b1', 0, { scope, ci: CI }), phase('b2', 1, { scope, ci: CI })]));
+    llm = await bed.startLlm({
       script: {
         replies: [
           builderReply('b1', {
@@ -66,10 +39,10 @@ describe('CI judged against the branch head (real executor process)', () => {
       },
     });
 
-    const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm));
+    const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm));
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
 
-    const run = await getRun(sup.url, runId);
+    const run = await getRun(bed.sup.url, runId);
     expect(run.state).toBe('DONE_SUCCESS');
     expect(run.phases.map((p: any) => [p.phase_id, p.attempts_used])).toEqual([
       ['b1', 1],

@@ -1,25 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
-import { CI, DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, plan, runExecutor, startRun } from './harness.js';
+import { type ScriptedLlmServer } from '@app/testing';
+import { CI, DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, plan, runExecutor, startRun, useTestbed } from './harness.js';
 
-let sup: TestSupervisor;
 let llm: ScriptedLlmServer | undefined;
-let tmp: string;
 
-beforeAll(async () => {
-  sup = await startTestSupervisor({ leaseSeconds: 20 });
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-feedback-'));
-});
+const bed = useTestbed('feedback', { leaseSeconds: 20 });
 afterEach(async () => {
   await llm?.close();
   llm = undefined;
-});
-afterAll(async () => {
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 const ADD = '/** Adds two numbers. */\nexport function add(a, b) {\n  return a + b;\n}\n';
@@ -28,11 +17,11 @@ const MULTIPLY_TEST = "import assert from 'node:assert/strict';\nimport { multip
 
 describe('the feedback loop between attempts (real executor process)', () => {
   it('feeds a malformed reply and then an unmatched edit back into the next prompts, then commits the good attempt', async () => {
-    const repo = path.join(tmp, 'repo-malformed');
+    const repo = path.join(bed.tmp, 'repo-malformed');
     await createRepo(repo, DEMO_REPO_FILES);
     const runId = 'feedback-malformed';
-    await startRun(sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
-    llm = await startScriptedLlmServer({
+    await startRun(bed.sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
+    llm = await bed.startLlm({
       script: {
         replies: [
           { tool: 'submit_changes', match: '# Phase mult:', text: 'Sure! Here is how I would add multiply(): just write a function.' },
@@ -49,7 +38,7 @@ describe('the feedback loop between attempts (real executor process)', () => {
       },
     });
 
-    const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm));
+    const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm));
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
 
     const prompts = builderPrompts(llm, 'mult');
@@ -61,7 +50,7 @@ describe('the feedback loop between attempts (real executor process)', () => {
     expect(prompts[2]).toContain('## Attempt 2 failed (builder_failed)');
     expect(prompts[2]).toContain('edit 1 (edit src/math.js): search text not found');
 
-    const run = await getRun(sup.url, runId);
+    const run = await getRun(bed.sup.url, runId);
     expect([run.state, run.phases[0].attempts_used]).toEqual(['DONE_SUCCESS', 3]);
     expect(await phaseCommits(repo, runId)).toEqual([['mult', '3']]);
     expect(readFileSync(path.join(repo, 'src/math.js'), 'utf8')).toBe(ADD + MULTIPLY);
@@ -69,13 +58,13 @@ describe('the feedback loop between attempts (real executor process)', () => {
   });
 
   it('carries an auditor rejection into the retry prompt and keeps exactly one commit', async () => {
-    const repo = path.join(tmp, 'repo-auditor');
+    const repo = path.join(bed.tmp, 'repo-auditor');
     await createRepo(repo, DEMO_REPO_FILES);
     const runId = 'feedback-auditor';
-    await startRun(sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
+    await startRun(bed.sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
     const sloppy = '\n/** Multiplies two numbers. */\nexport function multiply(a, b) {\n  return Number(a) * b;\n}\n';
     const issue = 'multiply() coerces its first argument with Number(); pass numbers through unchanged like add() does';
-    llm = await startScriptedLlmServer({
+    llm = await bed.startLlm({
       script: {
         replies: [
           builderReply('mult', { edits: [{ path: 'src/math.js', action: 'edit', search: ADD, replace: ADD + sloppy }] }),
@@ -99,7 +88,7 @@ describe('the feedback loop between attempts (real executor process)', () => {
       },
     });
 
-    const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm));
+    const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm));
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
 
     const prompts = builderPrompts(llm, 'mult');
@@ -109,7 +98,7 @@ describe('the feedback loop between attempts (real executor process)', () => {
     expect(prompts[1]).toMatch(/Your previous change was blocked \(1 major issue\(s\)(; the auditor did not approve)?\) and discarded./);
     expect(prompts[1]).toContain(`- [major] needless_coercion (correctness) at src/math.js:8: ${issue}`);
 
-    const run = await getRun(sup.url, runId);
+    const run = await getRun(bed.sup.url, runId);
     expect([run.state, run.phases[0].attempts_used]).toEqual(['DONE_SUCCESS', 2]);
     expect(await phaseCommits(repo, runId)).toEqual([['mult', '2']]);
     expect(readFileSync(path.join(repo, 'src/math.js'), 'utf8')).not.toContain('Number(a)');

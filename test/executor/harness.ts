@@ -1,11 +1,12 @@
-import fs, { lstatSync, readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import fs, { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { branchLog, createSampleRepository } from '@app/git';
-import type { ScriptReplyInput, ScriptedLlmServer } from '@app/testing';
+import { type ScriptReplyInput, type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
 import { DEMO_REPO_FILES } from '../../apps/cli/src/demo-fixture.js';
 import { type Finished, pathWithoutGit, runCli } from '../support/processes.js';
-import { http } from '../support/supervisor.js';
+import { http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
 /** Helpers shared by the executor process tests: repositories, plans, scripted replies, runs. */
 
@@ -15,6 +16,49 @@ export const ANTHROPIC_KEY = 'sk-ant-test-key-7d2e8b';
 /** The demo repository's own test runner: prints `ok`/`FAIL <file> <name>` lines, exits 1 on a failure. */
 export const CI = { command: 'node test/run.js', timeout_s: 60 };
 export { DEMO_REPO_FILES };
+
+/** What a file of executor process tests works in; everything in it goes away after the file. */
+export interface Testbed {
+  /** A supervisor on a scratch database (real HTTP, real PostgreSQL). */
+  readonly sup: TestSupervisor;
+  /** A scratch directory for repositories and executor homes. */
+  readonly tmp: string;
+  /** Starts a scripted LLM server that is closed with the testbed. */
+  startLlm(opts: Parameters<typeof startScriptedLlmServer>[0]): Promise<ScriptedLlmServer>;
+}
+
+/** Registers the hooks that set a {@link Testbed} up before the file's tests and tear it down after. */
+export function useTestbed(name: string, ...supervisor: Parameters<typeof startTestSupervisor>): Testbed {
+  let sup: TestSupervisor | undefined;
+  let tmp: string | undefined;
+  const servers: ScriptedLlmServer[] = [];
+  beforeAll(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), `autopack-${name}-`));
+    sup = await startTestSupervisor(...supervisor);
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await sup?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+  const ready = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`the testbed's ${what} is only there inside its tests`);
+    return v;
+  };
+  return {
+    get sup() {
+      return ready(sup, 'supervisor');
+    },
+    get tmp() {
+      return ready(tmp, 'directory');
+    },
+    async startLlm(opts) {
+      const server = await startScriptedLlmServer(opts);
+      servers.push(server);
+      return server;
+    },
+  };
+}
 
 /** Creates a repository with one commit holding `files` and, optionally, symlinks (path -> target). */
 export async function createRepo(dir: string, files: Record<string, string>, symlinks: Record<string, string> = {}): Promise<void> {

@@ -1,38 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { worktreeChanges } from '@app/git';
-import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
-import {
-  DEMO_REPO_FILES,
-  approveReply,
-  builderPrompts,
-  builderReply,
-  createRepo,
-  executorEnv,
-  getRun,
-  phase,
-  phaseCommits,
-  plan,
-  runExecutor,
-  startRun,
-  treeSnapshot,
-} from './harness.js';
+import { type ScriptedLlmServer } from '@app/testing';
+import { DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, plan, runExecutor, startRun, treeSnapshot, useTestbed } from './harness.js';
 
-let sup: TestSupervisor;
 let llm: ScriptedLlmServer | undefined;
-let tmp: string;
 
-beforeAll(async () => {
-  sup = await startTestSupervisor({ leaseSeconds: 20 });
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-hostile-'));
-});
-afterAll(async () => {
-  await llm?.close();
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const bed = useTestbed('hostile', { leaseSeconds: 20 });
 
 const BIG = Array.from({ length: 200 }, (_, i) => `row ${i + 1}: ${'x'.repeat(20)}\n`).join('');
 const TRUNCATED = BIG.split('\n').slice(0, 20).join('\n') + '\n';
@@ -41,15 +15,15 @@ const good = (id: string) => ({ path: `src/${id}.js`, action: 'create', content:
 
 describe('hostile Builder edits against the real executor process (no git on PATH)', () => {
   it('refuses path escapes, .git writes, symlink writes, truncation and oversized output, writing nothing, and then accepts a good reply', async () => {
-    const repo = path.join(tmp, 'repo');
-    const outsideDir = path.join(tmp, 'outside-target');
+    const repo = path.join(bed.tmp, 'repo');
+    const outsideDir = path.join(bed.tmp, 'outside-target');
     mkdirSync(outsideDir);
     await createRepo(repo, { ...DEMO_REPO_FILES, 'data/big.txt': BIG }, { outlink: outsideDir });
     const initial = treeSnapshot(repo);
 
     const runId = 'hostile-run';
-    await startRun(sup.url, plan(runId, [phase('h1', 0), phase('h2', 1), phase('h3', 2)]));
-    llm = await startScriptedLlmServer({
+    await startRun(bed.sup.url, plan(runId, [phase('h1', 0), phase('h2', 1), phase('h3', 2)]));
+    llm = await bed.startLlm({
       script: {
         replies: [
           builderReply('h1', { edits: [{ path: '../outside.txt', action: 'create', content: 'escaped\n' }] }),
@@ -65,10 +39,10 @@ describe('hostile Builder edits against the real executor process (no git on PAT
       },
     });
 
-    const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm));
+    const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm));
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
 
-    const run = await getRun(sup.url, runId);
+    const run = await getRun(bed.sup.url, runId);
     expect(run.state).toBe('DONE_SUCCESS');
     expect(run.phases.map((p: any) => [p.phase_id, p.state, p.attempts_used])).toEqual([
       ['h1', 'COMPLETE', 3],
@@ -109,7 +83,7 @@ describe('hostile Builder edits against the real executor process (no git on PAT
     // Nothing was written anywhere else: no file outside the repository, the link target is
     // untouched, .git/config and the large file have their original bytes, and the working
     // tree holds exactly the original files plus the three good ones.
-    expect(existsSync(path.join(tmp, 'outside.txt'))).toBe(false);
+    expect(existsSync(path.join(bed.tmp, 'outside.txt'))).toBe(false);
     expect(readdirSync(outsideDir)).toEqual([]);
     const final = treeSnapshot(repo, { skipGit: true });
     const expected = Object.fromEntries(Object.entries(initial).filter(([p]) => !p.startsWith('.git/')));

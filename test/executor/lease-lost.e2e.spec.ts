@@ -1,19 +1,16 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { worktreeChanges } from '@app/git';
-import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import { claimNext, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { type ScriptedLlmServer } from '@app/testing';
+import { claimNext } from '../support/supervisor.js';
 import { waitFor } from '../support/wait.js';
-import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, logMessages, phase, phaseCommits, plan, runExecutor, startRun } from './harness.js';
+import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, logMessages, phase, phaseCommits, plan, runExecutor, startRun, useTestbed } from './harness.js';
 
 /**
  * The lease can be lost between an attempt's commit and its report (the supervisor was out of
  * reach longer than a lease). When the phase then ends without that commit, the commit must not
  * stay on the branch: a phase that did not complete has no commit.
  */
-let tmp: string;
-let sup: TestSupervisor;
 let llm: ScriptedLlmServer | undefined;
 const runId = 'lost-after-commit';
 /** Set once the executor's approval report has been held until the phase failed. */
@@ -25,56 +22,45 @@ function phaseStateOnceLeaseExpired(): Promise<string> {
   return waitFor(
     'the lease to expire',
     async () => {
-      const state = (await getRun(sup.url, runId)).phases[0].state as string;
+      const state = (await getRun(bed.sup.url, runId)).phases[0].state as string;
       return state === 'FAILED' || state === 'QUEUED' ? state : undefined;
     },
     { timeoutMs: 20_000, everyMs: 200 },
   );
 }
 
-beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-lease-lost-'));
-  sup = await startTestSupervisor(
-    { leaseSeconds: 2 },
-    {
-      // The supervisor goes out of the executor's reach right after the commit: heartbeats and
-      // the approval report hang until the lease has expired; then they get their answers.
-      intercept: (req, _res, next) => {
-        const afterCommit = heldReport || (req.method === 'POST' && req.path.endsWith('/auditor_result'));
-        if (!afterCommit || !(req.path.endsWith('/auditor_result') || req.path.endsWith('/heartbeat'))) return next();
-        heldReport = true;
-        void phaseStateOnceLeaseExpired().then((state) => {
-          failedWhileHeld ??= state;
-          next();
-        });
-      },
-    },
-  );
-});
-afterAll(async () => {
-  await llm?.close();
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
+const bed = useTestbed('lease-lost', { leaseSeconds: 2 }, {
+  // The supervisor goes out of the executor's reach right after the commit: heartbeats and
+  // the approval report hang until the lease has expired; then they get their answers.
+  intercept: (req, _res, next) => {
+    const afterCommit = heldReport || (req.method === 'POST' && req.path.endsWith('/auditor_result'));
+    if (!afterCommit || !(req.path.endsWith('/auditor_result') || req.path.endsWith('/heartbeat'))) return next();
+    heldReport = true;
+    void phaseStateOnceLeaseExpired().then((state) => {
+      failedWhileHeld ??= state;
+      next();
+    });
+  },
 });
 
 it('drops the commit of an attempt whose lease expired on the last attempt', async () => {
-  const repo = path.join(tmp, 'repo');
+  const repo = path.join(bed.tmp, 'repo');
   await createRepo(repo, DEMO_REPO_FILES);
   // docs phases have two attempts; the first is taken by an executor that vanishes.
-  await startRun(sup.url, plan(runId, [phase('docs', 0, { task_category: 'docs', scope: { paths: ['README.md'] } })]));
-  await claimNext(sup.url, runId, 'ghost');
+  await startRun(bed.sup.url, plan(runId, [phase('docs', 0, { task_category: 'docs', scope: { paths: ['README.md'] } })]));
+  await claimNext(bed.sup.url, runId, 'ghost');
   const readmeBefore = readFileSync(path.join(repo, 'README.md'), 'utf8');
 
-  llm = await startScriptedLlmServer({
+  llm = await bed.startLlm({
     script: { replies: [builderReply('docs', { summary: 'Describe the library', edits: [{ path: 'README.md', action: 'replace', content: '# demo-calc\n\nAdds numbers.\n' }] }), approveReply()] },
   });
-  const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm));
+  const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm));
   expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
   expect(heldReport).toBe(true);
   expect(failedWhileHeld).toBe('FAILED');
   expect(logMessages(result.stderr)).toContain('lease lost after the commit and the phase ended without it; the commit was dropped');
 
-  const run = await getRun(sup.url, runId);
+  const run = await getRun(bed.sup.url, runId);
   expect(run.phases[0]).toMatchObject({ state: 'FAILED', attempts_used: 2 });
   // The late approval report had a stale token, so it changed nothing (CONTRACT.md section 6):
   // only the builder report, made while the lease was live, counted its call's tokens.

@@ -1,44 +1,19 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
+import { type ScriptedLlmServer } from '@app/testing';
 import { runCli } from '../support/processes.js';
-import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
-import {
-  CI,
-  DEMO_REPO_FILES,
-  approveReply,
-  builderPrompts,
-  builderReply,
-  createRepo,
-  executorEnv,
-  getRun,
-  phase,
-  phaseCommits,
-  plan,
-  runExecutor,
-  startRun,
-} from './harness.js';
+import { CI, DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, plan, runExecutor, startRun, useTestbed } from './harness.js';
 
-let sup: TestSupervisor;
 let llm: ScriptedLlmServer | undefined;
-let tmp: string;
 
-beforeAll(async () => {
-  sup = await startTestSupervisor({ leaseSeconds: 20 });
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-routing-'));
-});
+const bed = useTestbed('routing', { leaseSeconds: 20 });
 afterEach(async () => {
   await llm?.close();
   llm = undefined;
 });
-afterAll(async () => {
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
 
 function routingFile(name: string, yaml: string): string {
-  const file = path.join(tmp, name);
+  const file = path.join(bed.tmp, name);
   writeFileSync(file, yaml);
   return file;
 }
@@ -54,10 +29,10 @@ const goodMultiply = { ...brokenMultiply, replace: `${ADD}\nexport function mult
 
 describe('model routing, escalation, loop detection and fallback (real executor process)', () => {
   it('escalates the Builder after failures, refuses a repeated change without CI or audit, and climbs an extra step after it', async () => {
-    const repo = path.join(tmp, 'repo-escalation');
+    const repo = path.join(bed.tmp, 'repo-escalation');
     await createRepo(repo, DEMO_REPO_FILES);
     const runId = 'routing-escalation';
-    await startRun(sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
+    await startRun(bed.sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
     const models = routingFile(
       'escalation.yaml',
       `
@@ -71,7 +46,7 @@ escalation:
     - { provider: anthropic, model: builder-xl }
 `,
     );
-    llm = await startScriptedLlmServer({
+    llm = await bed.startLlm({
       script: {
         replies: [
           builderReply('mult', { edits: [brokenMultiply, multiplyTest] }),
@@ -83,7 +58,7 @@ escalation:
       },
     });
 
-    const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm, { AUTOPACK_MODELS: models }));
+    const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm, { AUTOPACK_MODELS: models }));
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
 
     const builds = llm.requestsFor('submit_changes');
@@ -99,7 +74,7 @@ escalation:
     expect(prompts[2]).toContain('## Attempt 2 failed (builder_failed)');
     expect(prompts[2]).toContain('Your edits were identical to those of attempt 1, which failed (ci_failed: `node test/run.js` exit code 1), so they were not applied again.');
 
-    const run = await getRun(sup.url, runId);
+    const run = await getRun(bed.sup.url, runId);
     expect([run.state, run.phases[0].attempts_used]).toEqual(['DONE_SUCCESS', 3]);
     // The repeated change was neither tested nor audited: CI ran for attempts 1 and 3 only,
     // and the only review is attempt 3's, by the routed auditor.
@@ -111,10 +86,10 @@ escalation:
   });
 
   it('falls back to the other provider when one keeps answering 500 after the SDK retries', async () => {
-    const repo = path.join(tmp, 'repo-fallback');
+    const repo = path.join(bed.tmp, 'repo-fallback');
     await createRepo(repo, DEMO_REPO_FILES);
     const runId = 'routing-fallback';
-    await startRun(sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
+    await startRun(bed.sup.url, plan(runId, [phase('mult', 0, { scope: { paths: ['src/math.js', 'test/'] }, ci: CI })]));
     const models = routingFile(
       'fallback.yaml',
       `
@@ -124,7 +99,7 @@ fallback:
   openai: { provider: anthropic, model: rescue-builder }
 `,
     );
-    llm = await startScriptedLlmServer({
+    llm = await bed.startLlm({
       script: {
         replies: [
           // More failures than the SDK retries: OpenAI is down for the whole attempt.
@@ -135,7 +110,7 @@ fallback:
       },
     });
 
-    const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm, { AUTOPACK_MODELS: models }));
+    const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm, { AUTOPACK_MODELS: models }));
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
 
     const builds = llm.requestsFor('submit_changes');
@@ -145,17 +120,17 @@ fallback:
     expect(builds.slice(failed.length).map((r) => [r.provider, r.model, r.status])).toEqual([['anthropic', 'rescue-builder', 200]]);
     expect(builds.slice(0, failed.length)).toEqual(failed); // every OpenAI call came before the fallback
 
-    const run = await getRun(sup.url, runId);
+    const run = await getRun(bed.sup.url, runId);
     expect([run.state, run.phases[0].attempts_used]).toEqual(['DONE_SUCCESS', 1]);
     expect(await phaseCommits(repo, runId)).toEqual([['mult', '1']]);
     expect(result.stderr).toContain('provider still failing after retries; calling the fallback once');
   });
 
   it('exits 1 with a one-line message on an invalid routing file', async () => {
-    const repo = path.join(tmp, 'repo-invalid');
+    const repo = path.join(bed.tmp, 'repo-invalid');
     await createRepo(repo, DEMO_REPO_FILES);
     const models = routingFile('invalid.yaml', 'routes:\n  - { role: builder, category: not_a_category, provider: openai, model: m }\n');
-    const result = await runCli(['executor', '--workspace', repo, '--api-url', sup.url, '--run-id', 'nothing'], {
+    const result = await runCli(['executor', '--workspace', repo, '--api-url', bed.sup.url, '--run-id', 'nothing'], {
       PATH: process.env.PATH,
       OPENAI_API_KEY: 'sk-k',
       AUTOPACK_MODELS: models,

@@ -1,12 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { formatCommitMessage, headCommit, parseTrailers, worktreeChanges } from '@app/git';
-import { type ScriptReplyInput, type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
+import { type ScriptReplyInput, type ScriptedLlmServer } from '@app/testing';
 import { type GitHttpServer, startGitHttpServer } from '../support/git-http-server.js';
 import { type Finished, gitFsck, runCli } from '../support/processes.js';
-import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
-import { DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, executorEnv, getRun, logMessages, phase, phaseCommits, plan, startRun } from './harness.js';
+import { DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, executorEnv, getRun, logMessages, phase, phaseCommits, plan, startRun, useTestbed } from './harness.js';
 
 /**
  * A run with a repo_url (CONTRACT.md section 5): executors fetch the integration branch from it
@@ -14,14 +12,11 @@ import { DEMO_REPO_FILES, approveReply, builderPrompts, builderReply, executorEn
  * won. Real executor processes without git on PATH; the repository is served over smart HTTP.
  */
 
-let tmp: string;
-let sup: TestSupervisor;
 let git: GitHttpServer;
 let llm: ScriptedLlmServer | undefined;
 
+const bed = useTestbed('repo-url');
 beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-repo-url-'));
-  sup = await startTestSupervisor();
   git = await startGitHttpServer();
 });
 afterEach(async () => {
@@ -31,8 +26,6 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await git?.close();
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `p${i + 1}`);
@@ -51,8 +44,8 @@ function noteReplies(phaseIds: string[], timesEach = 1): ScriptReplyInput[] {
 }
 
 function startExecutor(executorId: string, workspace: string, runId: string): Promise<Finished> {
-  const args = ['executor', '--run-id', runId, '--workspace', workspace, '--api-url', sup.url, '--poll-interval', '1', '--exit-when-idle', '--executor-id', executorId];
-  return runCli(args, executorEnv(tmp, llm!), 150_000).done;
+  const args = ['executor', '--run-id', runId, '--workspace', workspace, '--api-url', bed.sup.url, '--poll-interval', '1', '--exit-when-idle', '--executor-id', executorId];
+  return runCli(args, executorEnv(bed.tmp, llm!), 150_000).done;
 }
 
 function expectClean(result: Finished): void {
@@ -74,7 +67,7 @@ function remoteCommits(repo: string, runId: string): { sha: string; subject: str
 
 /** Which executor claimed each phase before it completed, from the run's audit trail. */
 async function completedBy(runId: string): Promise<Map<string, string>> {
-  const sse = await (await fetch(`${sup.url}/runs/${runId}/events?follow=false`)).text();
+  const sse = await (await fetch(`${bed.sup.url}/runs/${runId}/events?follow=false`)).text();
   const events = sse
     .split('\n')
     .filter((l) => l.startsWith('data: '))
@@ -91,7 +84,7 @@ async function completedBy(runId: string): Promise<Map<string, string>> {
 
 /** Asserts the run succeeded with one commit per phase on the remote branch, the contract's trailers, and matching reported shas. */
 async function expectOneRemoteCommitPerPhase(repo: string, runId: string, phaseIds: string[]): Promise<void> {
-  const run = await getRun(sup.url, runId);
+  const run = await getRun(bed.sup.url, runId);
   expect(run.state).toBe('DONE_SUCCESS');
   const commits = remoteCommits(repo, runId).filter((c) => c.trailers['Autopack-Run'] === runId);
   expect(commits.map((c) => c.trailers['Autopack-Phase']).sort()).toEqual([...phaseIds].sort());
@@ -111,11 +104,11 @@ describe('executors on different workspaces share a run through repo_url', () =>
     const runId = 'shared-run';
     const phaseIds = ids(6);
     git.createRepository(repo, DEMO_REPO_FILES);
-    const [wsA, wsB] = ['a', 'b'].map((n) => path.join(tmp, `shared-${n}`));
+    const [wsA, wsB] = ['a', 'b'].map((n) => path.join(bed.tmp, `shared-${n}`));
     git.clone(repo, wsA);
     git.clone(repo, wsB);
-    await startRun(sup.url, plan(runId, phaseIds.map(notePhase), { repo_url: git.url(repo) }));
-    llm = await startScriptedLlmServer({ script: { replies: noteReplies(phaseIds, 2) } });
+    await startRun(bed.sup.url, plan(runId, phaseIds.map(notePhase), { repo_url: git.url(repo) }));
+    llm = await bed.startLlm({ script: { replies: noteReplies(phaseIds, 2) } });
 
     const [a, b] = await Promise.all([startExecutor('exec-a', wsA, runId), startExecutor('exec-b', wsB, runId)]);
     expectClean(a);
@@ -141,11 +134,11 @@ describe('executors on different workspaces share a run through repo_url', () =>
     const runId = 'racing-run';
     const phaseIds = ids(5);
     git.createRepository(repo, DEMO_REPO_FILES);
-    const [wsA, wsB] = ['a', 'b'].map((n) => path.join(tmp, `racing-${n}`));
+    const [wsA, wsB] = ['a', 'b'].map((n) => path.join(bed.tmp, `racing-${n}`));
     git.clone(repo, wsA);
     git.clone(repo, wsB);
-    await startRun(sup.url, plan(runId, phaseIds.map(notePhase), { repo_url: git.url(repo), max_parallel_phases: 2 }));
-    llm = await startScriptedLlmServer({ script: { replies: noteReplies(phaseIds, 6) } });
+    await startRun(bed.sup.url, plan(runId, phaseIds.map(notePhase), { repo_url: git.url(repo), max_parallel_phases: 2 }));
+    llm = await bed.startLlm({ script: { replies: noteReplies(phaseIds, 6) } });
 
     const [a, b] = await Promise.all([startExecutor('exec-a', wsA, runId), startExecutor('exec-b', wsB, runId)]);
     expectClean(a);
@@ -162,10 +155,10 @@ describe('a push that loses the race', () => {
   /** A one-executor run of `phaseIds` whose first push meets a competing commit made by `compete`. */
   async function raceFirstPush(repo: string, runId: string, phaseIds: string[], compete: () => string) {
     git.createRepository(repo, DEMO_REPO_FILES);
-    const ws = path.join(tmp, `${repo}-ws`);
+    const ws = path.join(bed.tmp, `${repo}-ws`);
     git.clone(repo, ws);
-    await startRun(sup.url, plan(runId, phaseIds.map(notePhase), { repo_url: git.url(repo) }));
-    llm = await startScriptedLlmServer({ script: { replies: noteReplies(phaseIds, 2) } });
+    await startRun(bed.sup.url, plan(runId, phaseIds.map(notePhase), { repo_url: git.url(repo) }));
+    llm = await bed.startLlm({ script: { replies: noteReplies(phaseIds, 2) } });
     let competing: string | undefined;
     // Just before the executor's first push lands, another commit reaches the branch.
     git.intercept = (r) => {
@@ -218,7 +211,7 @@ describe('a push that loses the race', () => {
 
     expect(logMessages(result.stderr)).toContain('push rejected: the run repository already has a commit of this phase; reporting it');
     await expectOneRemoteCommitPerPhase(repo, runId, ['p1']);
-    expect((await getRun(sup.url, runId)).phases[0].commit_sha).toBe(competing);
+    expect((await getRun(bed.sup.url, runId)).phases[0].commit_sha).toBe(competing);
     expect(builderPrompts(llm!, 'p1')).toHaveLength(1);
     expect(await headCommit(ws, `autonomous/${runId}`)).toBe(competing);
     expect((await worktreeChanges(ws)).clean).toBe(true);
@@ -230,10 +223,10 @@ describe('a push whose answer is lost', () => {
     const repo = 'lost-answer';
     const runId = 'lost-answer';
     git.createRepository(repo, DEMO_REPO_FILES);
-    const ws = path.join(tmp, 'lost-answer');
+    const ws = path.join(bed.tmp, 'lost-answer');
     git.clone(repo, ws);
-    await startRun(sup.url, plan(runId, [notePhase('p1', 0)], { repo_url: git.url(repo) }));
-    llm = await startScriptedLlmServer({ script: { replies: noteReplies(['p1'], 2) } });
+    await startRun(bed.sup.url, plan(runId, [notePhase('p1', 0)], { repo_url: git.url(repo) }));
+    llm = await bed.startLlm({ script: { replies: noteReplies(['p1'], 2) } });
     let cut = false;
     git.intercept = (r) => {
       if (r.service !== 'receive-pack' || r.kind !== 'rpc' || cut) return;
@@ -245,7 +238,7 @@ describe('a push whose answer is lost', () => {
     expect(cut).toBe(true);
     await expectOneRemoteCommitPerPhase(repo, runId, ['p1']);
     // Completed by the attempt that pushed, not by a later attempt finding the commit.
-    expect((await getRun(sup.url, runId)).phases[0]).toMatchObject({ state: 'COMPLETE', attempts_used: 1 });
+    expect((await getRun(bed.sup.url, runId)).phases[0]).toMatchObject({ state: 'COMPLETE', attempts_used: 1 });
     expect(remoteCommits(repo, runId)[0].trailers['Autopack-Attempt']).toBe('1');
     expect(builderPrompts(llm!, 'p1')).toHaveLength(1);
   });
@@ -258,19 +251,19 @@ describe('repo_url forms and credentials', () => {
     try {
       const repo = 'private';
       secured.createRepository(repo, DEMO_REPO_FILES);
-      const ws = path.join(tmp, 'private');
+      const ws = path.join(bed.tmp, 'private');
       secured.clone(repo, ws);
-      await startRun(sup.url, plan('private-ok', [notePhase('p1', 0)], { repo_url: secured.url(repo, auth) }));
-      llm = await startScriptedLlmServer({ script: { replies: noteReplies(['p1']) } });
+      await startRun(bed.sup.url, plan('private-ok', [notePhase('p1', 0)], { repo_url: secured.url(repo, auth) }));
+      llm = await bed.startLlm({ script: { replies: noteReplies(['p1']) } });
       const ok = await startExecutor('exec-a', ws, 'private-ok');
       expectClean(ok);
       expect(secured.git(repo, 'log', '-1', '--format=%s', 'autonomous/private-ok').trim()).toBe('[Autopack] p1: Write the p1 note');
       expect(ok.stderr).toContain(secured.url(repo));
 
-      await startRun(sup.url, plan('private-bad', [notePhase('p1', 0)], { repo_url: secured.url(repo, { ...auth, password: 'wrong-pw-77c1e0' }) }));
+      await startRun(bed.sup.url, plan('private-bad', [notePhase('p1', 0)], { repo_url: secured.url(repo, { ...auth, password: 'wrong-pw-77c1e0' }) }));
       const bad = await startExecutor('exec-a', ws, 'private-bad');
       expectClean(bad);
-      const failed = (await getRun(sup.url, 'private-bad')).phases[0];
+      const failed = (await getRun(bed.sup.url, 'private-bad')).phases[0];
       expect(failed.state).toBe('FAILED');
       expect(failed.last_failure_reason).toContain(`Could not fetch autonomous/private-bad from ${secured.url(repo)}: HTTP Error: 401`);
 
@@ -285,18 +278,18 @@ describe('repo_url forms and credentials', () => {
   });
 
   it('a repo_url naming the workspace itself needs no syncing; another local path fails the attempt with the reason', async () => {
-    const ws = path.join(tmp, 'local-url');
+    const ws = path.join(bed.tmp, 'local-url');
     git.createRepository('local-url', DEMO_REPO_FILES);
     git.clone('local-url', ws);
-    llm = await startScriptedLlmServer({ script: { replies: noteReplies(['p1'], 2) } });
-    await startRun(sup.url, plan('local-self', [notePhase('p1', 0)], { repo_url: ws }));
+    llm = await bed.startLlm({ script: { replies: noteReplies(['p1'], 2) } });
+    await startRun(bed.sup.url, plan('local-self', [notePhase('p1', 0)], { repo_url: ws }));
     expectClean(await startExecutor('exec-a', ws, 'local-self'));
-    expect((await getRun(sup.url, 'local-self')).state).toBe('DONE_SUCCESS');
+    expect((await getRun(bed.sup.url, 'local-self')).state).toBe('DONE_SUCCESS');
     expect(await phaseCommits(ws, 'local-self')).toEqual([['p1', '1']]);
 
-    await startRun(sup.url, plan('local-other', [notePhase('p1', 0)], { repo_url: path.join(tmp, 'elsewhere') }));
+    await startRun(bed.sup.url, plan('local-other', [notePhase('p1', 0)], { repo_url: path.join(bed.tmp, 'elsewhere') }));
     expectClean(await startExecutor('exec-a', ws, 'local-other'));
-    const failed = (await getRun(sup.url, 'local-other')).phases[0];
+    const failed = (await getRun(bed.sup.url, 'local-other')).phases[0];
     expect(failed.state).toBe('FAILED');
     expect(failed.last_failure_reason).toContain('is neither an http(s) URL nor this workspace');
   });
@@ -308,17 +301,17 @@ describe('two executor processes on one workspace', () => {
     const phaseIds = ids(4);
     const repo = 'one-ws';
     git.createRepository(repo, DEMO_REPO_FILES);
-    const ws = path.join(tmp, 'one-ws');
+    const ws = path.join(bed.tmp, 'one-ws');
     git.clone(repo, ws);
     // Two phases leased at once, so the second executor has to wait for the first one's attempt.
-    await startRun(sup.url, plan(runId, phaseIds.map(notePhase), { max_parallel_phases: 2 }));
-    llm = await startScriptedLlmServer({ script: { replies: noteReplies(phaseIds) } });
+    await startRun(bed.sup.url, plan(runId, phaseIds.map(notePhase), { max_parallel_phases: 2 }));
+    llm = await bed.startLlm({ script: { replies: noteReplies(phaseIds) } });
 
     const [a, b] = await Promise.all([startExecutor('exec-a', ws, runId), startExecutor('exec-b', ws, runId)]);
     expectClean(a);
     expectClean(b);
 
-    expect((await getRun(sup.url, runId)).state).toBe('DONE_SUCCESS');
+    expect((await getRun(bed.sup.url, runId)).state).toBe('DONE_SUCCESS');
     expect((await phaseCommits(ws, runId)).sort()).toEqual(phaseIds.map((id) => [id, '1']));
     expect((await worktreeChanges(ws)).clean).toBe(true);
     const waited = [...logMessages(a.stderr), ...logMessages(b.stderr)].filter((m) => m === 'waiting for another executor to release the workspace');

@@ -1,23 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
-import { ANTHROPIC_KEY, DEMO_REPO_FILES, OPENAI_KEY, approveReply, builderReply, createRepo, executorEnv, getRun, phase, plan, runExecutor, startRun } from './harness.js';
+import { type ScriptedLlmServer } from '@app/testing';
+import { ANTHROPIC_KEY, DEMO_REPO_FILES, OPENAI_KEY, approveReply, builderReply, createRepo, executorEnv, getRun, phase, plan, runExecutor, startRun, useTestbed } from './harness.js';
 
-let sup: TestSupervisor;
 let llm: ScriptedLlmServer | undefined;
-let tmp: string;
 
-beforeAll(async () => {
-  sup = await startTestSupervisor({ leaseSeconds: 20 });
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-secrets-'));
-});
-afterAll(async () => {
-  await llm?.close();
-  await sup?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const bed = useTestbed('secrets', { leaseSeconds: 20 });
 
 /**
  * Every CI run (the baseline and the attempt) appends its environment to a file outside the
@@ -31,9 +19,9 @@ console.log(lines);
 
 describe('secrets never reach CI (real executor process)', () => {
   it('runs CI without any secret in its environment, and never prints a secret', async () => {
-    const repo = path.join(tmp, 'repo');
+    const repo = path.join(bed.tmp, 'repo');
     await createRepo(repo, { ...DEMO_REPO_FILES, 'scripts/dump-env.js': DUMP_ENV });
-    const dumpDir = path.join(tmp, 'ci-dumps');
+    const dumpDir = path.join(bed.tmp, 'ci-dumps');
     mkdirSync(dumpDir);
     const secrets = {
       OPENAI_API_KEY: OPENAI_KEY,
@@ -43,7 +31,7 @@ describe('secrets never reach CI (real executor process)', () => {
       DB_PASSWORD: 'db-password-5e4f3a2b',
       SOME_SECRET: 'some-secret-1a2b3c4d',
     };
-    const env = executorEnv(tmp, (llm = await startScriptedLlmServer({ script: { replies: [] } })), {
+    const env = executorEnv(bed.tmp, (llm = await bed.startLlm({ script: { replies: [] } })), {
       ...secrets,
       // An innocent name holding a secret value, and the dump directory passed the same way.
       BUILD_LABEL: OPENAI_KEY,
@@ -51,12 +39,12 @@ describe('secrets never reach CI (real executor process)', () => {
     });
     const ci = { command: 'node scripts/dump-env.js && node test/run.js', timeout_s: 60 };
     const runId = 'secrets-run';
-    await startRun(sup.url, plan(runId, [phase('s1', 0, { ci })]));
+    await startRun(bed.sup.url, plan(runId, [phase('s1', 0, { ci })]));
     llm.setScript({ replies: [builderReply('s1', { edits: [{ path: 'NOTES.md', action: 'create', content: '# notes\n' }] }), approveReply(1)] });
 
-    const result = await runExecutor(sup.url, repo, runId, env);
+    const result = await runExecutor(bed.sup.url, repo, runId, env);
     expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
-    expect((await getRun(sup.url, runId)).state).toBe('DONE_SUCCESS');
+    expect((await getRun(bed.sup.url, runId)).state).toBe('DONE_SUCCESS');
 
     const dump = readFileSync(path.join(dumpDir, 'ci-env.txt'), 'utf8');
     expect(dump.split('--- run ---').length - 1).toBe(2);

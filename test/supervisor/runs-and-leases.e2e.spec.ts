@@ -171,4 +171,21 @@ describe('runs and leases over HTTP', () => {
       await replica.close();
     }
   });
+
+  it('outlives the loss of its LISTEN connection: reconnects, and NOTIFY wakes claims again', async () => {
+    const listeners = async () => (await sup.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'`))[0]!.n;
+    // Only this supervisor listens now (a closed replica leaves no connection behind).
+    await waitFor('one LISTEN connection', async () => ((await listeners()) === 1 ? true : undefined), { everyMs: 50 });
+    await sup.db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'`);
+    await waitFor('the LISTEN connection to come back', async () => ((await listeners()) === 1 ? true : undefined), { everyMs: 50, timeoutMs: 15_000 });
+    const before = { notify: await metric('autopack_claim_wakeups_total{reason="notify"}'), timeout: await metric('autopack_claim_wakeups_total{reason="timeout"}') };
+    const waiting = call('POST', '/phases/claim', { executor_id: 'poller', run_id: 'run-after-reconnect', wait_ms: 10_000 });
+    await waitFor('a waiting claim', async () => ((await metric('autopack_claims_waiting')) >= 1 ? true : undefined), { everyMs: 50 });
+    expect((await call('POST', '/runs/start', samplePlan('run-after-reconnect'))).status).toBe(201);
+    const got = await waiting;
+    expect([got.status, got.body.phase_id]).toEqual([200, 'p1']);
+    const after = { notify: await metric('autopack_claim_wakeups_total{reason="notify"}'), timeout: await metric('autopack_claim_wakeups_total{reason="timeout"}') };
+    expect(after.notify - before.notify).toBeGreaterThanOrEqual(1);
+    expect(after.timeout - before.timeout).toBe(0);
+  });
 });

@@ -28,11 +28,7 @@ export class IssuesController {
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
-    const [run, phase] = [parseId(runId, 'run'), parseId(phaseId, 'phase')];
-    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/record_issue`, key, body, async () => ({
-      status: 200,
-      body: await this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body)),
-    }));
+    return this.idempotentPhaseWrite(res, runId, phaseId, 'record_issue', key, body, (run, phase) => this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body)));
   }
 
   /** A retried reservation with the same Idempotency-Key gets the same reservation instead of a second one. */
@@ -45,11 +41,21 @@ export class IssuesController {
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
+    return this.idempotentPhaseWrite(res, runId, phaseId, 'reserve_budget', key, body, (run, phase) => this.phases.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body)));
+  }
+
+  /** A phase write whose key is scoped to its path: the same key on another phase is another request. */
+  private idempotentPhaseWrite(
+    res: Response,
+    runId: string,
+    phaseId: string,
+    action: string,
+    key: string | undefined,
+    body: unknown,
+    write: (run: string, phase: string) => Promise<unknown>,
+  ): Promise<unknown> {
     const [run, phase] = [parseId(runId, 'run'), parseId(phaseId, 'phase')];
-    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/reserve_budget`, key, body, async () => ({
-      status: 200,
-      body: await this.phases.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body)),
-    }));
+    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/${action}`, key, body, async () => ({ status: 200, body: await write(run, phase) }));
   }
 
   @Get('runs/:run_id/issues/index')

@@ -13,6 +13,16 @@ export type WakeReason = 'notify' | 'timeout' | 'shutdown';
 export const DATABASE_URL = Symbol('DATABASE_URL');
 
 /**
+ * Ends a connection we are done with. A dying connection may still report an error while it
+ * ends: with no listener, that would be an uncaught exception taking the supervisor down.
+ */
+async function discard(client: pg.Client): Promise<void> {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  await client.end().catch(() => undefined);
+}
+
+/**
  * One LISTEN connection per supervisor process. Long-polling claims wait here for a
  * NOTIFY instead of polling the database; a lost connection is re-established with backoff.
  */
@@ -40,7 +50,9 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.emitter.emit('close');
-    await this.client?.end().catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await discard(client);
   }
 
   /**
@@ -88,6 +100,11 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     try {
       await client.connect();
       await client.query(`LISTEN ${CLAIMABLE_CHANNEL}`);
+      if (this.closed) {
+        // The hub closed while this connection was being made: nobody else would end it.
+        await discard(client);
+        return;
+      }
       this.client = client;
       // Anything may have happened while we were not listening: wake every waiter once.
       if (attempt > 0) this.emitter.emit('claimable', '');
@@ -100,8 +117,7 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
   private scheduleReconnect(client: pg.Client, attempt: number): void {
     if (this.closed || (this.client && this.client !== client)) return;
     this.client = undefined;
-    client.removeAllListeners();
-    client.end().catch(() => undefined);
+    void discard(client);
     if (this.retryTimer) return;
     const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
     this.retryTimer = setTimeout(() => {
