@@ -97,7 +97,12 @@ describe('restarts mid-run', () => {
     expect((supervisor.child as unknown as { pid: number }).pid).toBe(pidBefore);
 
     const result = await executor.done;
-    expect({ code: result.code, tail: result.code === 0 ? '' : result.stderr.slice(-2000) }).toEqual({ code: 0, tail: '' });
+    if (result.code !== 0) {
+      // Put the supervisor's errors next to the executor's tail: they say why it gave up.
+      supervisor.child.kill('SIGTERM');
+      const supervisorErrors = (await supervisor.done).stderr.split('\n').filter((l) => /"level":(50|60)/.test(l));
+      expect({ code: result.code, tail: result.stderr.slice(-2000), supervisorErrors: supervisorErrors.join('\n').slice(-4000) }).toEqual({ code: 0 });
+    }
     const run = (await http(api, 'GET', `/runs/${runId}`)).body;
     expect(run.state).toBe('DONE_SUCCESS');
     expect(run.phases.every((p: { state: string }) => p.state === 'COMPLETE')).toBe(true);

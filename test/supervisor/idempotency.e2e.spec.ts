@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { flatPlan, http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
 let sup: TestSupervisor;
@@ -97,21 +96,22 @@ describe('Idempotency-Key', () => {
     expect(claimedEvents[0].n).toBe(1);
   });
 
-  it('a reservation orphaned by a dead request is refused while fresh and taken over once stale', async () => {
-    await post('/runs/start', flatPlan('idem-orphan', 1));
-    const lease = (await post('/phases/claim', { executor_id: 'ex', run_id: 'idem-orphan' })).body.lease_token as string;
-    // What a supervisor killed (or cut off from its database) mid-request leaves behind.
-    const hash = createHash('sha256').update(`{"lease_token":${JSON.stringify(lease)},"tokens":100}`).digest('hex');
-    await sup.db.query(`INSERT INTO idempotency_keys (route, key, request_hash, state) VALUES ('POST /runs/idem-orphan/phases/p1/reserve_budget', 'orphan-1', $1, 'in_progress')`, [hash]);
-    const path = '/runs/idem-orphan/phases/p1/reserve_budget';
-    const fresh = await post(path, { tokens: 100, lease_token: lease }, 'orphan-1');
-    expect([fresh.status, fresh.body.error?.code]).toEqual([409, 'IDEMPOTENCY_IN_PROGRESS']);
-    await sup.db.query(`UPDATE idempotency_keys SET created_at = now() - interval '5 minutes' WHERE key = 'orphan-1'`);
-    const stale = await post(path, { tokens: 100, lease_token: lease }, 'orphan-1');
-    expect(stale.status).toBe(200);
-    expect((await post(path, { tokens: 100, lease_token: lease }, 'orphan-1')).body).toEqual(stale.body);
-    const open = await sup.db.query(`SELECT count(*)::int AS n FROM budget_reservations WHERE run_id = 'idem-orphan'`);
+  it('concurrent tries of one reservation reserve once and all get its answer', async () => {
+    await post('/runs/start', flatPlan('idem-twins', 1));
+    const lease = (await post('/phases/claim', { executor_id: 'ex', run_id: 'idem-twins' })).body.lease_token as string;
+    const tries = await Promise.all([1, 2, 3].map(() => post('/runs/idem-twins/phases/p1/reserve_budget', { lease_token: lease, tokens: 100 }, 'twins-1')));
+    expect(tries.map((t) => t.status)).toEqual([200, 200, 200]);
+    for (const t of tries) expect(t.body).toEqual(tries[0]!.body);
+    const open = await sup.db.query(`SELECT count(*)::int AS n FROM budget_reservations WHERE run_id = 'idem-twins'`);
     expect(open[0].n).toBe(1);
+  });
+
+  it('concurrent tries of one run start create it once and all get the 201', async () => {
+    const tries = await Promise.all([1, 2, 3].map(() => post('/runs/start', flatPlan('idem-start-twins', 2), 'start-twins-1')));
+    expect(tries.map((t) => t.status)).toEqual([201, 201, 201]);
+    for (const t of tries) expect(t.body).toEqual(tries[0]!.body);
+    const events = await sup.db.query(`SELECT count(*)::int AS n FROM events WHERE run_id = 'idem-start-twins' AND type = 'run_created'`);
+    expect(events[0].n).toBe(1);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { RecordIssueRequestSchema, ReserveBudgetRequestSchema } from '@app/contracts';
 import { z } from 'zod';
 import { parseBody, parseId, parseQuery } from '../http/validation.js';
-import { IdempotencyService } from '../services/idempotency.service.js';
+import { IdempotencyService, type RecordAnswer } from '../services/idempotency.service.js';
 import { PhaseService } from '../services/phase.service.js';
 import { ReportService } from '../services/report.service.js';
 
@@ -28,7 +28,7 @@ export class IssuesController {
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
-    return this.idempotentPhaseWrite(res, runId, phaseId, 'record_issue', key, body, (run, phase) => this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body)));
+    return this.idempotentPhaseWrite(res, runId, phaseId, 'record_issue', key, body, (run, phase, record) => this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body), record));
   }
 
   /** A retried reservation with the same Idempotency-Key gets the same reservation instead of a second one. */
@@ -41,7 +41,7 @@ export class IssuesController {
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
-    return this.idempotentPhaseWrite(res, runId, phaseId, 'reserve_budget', key, body, (run, phase) => this.phases.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body)));
+    return this.idempotentPhaseWrite(res, runId, phaseId, 'reserve_budget', key, body, (run, phase, record) => this.phases.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body), record));
   }
 
   /** A phase write whose key is scoped to its path: the same key on another phase is another request. */
@@ -52,10 +52,10 @@ export class IssuesController {
     action: string,
     key: string | undefined,
     body: unknown,
-    write: (run: string, phase: string) => Promise<unknown>,
+    write: (run: string, phase: string, record: RecordAnswer | undefined) => Promise<unknown>,
   ): Promise<unknown> {
     const [run, phase] = [parseId(runId, 'run'), parseId(phaseId, 'phase')];
-    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/${action}`, key, body, async () => ({ status: 200, body: await write(run, phase) }));
+    return this.idempotency.respond(res, `POST /runs/${run}/phases/${phase}/${action}`, key, body, async (record) => ({ status: 200, body: await write(run, phase, record) }));
   }
 
   @Get('runs/:run_id/issues/index')

@@ -27,7 +27,7 @@ export class PhasesController {
   @Post('phases/claim')
   @HttpCode(200)
   async claim(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
-    return (await this.idempotency.respondAtomic(res, 'POST /phases/claim', key, body, async (record) => {
+    return (await this.idempotency.respond(res, 'POST /phases/claim', key, body, async (record) => {
       const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body), undefined, record);
       return claimed ? { status: 200, body: claimed } : { status: 204, body: null };
     })) as ClaimResponse | undefined;

@@ -10,30 +10,10 @@ export interface StoredAnswer {
   response: unknown;
 }
 
-/** Idempotency keys: reserve, complete, replay. */
+/** Idempotency keys: stored answers, replayed. */
 @Injectable()
 export class IdempotencyRepository {
   constructor(private readonly ds: DataSource) {}
-
-  /**
-   * Reserves a key; null when it is new (the caller proceeds), else what is stored. A
-   * reservation older than `staleAfterSeconds` for the same body is taken over: its request
-   * died with its process or lost the database before it could release the key, and leaving
-   * it would refuse every retry of that request for a day.
-   */
-  async reserve(route: string, key: string, requestHash: string, staleAfterSeconds: number): Promise<StoredAnswer | null> {
-    const inserted = await execSql(
-      this.ds.manager,
-      `INSERT INTO idempotency_keys (route, key, request_hash, state) VALUES ($1,$2,$3,'in_progress')
-       ON CONFLICT (route, key) DO UPDATE SET created_at = now()
-         WHERE idempotency_keys.state = 'in_progress' AND idempotency_keys.request_hash = EXCLUDED.request_hash
-           AND idempotency_keys.created_at < now() - make_interval(secs => $4)
-       RETURNING key`,
-      [route, key, requestHash, staleAfterSeconds],
-    );
-    if (inserted.rows.length === 1) return null;
-    return this.find(route, key);
-  }
 
   /** What is stored under a key, if anything. */
   async find(route: string, key: string, em: EntityManager = this.ds.manager): Promise<StoredAnswer | null> {
@@ -58,21 +38,6 @@ export class IdempotencyRepository {
       [route, key, requestHash, status, JSON.stringify(response ?? null)],
     );
     return rows.length === 1;
-  }
-
-  /** Stores the first answer. */
-  async complete(route: string, key: string, status: number, response: unknown): Promise<void> {
-    await execSql(this.ds.manager, `UPDATE idempotency_keys SET state = 'done', status = $3, response = $4::jsonb WHERE route = $1 AND key = $2`, [
-      route,
-      key,
-      status,
-      JSON.stringify(response ?? null),
-    ]);
-  }
-
-  /** Forgets a key whose request failed unexpectedly, so a retry can run it. */
-  async release(route: string, key: string): Promise<void> {
-    await execSql(this.ds.manager, `DELETE FROM idempotency_keys WHERE route = $1 AND key = $2 AND state = 'in_progress'`, [route, key]);
   }
 
   /** Drops answers older than a day. */

@@ -318,12 +318,12 @@ export class PhaseService {
   }
 
   /** `POST .../record_issue`: fenced when a lease token is given (an executor), open to operators otherwise. */
-  async recordIssue(runId: string, phaseId: string, body: RecordIssueRequest): Promise<PhaseWriteResponse> {
+  async recordIssue(runId: string, phaseId: string, body: RecordIssueRequest, recordAnswer?: RecordAnswer): Promise<PhaseWriteResponse> {
     return this.fencedWrite(runId, phaseId, body.lease_token, {}, async (ctx) => {
       const { lease_token: _t, task_category: _c, complexity: _x, ...issue } = body;
       await this.issues.record(ctx.em, ctx.run, ctx.phase, issue, body.source);
       return ctx.phase.state;
-    }, { optionalFence: true });
+    }, { optionalFence: true, recordAnswer });
   }
 
   /**
@@ -331,7 +331,7 @@ export class PhaseService {
    * of the run, tier and phase budgets (after other open reservations). 409 BUDGET_EXHAUSTED
    * otherwise; nothing is reserved then.
    */
-  async reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest): Promise<ReserveBudgetResponse> {
+  async reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest, recordAnswer?: RecordAnswer): Promise<ReserveBudgetResponse> {
     let result: ReserveBudgetResponse | undefined;
     let refusal: DomainError | undefined;
     await this.fencedWrite(runId, phaseId, body.lease_token, {}, async (ctx) => {
@@ -354,6 +354,7 @@ export class PhaseService {
       const id = randomUUID();
       await this.budgets.reserve(ctx.em, { id, runId, phaseId, tierId: ctx.phase.tierId, tokens: body.tokens, costUsd: cost });
       result = { reservation_id: id, budget_left: await this.budgetLeft(ctx.em, ctx.run, ctx.phase) };
+      await recordAnswer?.(ctx.em, { status: 200, body: result });
       return ctx.phase.state;
     });
     if (refusal) throw refusal;
@@ -419,7 +420,7 @@ export class PhaseService {
     token: string | undefined,
     body: { run_id?: string; phase_id?: string; llm_calls?: LlmCallRecord[] },
     apply: (ctx: WriteContext) => Promise<PhaseState>,
-    opts: { optionalFence?: boolean } = {},
+    opts: { optionalFence?: boolean; recordAnswer?: RecordAnswer } = {},
   ): Promise<PhaseWriteResponse> {
     if ((body.run_id && body.run_id !== runId) || (body.phase_id && body.phase_id !== phaseId)) {
       throw new DomainError('ID_MISMATCH', 'run_id/phase_id in the body differ from the path');
@@ -448,7 +449,7 @@ export class PhaseService {
       }
       await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
       const fresh = (await this.phases.find(em, runId, phaseId))!;
-      return {
+      const response: PhaseWriteResponse = {
         message: `phase ${phaseId} is ${state}`,
         run_id: runId,
         phase_id: phaseId,
@@ -458,6 +459,8 @@ export class PhaseService {
         attempts_left: Math.max(0, fresh.maxAttempts - fresh.attemptsUsed),
         commit_sha: fresh.commitSha,
       };
+      await opts.recordAnswer?.(em, { status: 200, body: response });
+      return response;
     });
   }
 

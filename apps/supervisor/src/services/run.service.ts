@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { type ApproveRequest, DomainError, type ListRunsQuery, type RunResponse, type RunStartRequest } from '@app/contracts';
 import { type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
 import { EventRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import type { RecordAnswer } from './idempotency.service.js';
 import { toBacklogState } from './issue.service.js';
 import { CLAIMABLE_CHANNEL as CLAIMABLE, ProgressService } from './progress.service.js';
 import { CLAIMABLE_CHANNEL } from './progress.service.js';
@@ -75,7 +76,8 @@ export class RunService {
   }
 
   /** `POST /runs/start`: validates the plan, compiles and persists the strategy, queues the phases. */
-  async start(req: RunStartRequest): Promise<RunResponse> {
+  /** `recordAnswer` stores an Idempotency-Key's answer in the transaction that creates the run. */
+  async start(req: RunStartRequest, recordAnswer?: RecordAnswer): Promise<RunResponse> {
     const dupTiers = duplicates(req.tiers.map((t) => t.tier_id));
     const dupTierIdx = duplicates(req.tiers.map((t) => t.tier_index));
     const dupPhases = duplicates(req.phases.map((p) => p.phase_id));
@@ -185,6 +187,7 @@ export class RunService {
           { runId: r.run_id, type: 'run_created', payload: { tiers: plan.tiers.length, phases: plan.phases.length, safety_profile: safetyProfile } },
         ]);
         await this.events.notify(em, CLAIMABLE_CHANNEL, r.run_id);
+        await recordAnswer?.(em, { status: 201, body: await this.get(r.run_id, em) });
       });
     } catch (err) {
       // Two concurrent starts of the same id: the loser hits the primary key.
@@ -225,8 +228,7 @@ export class RunService {
   }
 
   /** `GET /runs/{id}`. */
-  async get(runId: string): Promise<RunResponse> {
-    const em = this.ds.manager;
+  async get(runId: string, em: EntityManager = this.ds.manager): Promise<RunResponse> {
     const run = await this.runs.find(runId, em);
     if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
     const [tiers, phases, now] = await Promise.all([this.tiers.listForRun(em, runId), this.phases.listForRun(em, runId), this.runs.now(em)]);
