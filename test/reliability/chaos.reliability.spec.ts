@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -103,6 +103,7 @@ describe('executors killed at random points', () => {
     let duplicateCommits = 0;
     let commitsOfUnfinished = 0;
     let completed = 0;
+    let strayTempFiles = 0;
     for (const r of runs) {
       const commits = await commitsByPhase(repos[r.run_id], r.run_id);
       for (const p of r.phases as { phase_id: string; state: string }[]) {
@@ -115,7 +116,11 @@ describe('executors killed at random points', () => {
       const fsck = gitFsck(repos[r.run_id]);
       expect({ run: r.run_id, ok: fsck.ok, output: fsck.ok ? '' : fsck.output }).toEqual({ run: r.run_id, ok: true, output: '' });
       expect((await worktreeChanges(repos[r.run_id])).clean).toBe(true);
+      // A writer killed between write and rename leaves a temporary file; the next executor on
+      // the workspace removes it.
+      strayTempFiles += readdirSync(path.join(repos[r.run_id], '.git')).filter((n) => n.startsWith('autopack-tmp-')).length;
     }
+    expect(strayTempFiles).toBe(0);
     const events = await sup.db.query<{ phase_id: string | null; type: string; payload: { to?: string } }>(`SELECT phase_id, type, payload FROM events ORDER BY id`);
     const doubleClaims = countDoubleClaims(events);
     const expired = (await sup.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM phase_attempts WHERE outcome = 'lease_expired'`))[0].n;
@@ -134,6 +139,7 @@ describe('executors killed at random points', () => {
       leases_reclaimed: expired,
       double_claims: doubleClaims,
       phases_with_not_exactly_one_commit: duplicateCommits + commitsOfUnfinished,
+      stray_temp_files: strayTempFiles,
     });
   }, 150_000);
 });

@@ -47,6 +47,18 @@ describe('a connection killed under a request', () => {
     expect(mapError(err)).toMatchObject({ status: 503, unexpected: false, body: { error: { code: 'DATABASE_UNAVAILABLE' } } });
   });
 
+  it('mid-transaction, before the next query: 503', async () => {
+    const err = await failureOf(() =>
+      ds.transaction(async (em) => {
+        const [{ pid }] = (await em.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[];
+        await terminate(pid);
+        await new Promise((r) => setTimeout(r, 200));
+        await em.query('SELECT 1');
+      }),
+    );
+    expect(mapError(err)).toMatchObject({ status: 503, unexpected: false, body: { error: { code: 'DATABASE_UNAVAILABLE' } } });
+  });
+
   it('during a query inside a transaction: 503', async () => {
     const err = await failureOf(() =>
       ds.transaction(async (em) => {

@@ -15,7 +15,7 @@ import {
   type UsageReport,
   toolInputJsonSchema,
 } from '@app/contracts';
-import { GitError, assertCleanWorktree, commitChanges, findPhaseCommit, formatCommitMessage, headCommit, isRepository, redactUrl, resetBranchToRemote } from '@app/git';
+import { GitError, assertCleanWorktree, commitChanges, findPhaseCommit, formatCommitMessage, headCommit, isRepository, redactUrl, removeStrayTempFiles, resetBranchToRemote } from '@app/git';
 import { qualityGate } from '@app/domain';
 import { type ForcedToolCallRequest, type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
 import type { Logger } from 'pino';
@@ -269,6 +269,8 @@ export class Executor {
       if (takeover) log.warn({ holder_pid: takeover.holder?.pid, holder_executor_id: takeover.holder?.executor_id }, 'took over the workspace lock of an executor that is gone');
       const recovered = await recoverInflight(config.workspace);
       if (recovered) log.warn({ run_id: recovered.runId, phase_id: recovered.phaseId, attempt: recovered.attempt, paths: recovered.paths.length }, 'restored the working copy of an attempt interrupted by a crash');
+      const strays = await removeStrayTempFiles(config.workspace);
+      if (strays) log.warn({ files: strays }, 'removed temporary files a killed executor left in .git');
       return await work();
     } finally {
       workspaceLock.release();

@@ -59,6 +59,23 @@ describe('SupervisorClient retries', () => {
     }
   });
 
+  it('retries a 500 twice, then reports it', async () => {
+    const fault = { status: 500, body: { error: { code: 'INTERNAL_ERROR', message: 'internal error (error_id e-1)' } } };
+    const recovers = await scriptedServer([fault, fault, { status: 200, body: reservation }]);
+    const persists = await scriptedServer([fault, fault, fault, { status: 200, body: reservation }]);
+    try {
+      const ok = await new SupervisorClient({ baseUrl: recovers.url, retryForMs: 10_000 }).reserveBudget('run', 'p1', { lease_token: 't', tokens: 10 });
+      expect(ok.reservation_id).toBe('r-1');
+      const err = await new SupervisorClient({ baseUrl: persists.url, retryForMs: 10_000 }).reserveBudget('run', 'p1', { lease_token: 't', tokens: 10 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SupervisorError);
+      expect((err as SupervisorError).code).toBe('INTERNAL_ERROR');
+      expect(persists.seen).toHaveLength(3);
+    } finally {
+      await recovers.close();
+      await persists.close();
+    }
+  });
+
   it('gives up with SupervisorUnreachableError when the retry time is spent', async () => {
     const srv = await scriptedServer([inProgress, inProgress, inProgress, inProgress, inProgress, inProgress]);
     try {

@@ -52,11 +52,14 @@ export interface SupervisorClientOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How many 500 answers one request retries before it reports the fault. */
+const MAX_INTERNAL_ERROR_RETRIES = 2;
+
 /**
  * HTTP client of the supervisor. Responses are parsed with the same zod schemas the
  * supervisor is built from. Network errors and 502/503/504 are retried with exponential
- * backoff and jitter for `retryForMs`, and so is a 409 IDEMPOTENCY_IN_PROGRESS; other coded
- * 4xx errors are thrown as `SupervisorError`.
+ * backoff and jitter for `retryForMs`, and so is a 409 IDEMPOTENCY_IN_PROGRESS; a 500 is
+ * retried twice; other coded errors are thrown as `SupervisorError`.
  */
 export class SupervisorClient {
   private readonly base: string;
@@ -130,6 +133,7 @@ export class SupervisorClient {
 
   private async request(method: string, path: string, body?: unknown, timeoutMs = 30_000, extraHeaders: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
     const deadline = Date.now() + this.retryForMs;
+    let internalErrors = 0;
     for (let attempt = 0; ; attempt++) {
       let failure: string;
       try {
@@ -155,10 +159,13 @@ export class SupervisorClient {
         const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
         // 409 IDEMPOTENCY_IN_PROGRESS: an earlier try of this very request is still running
         // on the supervisor (or was cut off and its key has not gone stale yet): wait for it.
-        if (![502, 503, 504].includes(res.status) && err?.code !== 'IDEMPOTENCY_IN_PROGRESS') {
+        // A 500 is a supervisor fault, not an answer; one caught mid-failover may not recur, so
+        // it gets a couple of retries (every request is idempotent or fenced by its lease).
+        const transientFault = res.status === 500 && ++internalErrors <= MAX_INTERNAL_ERROR_RETRIES;
+        if (![502, 503, 504].includes(res.status) && err?.code !== 'IDEMPOTENCY_IN_PROGRESS' && !transientFault) {
           throw new SupervisorError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `HTTP ${res.status}`);
         }
-        failure = err?.code === 'IDEMPOTENCY_IN_PROGRESS' ? 'earlier try still in progress' : `HTTP ${res.status}`;
+        failure = err?.code === 'IDEMPOTENCY_IN_PROGRESS' ? 'earlier try still in progress' : transientFault ? `HTTP 500: ${err?.message ?? 'internal error'}` : `HTTP ${res.status}`;
       } catch (err) {
         if (err instanceof SupervisorError) throw err;
         failure = (err as Error).name === 'TimeoutError' ? 'request timed out' : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);

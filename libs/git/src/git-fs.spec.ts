@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { gitFs } from './git-fs.js';
+import { gitFs, removeStrayTempFiles } from './git-fs.js';
 
 let root: string;
 beforeEach(() => {
@@ -57,5 +57,17 @@ describe('gitFs', () => {
     // Either the kill came first and there is no object, or the write finished and it is whole.
     if (existsSync(object)) expect(statSync(object).size).toBe(size);
     else expect(out).not.toContain('written');
+  });
+
+  it('removes the temporary files of writers that are gone, and only theirs', async () => {
+    const dead = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => dead.on('close', resolve));
+    const gitDir = path.join(root, '.git');
+    writeFileSync(path.join(gitDir, `autopack-tmp-${dead.pid}-0a1b2c`), 'half an object');
+    writeFileSync(path.join(gitDir, `autopack-tmp-${process.pid}-3d4e5f`), 'being written');
+    writeFileSync(path.join(gitDir, 'autopack-tmp-notes'), 'not ours');
+    expect(await removeStrayTempFiles(root)).toBe(1);
+    expect(strays().sort()).toEqual([`autopack-tmp-${process.pid}-3d4e5f`, 'autopack-tmp-notes']);
+    expect(await removeStrayTempFiles(path.join(root, 'no-such-repo'))).toBe(0);
   });
 });

@@ -33,6 +33,42 @@ async function writeFile(file: string, data: string | Uint8Array, options?: node
   }
 }
 
+const STRAY = /^autopack-tmp-(\d+)-[0-9a-f]+$/;
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that writers killed between write and rename left in the
+ * repository's `.git` (git ignores them, but they take space). A file is removed only when
+ * the process named in it is gone, so a live writer's file is never touched. Returns how
+ * many were removed.
+ */
+export async function removeStrayTempFiles(repoDir: string): Promise<number> {
+  const gitDir = path.join(repoDir, '.git');
+  let names: string[];
+  try {
+    names = await fsp.readdir(gitDir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = STRAY.exec(name);
+    if (!m || processIsAlive(Number(m[1]))) continue;
+    await fsp.rm(path.join(gitDir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
 /** The file system every isomorphic-git call gets: node's, with crash-safe writes inside `.git`. */
 export const gitFs = {
   promises: {

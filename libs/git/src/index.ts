@@ -58,3 +58,4 @@ export {
   type BranchLogEntry,
   type FindPhaseCommitQuery,
 } from './history.js';
+export { removeStrayTempFiles } from './git-fs.js';

@@ -33,10 +33,11 @@ function isDatabaseDown(err: unknown): boolean {
   const e = err as { code?: string; name?: string; driverError?: { code?: string }; message?: string };
   const code = e?.driverError?.code ?? e?.code;
   if (code && DB_DOWN.has(code)) return true;
-  // TypeORM releases a transaction's query runner when its connection dies under it; the
-  // COMMIT then fails with this (nothing was committed: the connection was gone first).
-  if (e?.name === 'QueryRunnerAlreadyReleasedError') return true;
-  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Query runner already released/i.test(e?.message ?? '');
+  // TypeORM releases a transaction's query runner when its connection dies under it; the next
+  // query (QueryRunnerProviderAlreadyReleasedError) or the COMMIT (QueryRunnerAlreadyReleasedError)
+  // then fails. Nothing was committed: the connection was gone first.
+  if (/AlreadyReleasedError$/.test(e?.name ?? '')) return true;
+  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|already released/i.test(e?.message ?? '');
 }
 
 /** A mapped error: status, body, and whether it was unexpected (to be logged with its stack). */
