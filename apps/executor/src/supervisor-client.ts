@@ -55,6 +55,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How many 500 answers one request retries before it reports the fault. */
 const MAX_INTERNAL_ERROR_RETRIES = 2;
 
+/** Why an error answer is worth another try (the text logged), or undefined when it is the answer. */
+function retryableFailure(status: number, err: { code?: string; message?: string } | undefined, faultRetryLeft: boolean): string | undefined {
+  if (status === 502 || status === 503 || status === 504) return `HTTP ${status}`;
+  // Another try of this very request is recorded as still running (a supervisor that stores
+  // answers atomically no longer says this, but one may still hold such a record): wait for it.
+  if (err?.code === 'IDEMPOTENCY_IN_PROGRESS') return 'earlier try still in progress';
+  // A 500 is a supervisor fault, not an answer; one caught mid-failover may not recur, so it gets
+  // a couple of retries (every request is idempotent or fenced by its lease).
+  if (status === 500 && faultRetryLeft) return `HTTP 500: ${err?.message ?? 'internal error'}`;
+  return undefined;
+}
+
 /**
  * HTTP client of the supervisor. Responses are parsed with the same zod schemas the
  * supervisor is built from. Network errors and 502/503/504 are retried with exponential
@@ -157,15 +169,10 @@ export class SupervisorClient {
         }
         if (res.status < 400) return { status: res.status, body: json };
         const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-        // 409 IDEMPOTENCY_IN_PROGRESS: an earlier try of this very request is still running
-        // on the supervisor (or was cut off and its key has not gone stale yet): wait for it.
-        // A 500 is a supervisor fault, not an answer; one caught mid-failover may not recur, so
-        // it gets a couple of retries (every request is idempotent or fenced by its lease).
-        const transientFault = res.status === 500 && ++internalErrors <= MAX_INTERNAL_ERROR_RETRIES;
-        if (![502, 503, 504].includes(res.status) && err?.code !== 'IDEMPOTENCY_IN_PROGRESS' && !transientFault) {
-          throw new SupervisorError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `HTTP ${res.status}`);
-        }
-        failure = err?.code === 'IDEMPOTENCY_IN_PROGRESS' ? 'earlier try still in progress' : transientFault ? `HTTP 500: ${err?.message ?? 'internal error'}` : `HTTP ${res.status}`;
+        if (res.status === 500) internalErrors++;
+        const retryable = retryableFailure(res.status, err, internalErrors <= MAX_INTERNAL_ERROR_RETRIES);
+        if (!retryable) throw new SupervisorError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `HTTP ${res.status}`);
+        failure = retryable;
       } catch (err) {
         if (err instanceof SupervisorError) throw err;
         failure = (err as Error).name === 'TimeoutError' ? 'request timed out' : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);

@@ -28,7 +28,7 @@ export class PhasesController {
   @HttpCode(200)
   async claim(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
     return (await this.idempotency.respond(res, 'POST /phases/claim', key, body, async (record) => {
-      const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body), undefined, record);
+      const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body), record);
       return claimed ? { status: 200, body: claimed } : { status: 204, body: null };
     })) as ClaimResponse | undefined;
   }

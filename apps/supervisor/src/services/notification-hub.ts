@@ -12,6 +12,11 @@ export type WakeReason = 'notify' | 'timeout' | 'shutdown';
 /** Database URL token (resolved at bootstrap: the configured server or the embedded one). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
 
+/** Whether a NOTIFY payload concerns a waiter on `runId` (any run when undefined); '' wakes everyone. */
+function concerns(payload: string, runId: string | undefined): boolean {
+  return !runId || payload === '' || payload === runId;
+}
+
 /**
  * Ends a connection we are done with. A dying connection may still report an error while it
  * ends: with no listener, that would be an uncaught exception taking the supervisor down.
@@ -70,7 +75,7 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
         resolve(reason);
       };
       const onNotify = (id: string) => {
-        if (!runId || id === runId || id === '') done('notify');
+        if (concerns(id, runId)) done('notify');
       };
       const onClose = () => done('shutdown');
       const timer = setTimeout(() => done('timeout'), ms);
@@ -83,7 +88,7 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
   /** Calls `listener` on every NOTIFY for `runId`; returns the unsubscribe function. */
   subscribe(runId: string, listener: () => void): () => void {
     const onNotify = (id: string) => {
-      if (id === runId || id === '') listener();
+      if (concerns(id, runId)) listener();
     };
     this.emitter.on('claimable', onNotify);
     return () => this.emitter.off('claimable', onNotify);

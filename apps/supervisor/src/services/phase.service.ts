@@ -81,13 +81,13 @@ export class PhaseService {
   ) {}
 
   /** `POST /phases/claim`: long-polls up to `wait_ms` for a claimable phase; null means 204. */
-  async claim(req: ClaimRequest, signal?: AbortSignal, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
+  async claim(req: ClaimRequest, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
     const deadline = Date.now() + (req.wait_ms ?? 0);
     for (;;) {
       const claimed = await this.tryClaim(req, recordAnswer);
       if (claimed) return claimed;
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || signal?.aborted) return null;
+      if (remaining <= 0) return null;
       // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
       await this.hub.waitForClaimable(Math.min(remaining, 5000), req.run_id);
     }
