@@ -1,33 +1,276 @@
-import yargs from 'yargs';
-import { executorOptions } from '../../executor/src/cli.js';
+import yargs, { type Arguments, type Argv, type Options } from 'yargs';
+import { EXECUTOR_OPTIONS, executorCommand } from '../../executor/src/cli.js';
+import { AUTOPACK_VERSION } from '../../supervisor/src/version.js';
+
+type OptionSpecs = Readonly<Record<string, Options>>;
+
+const SUPERVISOR_OPTIONS = {
+  port: { type: 'number', describe: 'listen port', defaultDescription: '$PORT or 8000' },
+  host: { type: 'string', describe: 'listen address', defaultDescription: '$HOST or 127.0.0.1' },
+} as const satisfies OptionSpecs;
+
+const LLM_SERVER_OPTIONS = {
+  script: { type: 'string', demandOption: true, describe: 'script file (YAML, or JSON when it ends in .json)' },
+  port: { type: 'number', default: 0, describe: 'listen port (0: any free port)' },
+  host: { type: 'string', default: '127.0.0.1', describe: 'listen address' },
+  record: { type: 'string', describe: 'append every request as a JSON line to this file' },
+} as const satisfies OptionSpecs;
+
+const DEMO_OPTIONS = {
+  live: { type: 'boolean', default: false, describe: 'call the real providers with the keys in the environment' },
+  dir: { type: 'string', describe: 'where to create the demo', defaultDescription: '.autopack/demo/<timestamp>' },
+} as const satisfies OptionSpecs;
+
+/** Each command's flags, for checking what was typed before anything starts. */
+const COMMAND_OPTIONS: Readonly<Record<string, OptionSpecs>> = {
+  supervisor: SUPERVISOR_OPTIONS,
+  executor: EXECUTOR_OPTIONS,
+  'llm-server': LLM_SERVER_OPTIONS,
+  demo: DEMO_OPTIONS,
+};
+const COMMANDS = Object.keys(COMMAND_OPTIONS);
+/** Flags every command takes (yargs adds them). */
+const GLOBAL_OPTIONS: OptionSpecs = { help: { type: 'boolean', alias: 'h' }, version: { type: 'boolean' } };
+
+const TOP_EPILOG = `Environment (each command's --help says what it reads and why):
+  supervisor  DATABASE_URL, PORT, HOST, AUTOPACK_API_KEY,
+              AUTOPACK_LEASE_SECONDS, AUTOPACK_DATA_DIR,
+              AUTOPACK_MAX_BODY_BYTES, AUTOPACK_LOG_LEVEL
+  executor    AUTOPACK_API_URL, AUTOPACK_API_KEY, OPENAI_API_KEY,
+              ANTHROPIC_API_KEY, OPENAI_BASE_URL, ANTHROPIC_BASE_URL,
+              AUTOPACK_MODELS, AUTOPACK_LOG_LEVEL
+  demo        OPENAI_API_KEY, ANTHROPIC_API_KEY (with --live),
+              AUTOPACK_LOG_LEVEL
+  any         AUTOPACK_DEBUG=1 adds the stack trace to an unexpected error
+
+Exit codes:
+  0  done (also --help and --version)
+  1  bad usage or configuration: an unknown command or flag, a bad value
+     (nothing is started)
+  2  executor: the supervisor could not be reached after its retries
+  3  executor: the run it served ended in a failed state or was cancelled`;
+
+const SUPERVISOR_EPILOG = `Serves the REST API that plans runs, leases phases to executors and
+records attempts, audits, budgets and issues; GET /docs is the API
+reference. Storage is PostgreSQL: DATABASE_URL, or an embedded PostgreSQL
+under AUTOPACK_DATA_DIR when it is unset. Migrations run on start. Runs
+until SIGINT/SIGTERM.
+
+Environment (a flag wins over its variable):
+  DATABASE_URL             postgres:// URL; unset: embedded PostgreSQL
+  PORT, HOST               listen address (default 127.0.0.1:8000)
+  AUTOPACK_API_KEY         when set, every route but GET /health needs
+                           the header X-API-Key (or Authorization:
+                           Bearer); when unset, HOST must be loopback
+  AUTOPACK_LEASE_SECONDS   phase lease length (default 60)
+  AUTOPACK_DATA_DIR        embedded PostgreSQL's place (.autopack)
+  AUTOPACK_MAX_BODY_BYTES  request body limit (default 2 MiB)
+  AUTOPACK_LOG_LEVEL       fatal, error, warn, info (default), debug
+  AUTOPACK_RATE_LIMIT_PER_SEC, AUTOPACK_RATE_LIMIT_BURST
+                           write requests per second per client
+                           (default 100, 0: unlimited), burst (400)
+
+Exit codes:
+  0  stopped by SIGINT/SIGTERM
+  1  bad usage or configuration, or it could not start (address in
+     use, database unreachable)`;
+
+const LLM_SERVER_EPILOG = `Serves scripted replies in the OpenAI (chat completions) and Anthropic
+(messages) wire formats, for offline demos and tests; no key is checked.
+It prints the base URLs to give an executor as OPENAI_BASE_URL and
+ANTHROPIC_BASE_URL. Runs until SIGINT/SIGTERM. A script looks like
+  replies:
+    - tool: <forced tool name>  # optional: match, provider, usage, times
+      arguments: { ... }        # or text, raw_arguments, error: {status}
+
+Environment: none read.
+
+Exit codes:
+  0  stopped by SIGINT/SIGTERM
+  1  bad usage, an invalid script, or the address is in use`;
+
+const DEMO_EPILOG = `Creates a small sample repository, starts a supervisor (embedded
+PostgreSQL) and an executor as separate processes, runs 2 tiers and 4
+phases with a bundled scripted LLM server (or the real providers with
+--live), and prints the run summary, the integration branch and where the
+logs are. Offline, no database and no key are needed.
+
+Environment:
+  OPENAI_API_KEY, ANTHROPIC_API_KEY  provider keys, with --live only
+  AUTOPACK_LOG_LEVEL                 its processes' log level (info)
+  DATABASE_URL and AUTOPACK_API_KEY are ignored: the demo always uses its
+  own embedded PostgreSQL on loopback.
+
+Exit codes:
+  0  the run ended DONE_SUCCESS with one commit per phase
+  1  bad usage, or the run did not succeed (the executor's log tail is
+     printed)`;
+
+/** Usage problems found before anything starts: one line each, exit code 1. */
+export class CliUsageError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'CliUsageError';
+  }
+}
+
+/** A flag as typed: `--poll-interval=5` is { typed: '--poll-interval', name: 'poll-interval', value: '5' }. */
+export interface TypedFlag {
+  typed: string;
+  name: string;
+  /** The text after `=`, else the next argument unless that is a flag; undefined when neither. */
+  value: string | undefined;
+}
+
+const isFlag = (a: string | undefined) => a !== undefined && a.startsWith('-') && a !== '-' && !/^-\.?\d/.test(a);
+
+/** The flags in `args`, up to `--`, as the user typed them (`-abc` is -a, -b and -c). */
+export function typedFlags(args: readonly string[]): TypedFlag[] {
+  const flags: TypedFlag[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') break;
+    if (!isFlag(a)) continue;
+    const eq = a.indexOf('=');
+    const body = eq < 0 ? a : a.slice(0, eq);
+    const value = eq >= 0 ? a.slice(eq + 1) : isFlag(args[i + 1]) || args[i + 1] === '--' ? undefined : args[i + 1];
+    if (body.startsWith('--')) flags.push({ typed: body, name: body.slice(2), value });
+    else for (const c of body.slice(1)) flags.push({ typed: `-${c}`, name: c, value: body.endsWith(c) ? value : undefined });
+  }
+  return flags;
+}
+
+/** The edit distance between two strings. */
+export function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** The candidate closest to `typed`, when one is close enough to be what was meant. */
+export function closest(typed: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(typed.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(typed.length / 3))) return best;
+  // A prefix (--poll for --poll-interval) or a word of a longer flag (--interval).
+  const part = candidates.filter((c) => typed.length >= 3 && (c.startsWith(typed) || c.split('-').includes(typed)));
+  return part.length === 1 ? part[0] : undefined;
+}
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The option a typed name stands for, as yargs reads it (camelCase, aliases, `--no-` for booleans). */
+function resolveFlag(name: string, specs: OptionSpecs): { key: string; negated: boolean } | undefined {
+  for (const n of new Set([name, kebab(name)])) {
+    for (const [key, spec] of Object.entries(specs)) {
+      const aliases = spec.alias === undefined ? [] : ([] as string[]).concat(spec.alias);
+      if (key === n || aliases.includes(n)) return { key, negated: false };
+    }
+  }
+  if (name.startsWith('no-')) {
+    const r = resolveFlag(name.slice(3), specs);
+    if (r && !r.negated && specs[r.key].type === 'boolean') return { key: r.key, negated: true };
+  }
+  return undefined;
+}
+
+/**
+ * Every usage problem of a command line, each once, naming flags as typed: unknown flags
+ * (with the closest known one), missing or repeated values, numbers that are not numbers,
+ * missing required flags and stray arguments. Empty when the line is fine.
+ */
+export function usageProblems(command: string | undefined, args: readonly string[], argv: Arguments): string[] {
+  const specs: OptionSpecs = { ...GLOBAL_OPTIONS, ...(command ? COMMAND_OPTIONS[command] : {}) };
+  const problems = new Set<string>();
+  const seen = new Map<string, string>();
+  const names = Object.entries(specs).flatMap(([key, s]) => (key.length > 1 ? [key, ...(s.type === 'boolean' && s.default === true ? [`no-${key}`] : [])] : []));
+  for (const flag of typedFlags(args)) {
+    const r = resolveFlag(flag.name, specs);
+    if (!r) {
+      const hint = flag.name.length > 1 ? closest(flag.name, names) : undefined;
+      problems.add(`${flag.typed}: unknown flag${hint ? ` (did you mean --${hint}?)` : ''}`);
+      continue;
+    }
+    const spec = specs[r.key];
+    if (seen.has(r.key)) {
+      problems.add(`${flag.typed}: given more than once`);
+      continue;
+    }
+    seen.set(r.key, flag.typed);
+    if (spec.type === 'boolean') continue;
+    if (flag.value === undefined) problems.add(`${flag.typed}: needs a value`);
+    else if (spec.type === 'number' && (!flag.value.trim() || !Number.isFinite(Number(flag.value)))) {
+      problems.add(`${flag.typed}: must be a number (got ${JSON.stringify(flag.value)})`);
+    }
+  }
+  for (const [key, spec] of Object.entries(specs)) {
+    const typed = seen.get(key) ?? `--${key}`;
+    if (spec.demandOption && argv[key] === undefined && !seen.has(key)) problems.add(`--${key}: required`);
+    // What yargs made of a number, in case it read the line otherwise than typedFlags.
+    if (spec.type === 'number' && Number.isNaN(argv[key]) && ![...problems].some((p) => p.startsWith(`${typed}:`))) problems.add(`${typed}: must be a number`);
+  }
+  const stray = [...argv._, ...((argv['--'] as unknown[] | undefined) ?? [])].map(String);
+  if (command && stray[0] === command) stray.splice(0, 1);
+  else if (!command) {
+    if (!stray.length) problems.add(`name a command: ${COMMANDS.join(', ')}`);
+    else if (!COMMANDS.includes(stray[0])) problems.add(`unknown command ${JSON.stringify(stray[0])} (commands: ${COMMANDS.join(', ')})`);
+    stray.splice(0, 1);
+  }
+  for (const s of stray) problems.add(`unexpected argument ${JSON.stringify(s)}`);
+  return [...problems];
+}
 
 /**
  * `autopack <command>`: one yargs CLI for the supervisor, the executor, the scripted LLM
- * server and the demo. Heavy modules are imported lazily so `autopack executor` never
- * loads NestJS. Returns an exit code, or undefined for long-running servers.
+ * server and the demo. The command line is checked in full before any command starts (an
+ * unknown flag or command, or a bad value, is exit code 1 and nothing runs). Heavy modules
+ * are imported lazily so `autopack executor` never loads NestJS. Returns an exit code, or
+ * undefined for long-running servers.
  */
 export async function runCli(argv: string[]): Promise<number | undefined> {
   let result: number | undefined;
+  let ran = false;
+  /** The command yargs entered (its builder ran), for messages and the flags it takes. */
+  let command: string | undefined;
+  const prefix = () => `autopack${command ? ` ${command}` : ''}`;
+  const enter = <T>(name: string, y: Argv<T>) => {
+    command = name;
+    return y;
+  };
   const cli = yargs(argv)
     .scriptName('autopack')
-    .usage('$0 <command> [options]')
+    .locale('en')
+    .usage('$0 <command> [options]\n\nAutopack: autonomous, governed software builds. A supervisor plans runs and\nleases their phases to executors, which build, audit and commit each phase.')
     .command(
       'supervisor',
-      'run the supervisor REST API (PORT, HOST, DATABASE_URL, AUTOPACK_API_KEY from the environment)',
+      'run the supervisor REST API on PostgreSQL',
       (y) =>
-        y
-          .option('port', { type: 'number', describe: 'listen port (default $PORT or 8000)' })
-          .option('host', { type: 'string', describe: 'listen address (default $HOST or 127.0.0.1)' }),
+        enter('supervisor', y)
+          .options(SUPERVISOR_OPTIONS)
+          .usage('$0 supervisor [options]\n\nRun the Autopack supervisor.')
+          .example('$0 supervisor', 'embedded PostgreSQL, http://127.0.0.1:8000')
+          .example('$0 supervisor --host 0.0.0.0', 'every interface (needs AUTOPACK_API_KEY)')
+          .epilog(SUPERVISOR_EPILOG),
       async (args) => {
+        ran = true;
         const { runSupervisorCommand } = await import('./supervisor-command.js');
         result = await runSupervisorCommand({ port: args.port, host: args.host });
       },
     )
     .command(
       'executor',
-      'claim and execute phases (CONTRACT.md section 3)',
-      (y) => executorOptions(y),
+      'claim and execute phases: build, CI, audit, commit (also `autopack-executor`)',
+      (y) => executorCommand(enter('executor', y)),
       async (args) => {
+        ran = true;
         const { runExecutor } = await import('../../executor/src/main.js');
         result = await runExecutor(args);
       },
@@ -36,12 +279,13 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       'llm-server',
       'run the scripted LLM server (OpenAI and Anthropic wire formats) for offline demos and tests',
       (y) =>
-        y
-          .option('script', { type: 'string', demandOption: true, describe: 'script file (YAML or JSON)' })
-          .option('port', { type: 'number', default: 0 })
-          .option('host', { type: 'string', default: '127.0.0.1' })
-          .option('record', { type: 'string', describe: 'append every request as a JSON line to this file' }),
+        enter('llm-server', y)
+          .options(LLM_SERVER_OPTIONS)
+          .usage('$0 llm-server --script <file> [options]\n\nServe a scripted LLM.')
+          .example('$0 llm-server --script replies.yaml', 'prints the base URLs to use')
+          .epilog(LLM_SERVER_EPILOG),
       async (args) => {
+        ran = true;
         const { runLlmServerCommand } = await import('./llm-server-command.js');
         result = await runLlmServerCommand({ script: args.script, port: args.port, host: args.host, record: args.record });
       },
@@ -50,23 +294,53 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       'demo',
       'run a real multi-phase run end to end, offline, and print where to look',
       (y) =>
-        y
-          .option('live', { type: 'boolean', default: false, describe: 'call the real providers with the keys in the environment' })
-          .option('dir', { type: 'string', describe: 'where to create the demo (default .autopack/demo/<timestamp>)' }),
+        enter('demo', y)
+          .options(DEMO_OPTIONS)
+          .usage('$0 demo [options]\n\nRun the end-to-end demo.')
+          .example('$0 demo', 'offline: scripted LLM server, embedded PostgreSQL')
+          .example('$0 demo --live --dir /tmp/demo', 'the same plan, real providers')
+          .epilog(DEMO_EPILOG),
       async (args) => {
+        ran = true;
         const { runDemo } = await import('./demo.js');
         result = await runDemo({ live: args.live, dir: args.dir });
       },
     )
-    .demandCommand(1, 'name a command: supervisor, executor, llm-server or demo')
+    .example('$0 supervisor', 'start the supervisor on http://127.0.0.1:8000')
+    .example('$0 executor --run-id my-run --workspace ./repo', 'serve run my-run in ./repo')
+    .example('$0 demo', 'a whole run end to end, offline')
+    .epilog(TOP_EPILOG)
+    // Checked before yargs' own validation and before any handler: every problem, as typed.
+    .middleware((args) => {
+      if (args.help || args.version) return;
+      const problems = usageProblems(command, argv, args);
+      if (problems.length) throw new CliUsageError(problems.map((p) => `${prefix()}: ${p}`));
+    }, true)
+    .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
+    .recommendCommands()
     .strict()
     .help()
-    .version(false)
+    .alias('help', 'h')
+    .version(AUTOPACK_VERSION)
+    .exitProcess(false)
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`autopack: ${msg}\nRun "autopack --help" for usage.\n`);
-      result = 1;
+      // An error a command handler threw is not a usage problem: main.ts reports it.
+      if (err && err.name !== 'YError') throw err;
+      const text = (msg ?? err?.message ?? 'bad usage').split('\n')[0];
+      const meant = /^Did you mean (.+)\?$/.exec(text);
+      if (meant) {
+        const typed = argv.find((a) => !isFlag(a)) ?? '';
+        throw new CliUsageError([`autopack: unknown command ${JSON.stringify(typed)} (did you mean ${meant[1]}?)`]);
+      }
+      throw new CliUsageError([`${prefix()}: ${text}`]);
     });
-  await cli.parseAsync();
-  return result;
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    if (!(err instanceof CliUsageError)) throw err;
+    process.stderr.write(`${err.problems.join('\n')}\n`);
+    return 1;
+  }
+  // No handler ran and nothing failed: --help or --version was answered.
+  return ran ? result : 0;
 }

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
 
 /** Executor configuration: defaults < environment < command-line flags, validated once. */
 export interface ExecutorConfig {
@@ -23,12 +22,20 @@ export interface ExecutorConfig {
   supervisorRetrySeconds: number;
 }
 
-/** A configuration problem: exit code 1 with a clear message. */
+/**
+ * A configuration problem: exit code 1 with a clear message. The message holds one problem
+ * per line, every line after the first starting with "autopack executor: ", because main.ts
+ * prints `autopack executor: <message>`: each problem then reads as a line of its own.
+ */
 export class ExecutorConfigError extends Error {
   readonly exitCode = 1;
-  constructor(message: string) {
-    super(message);
+  /** The problems, each once, without the prefix. */
+  readonly problems: readonly string[];
+  constructor(problems: string | readonly string[]) {
+    const list = typeof problems === 'string' ? [problems] : [...new Set(problems)];
+    super(list.join('\nautopack executor: '));
     this.name = 'ExecutorConfigError';
+    this.problems = list;
   }
 }
 
@@ -48,44 +55,84 @@ export interface ExecutorFlags {
 }
 
 const nonEmpty = (v: string | undefined) => (v && v.trim() ? v.trim() : undefined);
+/** A flag's text, or undefined when absent, empty or not text (yargs gives an array for a repeated flag). */
+const text = (v: unknown) => (typeof v === 'string' ? nonEmpty(v) : undefined);
 
-const Schema = z.object({
-  runId: z
-    .string()
-    .regex(/^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*$/, 'letters, digits, "_", "-" and single dots')
-    .max(100)
-    .optional(),
-  apiUrl: z.string().url('must be an http(s) URL').regex(/^https?:\/\//, 'must be an http(s) URL'),
-  pollIntervalSeconds: z.number().min(0.1, 'must be at least 0.1').max(3600),
-  maxIterations: z.number().int().min(1, 'must be at least 1').optional(),
-  executorId: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable characters without spaces'),
-});
+const RUN_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*$/;
+const EXECUTOR_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** An absolute http:// or https:// URL with a host. */
+export function isHttpUrl(v: string): boolean {
+  if (!/^https?:\/\/[^/]/i.test(v)) return false;
+  try {
+    return ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every problem with the flags and the environment, once each, naming the flag as it is
+ * typed on the command line (or the variable the value came from).
+ */
+function problemsOf(flags: ExecutorFlags, config: ExecutorConfig, apiUrlFrom: string): string[] {
+  const problems: string[] = [];
+  const once = (value: unknown, flag: string) => {
+    if (!Array.isArray(value)) return true;
+    problems.push(`${flag}: given more than once`);
+    return false;
+  };
+  if (flags.runId !== undefined && once(flags.runId, '--run-id')) {
+    if (!config.runId) problems.push('--run-id: must not be empty');
+    else if (config.runId.length > 100 || !RUN_ID.test(config.runId)) {
+      problems.push('--run-id: must be at most 100 letters, digits, "_", "-" and single dots, starting with a letter or digit');
+    }
+  }
+  if ((flags.apiUrl === undefined || once(flags.apiUrl, '--api-url')) && !isHttpUrl(config.apiUrl)) problems.push(`${apiUrlFrom}: must be an http(s) URL`);
+  if (flags.pollInterval !== undefined && once(flags.pollInterval, '--poll-interval')) {
+    const v = config.pollIntervalSeconds;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) problems.push('--poll-interval: must be a number > 0');
+    else if (v > 3600) problems.push('--poll-interval: must be at most 3600 (seconds)');
+  }
+  if (flags.maxIterations !== undefined && once(flags.maxIterations, '--max-iterations')) {
+    const v = config.maxIterations;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) problems.push('--max-iterations: must be a positive integer');
+  }
+  if (flags.executorId !== undefined && once(flags.executorId, '--executor-id')) {
+    if (!text(flags.executorId)) problems.push('--executor-id: must not be empty');
+    else if (!EXECUTOR_ID.test(config.executorId)) problems.push('--executor-id: must be at most 200 printable characters without spaces');
+  }
+  if (!config.openaiKey && !config.anthropicKey) {
+    problems.push('no LLM provider key: set OPENAI_API_KEY or ANTHROPIC_API_KEY (or --openai-key / --anthropic-key)');
+  }
+  return problems;
+}
 
 /** Builds the configuration; throws ExecutorConfigError listing every problem. */
 export function loadExecutorConfig(flags: ExecutorFlags, env: NodeJS.ProcessEnv = process.env): ExecutorConfig {
+  // An --api-url given but empty is a problem, not a silent fall-back to the default.
+  const apiUrlFlag = flags.apiUrl === undefined ? undefined : (text(flags.apiUrl) ?? '');
+  const apiUrlEnv = nonEmpty(env.AUTOPACK_API_URL);
   const config: ExecutorConfig = {
-    runId: nonEmpty(flags.runId),
-    apiUrl: nonEmpty(flags.apiUrl) ?? nonEmpty(env.AUTOPACK_API_URL) ?? 'http://localhost:8000',
-    apiKey: nonEmpty(flags.apiKey) ?? nonEmpty(env.AUTOPACK_API_KEY),
-    openaiKey: nonEmpty(flags.openaiKey) ?? nonEmpty(env.OPENAI_API_KEY),
-    anthropicKey: nonEmpty(flags.anthropicKey) ?? nonEmpty(env.ANTHROPIC_API_KEY),
+    runId: text(flags.runId),
+    apiUrl: apiUrlFlag ?? apiUrlEnv ?? 'http://localhost:8000',
+    apiKey: text(flags.apiKey) ?? nonEmpty(env.AUTOPACK_API_KEY),
+    openaiKey: text(flags.openaiKey) ?? nonEmpty(env.OPENAI_API_KEY),
+    anthropicKey: text(flags.anthropicKey) ?? nonEmpty(env.ANTHROPIC_API_KEY),
     openaiBaseUrl: nonEmpty(env.OPENAI_BASE_URL),
     anthropicBaseUrl: nonEmpty(env.ANTHROPIC_BASE_URL),
     workspace: path.resolve(flags.workspace ?? '.'),
     pollIntervalSeconds: flags.pollInterval ?? 10,
     maxIterations: flags.maxIterations,
     dualAuditor: flags.dualAuditor ?? true,
-    executorId: nonEmpty(flags.executorId) ?? `${hostname()}-${process.pid}`,
+    executorId: text(flags.executorId) ?? `${hostname()}-${process.pid}`,
     exitWhenIdle: flags.exitWhenIdle ?? false,
     modelsFile: nonEmpty(env.AUTOPACK_MODELS),
     logLevel: nonEmpty(env.AUTOPACK_LOG_LEVEL) ?? 'info',
     supervisorRetrySeconds: Number(env.AUTOPACK_SUPERVISOR_RETRY_SECONDS ?? 120) || 120,
   };
-  const parsed = Schema.safeParse(config);
-  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`);
-  if (!config.openaiKey && !config.anthropicKey) {
-    problems.push('no LLM provider key: set OPENAI_API_KEY or ANTHROPIC_API_KEY (or --openai-key / --anthropic-key)');
-  }
-  if (problems.length) throw new ExecutorConfigError(`invalid executor configuration:\n  ${problems.join('\n  ')}`);
+  const apiUrlFrom = apiUrlFlag === undefined && apiUrlEnv !== undefined ? 'AUTOPACK_API_URL' : '--api-url';
+  const problems = problemsOf(flags, config, apiUrlFrom);
+  if (problems.length) throw new ExecutorConfigError(problems);
   return config;
 }
