@@ -46,6 +46,9 @@ function invalidBodies(valid: Record<string, unknown>, required: string[], rnd: 
     { ...valid, constructor: { prototype: { polluted: true } } },
     { ...valid, [k]: typeof valid[k] === 'number' ? 'NaN' : 12345 },
     { ...valid, [k]: null },
+    // A NUL byte (PostgreSQL stores none) in a field's text, and in a key.
+    { ...valid, [k]: typeof valid[k] === 'string' ? `${valid[k] as string}\u0000` : { text: 'nul\u0000byte' } },
+    { ...valid, ['nul\u0000key']: 'x' },
     { ...valid, [k]: [valid[k]] },
     { ...valid, [k]: { $gt: '' } },
     // SQL in a string field, always past its length limit; in any other field, a type error.
@@ -82,7 +85,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   ['/runs/victim/cancel']: { reason: 'flood' },
 };
 const GETS = ['/runs', '/runs/{id}', '/runs/{id}/issues/index', '/runs/{id}/integration_status', '/metrics/tiers/{id}', '/reports/run_summary/{id}', '/project/issues/backlog', '/metrics/runs', '/reports/budget_analysis', '/reports/issue_backlog_summary', '/capabilities', '/projects/{id}/ruleset', '/runs/{id}/events?follow=false'];
-const QUERIES = ['?limit=-1', '?limit=1e309', '?offset=abc', '?state=%27%3B--', '?status=NOPE', '?project_id=../../x', '?after=-1', '?follow=maybe', '?limit[]=1', '?__proto__[x]=1'];
+const QUERIES = ['?limit=-1', '?limit=1e309', '?offset=abc', '?state=%27%3B--', '?status=NOPE', '?project_id=../../x', '?after=-1', '?follow=maybe', '?limit[]=1', '?__proto__[x]=1', '?project_id=a%00b', '?state=%00'];
 
 describe('hostile HTTP flood (seeded)', () => {
   it(`answers every malformed request with a coded 4xx and changes nothing (seed ${SEED})`, async () => {

@@ -84,3 +84,57 @@ describe('scrubbedEnvironment', () => {
     expect(r.outputTail).not.toContain('do-not-leak-me');
   });
 });
+
+describe('runCi', () => {
+  /** Pids of live processes whose command line contains `marker`. */
+  const processesWith = async (marker: string): Promise<number[]> => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const pids: number[] = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.split('\0').join(' ').includes(marker)) pids.push(Number(entry));
+    }
+    return pids;
+  };
+  const env = { PATH: process.env.PATH };
+
+  it('judges CI when its process exits, even while a background child holds the output open, and leaves no child behind', async () => {
+    const marker = `299.${process.pid}${Date.now() % 100_000}`;
+    const started = Date.now();
+    const r = await runCi({ command: `sleep ${marker} & exit 1`, cwd: process.cwd(), timeoutMs: 120_000, env });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(r).toMatchObject({ passed: false, exitCode: 1, timedOut: false });
+    // The group was killed: the background sleep is gone (allow the kernel a moment to reap it).
+    const deadline = Date.now() + 2_000;
+    while ((await processesWith(`sleep ${marker}`)).length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    expect(await processesWith(`sleep ${marker}`)).toEqual([]);
+  });
+
+  it('still captures output written just before the exit', async () => {
+    const marker = `298.${process.pid}${Date.now() % 100_000}`;
+    const r = await runCi({ command: `sleep ${marker} & printf 'FAIL last words\\n'; echo 'on stderr' >&2; exit 3`, cwd: process.cwd(), timeoutMs: 120_000, env });
+    expect(r).toMatchObject({ passed: false, exitCode: 3, timedOut: false });
+    expect(r.outputTail).toContain('FAIL last words');
+    expect(r.outputTail).toContain('on stderr');
+  });
+
+  it('passes a zero exit and keeps the whole output of a command without background children', async () => {
+    const r = await runCi({ command: 'for i in 1 2 3; do echo line-$i; done', cwd: process.cwd(), timeoutMs: 10_000, env });
+    expect(r).toMatchObject({ passed: true, exitCode: 0, timedOut: false });
+    expect(r.outputTail).toBe('line-1\nline-2\nline-3\n');
+  });
+
+  it('still times out a command that does not exit, killing its whole group', async () => {
+    const marker = `297.${process.pid}${Date.now() % 100_000}`;
+    const started = Date.now();
+    const r = await runCi({ command: `echo started; sleep ${marker} & wait`, cwd: process.cwd(), timeoutMs: 500, env });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(r).toMatchObject({ passed: false, exitCode: null, timedOut: true });
+    expect(r.outputTail).toContain('started');
+    expect(r.outputTail).toContain('CI timed out');
+    const deadline = Date.now() + 2_000;
+    while ((await processesWith(`sleep ${marker}`)).length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    expect(await processesWith(`sleep ${marker}`)).toEqual([]);
+  });
+});

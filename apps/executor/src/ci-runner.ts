@@ -109,10 +109,18 @@ export class CiBaselineCache {
   }
 }
 
+/** How long output already written is still read after the CI process exited and its group was killed. */
+const OUTPUT_DRAIN_MS = 300;
+
 /**
  * Runs a CI command with `sh -c` in its own process group, so a timeout kills the whole
  * tree (test runners love to spawn workers). Output is captured up to a cap; the tail is
  * kept because that is where test runners print failures.
+ *
+ * CI is judged when its process exits, not when its output closes: a background child that
+ * keeps stdout open (`sleep 300 & exit 1`) must not turn a failure into a timeout. On exit
+ * the process group is killed, what is already buffered is drained for a short grace, and
+ * the pipes are then destroyed whatever still holds them.
  */
 export async function runCi(opts: {
   command: string;
@@ -149,7 +157,10 @@ export async function runCi(opts: {
     }, opts.timeoutMs);
     const onAbort = () => killGroup();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
     const finish = (exitCode: number | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       // Leftover grandchildren of the group must not outlive the attempt.
@@ -168,6 +179,19 @@ export async function runCi(opts: {
       tail = Buffer.from(`[autopack] could not start CI: ${err.message}`);
       finish(null);
     });
-    child.on('close', (code) => finish(code));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      // Grandchildren die with the group; then the pipes reach end-of-file and 'close' follows.
+      killGroup();
+      const done = () => {
+        clearTimeout(drain);
+        // A process that left the group may still hold the pipes: stop reading them.
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code);
+      };
+      const drain = setTimeout(done, OUTPUT_DRAIN_MS);
+      child.once('close', done);
+    });
   });
 }

@@ -68,6 +68,28 @@ function retryableFailure(status: number, err: { code?: string; message?: string
 }
 
 /**
+ * What a NUL byte is sent as: U+2400 SYMBOL FOR NULL (`␀`), visible, so a reason naming a refused
+ * path still says what it was, and one character long, so a text cut to a field's maximum
+ * length still fits after escaping.
+ */
+const NUL_TEXT = '\u2400';
+const hasNul = (s: string) => s.includes('\0');
+
+/**
+ * `JSON.stringify` replacer for every body sent to the supervisor: a NUL byte (U+0000) in a
+ * string or an object key becomes the visible `␀` (U+2400). PostgreSQL cannot store NUL
+ * bytes, so the supervisor refuses them (422 NUL_BYTE); a reason quoting a hostile path must
+ * still be accepted and reach the next attempt's prompt.
+ */
+export function escapeNulBytes(this: unknown, _key: string, value: unknown): unknown {
+  if (typeof value === 'string') return hasNul(value) ? value.replace(/\0/g, NUL_TEXT) : value;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).some(hasNul)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(/\0/g, NUL_TEXT), v]));
+  }
+  return value;
+}
+
+/**
  * HTTP client of the supervisor. Responses are parsed with the same zod schemas the
  * supervisor is built from. Network errors and 502/503/504 are retried with exponential
  * backoff and jitter for `retryForMs`, and so is a 409 IDEMPOTENCY_IN_PROGRESS; a 500 is
@@ -157,7 +179,7 @@ export class SupervisorClient {
             ...(this.opts.apiKey ? { 'x-api-key': this.opts.apiKey } : {}),
             ...extraHeaders,
           },
-          body: body === undefined ? undefined : JSON.stringify(body),
+          body: body === undefined ? undefined : JSON.stringify(body, escapeNulBytes),
           signal: AbortSignal.timeout(timeoutMs),
         });
         const text = await res.text();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 /** Every error code the supervisor can answer with; the HTTP status is chosen in one place (the exception filter). */
 export const ERROR_CODES = [
   'VALIDATION_FAILED',
+  'NUL_BYTE',
   'INVALID_JSON',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',

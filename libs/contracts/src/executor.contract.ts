@@ -173,6 +173,10 @@ export const BuilderResultRequestSchema = z.strictObject({
   usage: UsageReportSchema.optional(),
   llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
   commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+  /** Sent by the original Autopack's executors; accepted and ignored (scope and protection are the run's and phase's). */
+  run_type: z.string().max(100).optional(),
+  /** Sent by the original Autopack's executors; accepted and ignored (scope and protection are the run's and phase's). */
+  allowed_paths: z.array(z.string().max(1000)).max(500).optional(),
 });
 /** `POST .../builder_result` body. */
 export type BuilderResultRequest = z.infer<typeof BuilderResultRequestSchema>;

@@ -28,7 +28,7 @@ export class IssuesController {
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
-    return this.idempotentPhaseWrite(res, runId, phaseId, 'record_issue', key, body, (run, phase, record) => this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body), record));
+    return this.idempotentPhaseWrite(res, runId, phaseId, 'record_issue', key, body, (run, phase, record) => this.phases.recordIssue(run, phase, parseBody(RecordIssueRequestSchema, body, { nullAsAbsent: true }), record));
   }
 
   /** A retried reservation with the same Idempotency-Key gets the same reservation instead of a second one. */

@@ -15,6 +15,9 @@ import { parseBody, parseId } from '../http/validation.js';
 import { IdempotencyService } from '../services/idempotency.service.js';
 import { PhaseService } from '../services/phase.service.js';
 
+/** The Autopack-compatible reports take `null` in optional fields as absent (Python clients send `None`). */
+const COMPAT = { nullAsAbsent: true };
+
 /** Executor routes: claim, heartbeat and the fenced reports. */
 @Controller()
 export class PhasesController {
@@ -42,25 +45,25 @@ export class PhasesController {
   @Post('runs/:run_id/phases/:phase_id/builder_result')
   @HttpCode(200)
   builderResult(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
-    return this.phases.builderResult(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(BuilderResultRequestSchema, body));
+    return this.phases.builderResult(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(BuilderResultRequestSchema, body, COMPAT));
   }
 
   @Post('runs/:run_id/phases/:phase_id/auditor_request')
   @HttpCode(200)
   auditorRequest(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
-    return this.phases.auditorRequest(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(AuditorRequestSchema, body));
+    return this.phases.auditorRequest(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(AuditorRequestSchema, body, COMPAT));
   }
 
   @Post('runs/:run_id/phases/:phase_id/auditor_result')
   @HttpCode(200)
   auditorResult(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
-    return this.phases.auditorResult(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(AuditorResultRequestSchema, body));
+    return this.phases.auditorResult(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(AuditorResultRequestSchema, body, COMPAT));
   }
 
   @Post('runs/:run_id/phases/:phase_id/update_status')
   @HttpCode(200)
   updateStatus(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<PhaseWriteResponse> {
-    return this.phases.updateStatus(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(UpdateStatusRequestSchema, body));
+    return this.phases.updateStatus(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(UpdateStatusRequestSchema, body, COMPAT));
   }
 
   @Post('runs/:run_id/phases/:phase_id/retry')

@@ -16,7 +16,7 @@ export class RunsController {
   @Post('runs/start')
   @HttpCode(201)
   async start(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
-    return this.idempotency.respond(res, 'POST /runs/start', key, body, async (record) => ({ status: 201, body: await this.runs.start(parseBody(RunStartRequestSchema, body), record) }));
+    return this.idempotency.respond(res, 'POST /runs/start', key, body, async (record) => ({ status: 201, body: await this.runs.start(parseBody(RunStartRequestSchema, body, { nullAsAbsent: true }), record) }));
   }
 
   @Get('runs')

@@ -5,6 +5,7 @@ import { DomainError, type ErrorBody, type ErrorCode } from '@app/contracts';
 /** The one place where error codes become HTTP statuses. */
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 422,
+  NUL_BYTE: 422,
   INVALID_JSON: 400,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -40,6 +41,20 @@ function isDatabaseDown(err: unknown): boolean {
   return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|already released/i.test(e?.message ?? '');
 }
 
+/**
+ * PostgreSQL's refusals of text it cannot store: 22021 (invalid byte sequence, e.g. 0x00 in
+ * text) and 22P05 (untranslatable character, e.g. \u0000 in jsonb). The edge refuses NUL
+ * bytes first; this is the safety net for any that get past it. It is the client's input, not
+ * a fault: a 4xx.
+ */
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+
+function isUnstorableText(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  const code = e?.driverError?.code ?? e?.code;
+  return code !== undefined && UNSTORABLE_TEXT.has(code);
+}
+
 /** A mapped error: status, body, and whether it was unexpected (to be logged with its stack). */
 export interface MappedError {
   status: number;
@@ -57,6 +72,13 @@ export function mapError(err: unknown): MappedError {
     const code: ErrorCode = status === 404 ? 'ROUTE_NOT_FOUND' : status === 405 ? 'METHOD_NOT_ALLOWED' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL_ERROR';
     const message = status === 404 ? 'no such route' : err.message;
     return { status, body: { error: { code, message } }, unexpected: status >= 500 };
+  }
+  if (isUnstorableText(err)) {
+    return {
+      status: STATUS_BY_CODE.NUL_BYTE,
+      body: { error: { code: 'NUL_BYTE', message: 'the request holds text the database cannot store (a NUL byte, \\u0000, or an invalid character)' } },
+      unexpected: false,
+    };
   }
   if (isDatabaseDown(err)) {
     return { status: 503, body: { error: { code: 'DATABASE_UNAVAILABLE', message: 'the database is unavailable; retry later' } }, unexpected: false };

@@ -21,6 +21,7 @@ import {
   RunStateSchema,
   UpdateStatusRequestSchema,
 } from '@app/contracts';
+import { NULL_IS_NOT_ABSENT } from './validation.js';
 
 /** One documented route. Paths use OpenAPI `{param}` syntax. */
 export interface RouteDoc {
@@ -38,6 +39,8 @@ export interface RouteDoc {
   auth?: false;
   /** Honours an `Idempotency-Key` header (a retry with the same key and body replays the first answer). */
   idempotent?: true;
+  /** Autopack-compatible body: `null` in an optional field is taken as absent (see `nullsAsAbsent`). */
+  nullAsAbsent?: true;
 }
 
 const json = (name: string, schema: z.ZodType): [string, z.ZodType] => [name, schema];
@@ -51,16 +54,16 @@ const write = [400, 401, 404, 409, 413, 415, 422];
  * from the code (a test compares this list with the routes Nest registered).
  */
 export const ROUTES: RouteDoc[] = [
-  { method: 'post', idempotent: true, path: '/runs/start', tag: 'runs', summary: 'Create a run from tiers and phases', body: json('RunStartRequest', RunStartRequestSchema), response: json('Run', RunResponseSchema), success: 201, errors: write },
+  { method: 'post', nullAsAbsent: true, idempotent: true, path: '/runs/start', tag: 'runs', summary: 'Create a run from tiers and phases', body: json('RunStartRequest', RunStartRequestSchema), response: json('Run', RunResponseSchema), success: 201, errors: write },
   { method: 'get', path: '/runs', tag: 'runs', summary: 'List runs (filter by state, paging)', query: ListRunsQuerySchema, errors: [401, 422] },
   { method: 'get', path: `/runs/${runParam}`, tag: 'runs', summary: 'A run with tiers[].phases[], flat phases[], budgets and promotion eligibility', response: json('Run', RunResponseSchema), errors: [401, 404] },
   { method: 'post', idempotent: true, path: '/phases/claim', tag: 'executor', summary: 'Claim the next phase (long poll up to wait_ms)', body: json('ClaimRequest', ClaimRequestSchema), response: json('ClaimResponse', ClaimResponseSchema), success: 200, extraSuccess: { 204: 'nothing claimable within wait_ms' }, errors: write },
   { method: 'post', path: phasePath('heartbeat'), tag: 'executor', summary: 'Extend a lease', body: json('HeartbeatRequest', HeartbeatRequestSchema), response: json('HeartbeatResponse', HeartbeatResponseSchema), errors: write },
-  { method: 'post', path: phasePath('builder_result'), tag: 'executor', summary: 'Builder outcome of the current attempt', body: json('BuilderResultRequest', BuilderResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', path: phasePath('auditor_request'), tag: 'executor', summary: 'Move the phase to GATE for review', body: json('AuditorRequest', AuditorRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', path: phasePath('auditor_result'), tag: 'executor', summary: 'Review outcome: approve, revise or escalate', body: json('AuditorResultRequest', AuditorResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', path: phasePath('update_status'), tag: 'executor', summary: 'State change checked against the phase state machine', body: json('UpdateStatusRequest', UpdateStatusRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', idempotent: true, path: phasePath('record_issue'), tag: 'issues', summary: 'Record an issue into the phase, the run index and the project backlog', body: json('RecordIssueRequest', RecordIssueRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
+  { method: 'post', nullAsAbsent: true, path: phasePath('builder_result'), tag: 'executor', summary: 'Builder outcome of the current attempt', body: json('BuilderResultRequest', BuilderResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
+  { method: 'post', nullAsAbsent: true, path: phasePath('auditor_request'), tag: 'executor', summary: 'Move the phase to GATE for review', body: json('AuditorRequest', AuditorRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
+  { method: 'post', nullAsAbsent: true, path: phasePath('auditor_result'), tag: 'executor', summary: 'Review outcome: approve, revise or escalate', body: json('AuditorResultRequest', AuditorResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
+  { method: 'post', nullAsAbsent: true, path: phasePath('update_status'), tag: 'executor', summary: 'State change checked against the phase state machine', body: json('UpdateStatusRequest', UpdateStatusRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
+  { method: 'post', nullAsAbsent: true, idempotent: true, path: phasePath('record_issue'), tag: 'issues', summary: 'Record an issue into the phase, the run index and the project backlog', body: json('RecordIssueRequest', RecordIssueRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
   { method: 'post', idempotent: true, path: phasePath('reserve_budget'), tag: 'executor', summary: 'Reserve the worst case of an LLM call before making it (409 BUDGET_EXHAUSTED if it does not fit)', body: json('ReserveBudgetRequest', ReserveBudgetRequestSchema), response: json('ReserveBudgetResponse', ReserveBudgetResponseSchema), errors: write },
   { method: 'post', path: phasePath('retry'), tag: 'operator', summary: 'Re-queue a FAILED phase', response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: [401, 404, 409] },
   { method: 'get', path: `/runs/${runParam}/issues/index`, tag: 'issues', summary: 'Run issue index', errors: [401, 404] },
@@ -90,12 +93,35 @@ function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unk
   return s;
 }
 
+const acceptsNull = (p: unknown): boolean => {
+  const s = p as { type?: unknown; anyOf?: unknown[] };
+  return s.type === 'null' || (Array.isArray(s.type) && s.type.includes('null')) || (s.anyOf ?? []).some(acceptsNull);
+};
+
+/** A body's JSON Schema in which every optional property also takes `null` (read as absent). */
+function optionalsAcceptNull(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(optionalsAcceptNull);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) out[k] = k === 'properties' ? v : optionalsAcceptNull(v);
+  if (out.properties && typeof out.properties === 'object') {
+    const required = new Set(Array.isArray(out.required) ? (out.required as string[]) : []);
+    const props: Record<string, unknown> = {};
+    for (const [name, p] of Object.entries(out.properties as Record<string, unknown>)) {
+      const inner = optionalsAcceptNull(p);
+      props[name] = required.has(name) || NULL_IS_NOT_ABSENT.has(name) || acceptsNull(inner) ? inner : { anyOf: [inner, { type: 'null' }] };
+    }
+    out.properties = props;
+  }
+  return out;
+}
+
 /** Builds the OpenAPI 3.1 document. */
 export function buildOpenApiDocument(version: string): Record<string, unknown> {
   const components: Record<string, unknown> = { Error: schemaOf(ErrorBodySchema, 'output') };
-  const ref = (name: string, schema: z.ZodType, io: 'input' | 'output') => {
+  const ref = (name: string, schema: z.ZodType, io: 'input' | 'output', nullAsAbsent = false) => {
     const key = name;
-    if (!(key in components)) components[key] = schemaOf(schema, io);
+    if (!(key in components)) components[key] = nullAsAbsent ? optionalsAcceptNull(schemaOf(schema, io)) : schemaOf(schema, io);
     return { $ref: `#/components/schemas/${key}` };
   };
   const paths: Record<string, Record<string, unknown>> = {};
@@ -123,7 +149,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       summary: r.summary,
       operationId: `${r.method}_${r.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '')}`,
       ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: r.body[0] !== 'CancelRequest', content: { 'application/json': { schema: ref(r.body[0], r.body[1], 'input') } } } } : {}),
+      ...(r.body ? { requestBody: { required: r.body[0] !== 'CancelRequest', content: { 'application/json': { schema: ref(r.body[0], r.body[1], 'input', r.nullAsAbsent) } } } } : {}),
       responses,
       ...(r.auth === false ? { security: [] } : {}),
     };

@@ -29,7 +29,12 @@ export function attachRunStreamWebSocket(server: Server, stream: EventStreamServ
       const given = typeof header === 'string' ? header : bearer;
       if (!given || !timingSafeEqual(digest(given), expected)) return reject(socket, 401, 'UNAUTHORIZED');
     }
-    const runId = decodeURIComponent(m[1]);
+    let runId: string;
+    try {
+      runId = decodeURIComponent(m[1]);
+    } catch {
+      return reject(socket, 404, 'NOT_FOUND'); // malformed percent-encoding: a throw here would be uncaught
+    }
     if (!IdSchema.safeParse(runId).success) return reject(socket, 404, 'NOT_FOUND');
     stream.assertRun(runId).then(
       () =>
