@@ -37,7 +37,7 @@ describe('budget admission (real executor process)', () => {
     await startRun(sup.url, plan(runId, [phase('docs', 0, { scope: { paths: ['README.md'] } })], run));
     llm = await startScriptedLlmServer({ script: { replies: [builderReply('docs', { edits: [README_EDIT('x')] }, { times: 5 }), approveReply(5)] } });
     const result = await runExecutor(sup.url, repo, runId, executorEnv(tmp, llm));
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(3); // the run it served failed
     expect(llm.requests).toHaveLength(0);
     const state = await getRun(sup.url, runId);
     expect(state.phases[0]).toMatchObject({ state: 'FAILED', attempts_used: 3 });

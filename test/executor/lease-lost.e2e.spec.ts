@@ -55,7 +55,11 @@ it('drops the commit of an attempt whose lease expired on the last attempt', asy
     script: { replies: [builderReply('docs', { summary: 'Describe the library', edits: [{ path: 'README.md', action: 'replace', content: '# demo-calc\n\nAdds numbers.\n' }] }), approveReply()] },
   });
   const result = await runExecutor(bed.sup.url, repo, runId, executorEnv(bed.tmp, llm));
-  expect({ code: result.code, stderr: result.code === 0 ? '' : result.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
+  // The phase failed (its last attempt's lease expired), so the run it served failed: exit 3.
+  expect({ code: result.code, line: result.stderr.split('\n').filter((l) => l.startsWith('autopack executor:')) }).toEqual({
+    code: 3,
+    line: [expect.stringContaining(`run ${runId} ended DONE_FAILED_REQUIRES_HUMAN_REVIEW`)],
+  });
   expect(heldReport).toBe(true);
   expect(failedWhileHeld).toBe('FAILED');
   expect(logMessages(result.stderr)).toContain('lease lost after the commit and the phase ended without it; the commit was dropped');

@@ -262,7 +262,7 @@ describe('repo_url forms and credentials', () => {
 
       await startRun(bed.sup.url, plan('private-bad', [notePhase('p1', 0)], { repo_url: secured.url(repo, { ...auth, password: 'wrong-pw-77c1e0' }) }));
       const bad = await startExecutor('exec-a', ws, 'private-bad');
-      expectClean(bad);
+      expect(bad.code).toBe(3); // the run it served failed
       const failed = (await getRun(bed.sup.url, 'private-bad')).phases[0];
       expect(failed.state).toBe('FAILED');
       expect(failed.last_failure_reason).toContain(`Could not fetch autonomous/private-bad from ${secured.url(repo)}: HTTP Error: 401`);
@@ -288,7 +288,7 @@ describe('repo_url forms and credentials', () => {
     expect(await phaseCommits(ws, 'local-self')).toEqual([['p1', '1']]);
 
     await startRun(bed.sup.url, plan('local-other', [notePhase('p1', 0)], { repo_url: path.join(bed.tmp, 'elsewhere') }));
-    expectClean(await startExecutor('exec-a', ws, 'local-other'));
+    expect((await startExecutor('exec-a', ws, 'local-other')).code).toBe(3); // the run it served failed
     const failed = (await getRun(bed.sup.url, 'local-other')).phases[0];
     expect(failed.state).toBe('FAILED');
     expect(failed.last_failure_reason).toContain('is neither an http(s) URL nor this workspace');

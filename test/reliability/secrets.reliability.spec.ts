@@ -89,7 +89,8 @@ describe('secrets never leak', () => {
       phases: [{ phase_id: 'p1', phase_index: 0, tier_id: 't1', name: 'Note', task_category: 'feature_scaffolding', scope: { paths: ['notes.md'] }, ci: { command: `node -e "require('fs').writeFileSync(process.env.CI_DUMP_FILE, Object.entries(process.env).map(([k, v]) => k + '=' + v).join('\\n'))"` } }],
     };
     expect((await http(api, 'POST', '/runs/start', plan, auth)).status).toBe(201);
-    const executor = await runCli(['executor', '--run-id', runId, '--workspace', repo, '--api-url', api, '--poll-interval', '1', '--exit-when-idle'], {
+    const executorArgs = ['executor', '--run-id', runId, '--workspace', repo, '--api-url', api, '--poll-interval', '1', '--exit-when-idle'];
+    const executorEnvironment = {
       PATH: pathWithoutGit(),
       HOME: tmp,
       OPENAI_BASE_URL: llm.openaiBaseUrl,
@@ -99,7 +100,13 @@ describe('secrets never leak', () => {
       // A harmless-looking name carrying a secret value.
       BUILD_LABEL: secrets.OPENAI_API_KEY,
       ...secrets,
-    }).done;
+    };
+    // The provider's 401 (echoing the key) is a configuration problem: the executor hands the
+    // phase back uncharged and exits 1; the next executor finishes the run.
+    const refused = await runCli(executorArgs, executorEnvironment).done;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('openai refused the API key');
+    const executor = await runCli(executorArgs, executorEnvironment).done;
     expect({ code: executor.code, tail: executor.code === 0 ? '' : executor.stderr.slice(-2000) }).toEqual({ code: 0, tail: '' });
 
     // Everything the outside world can read back.
@@ -122,7 +129,7 @@ describe('secrets never leak', () => {
 
     const places: Record<string, string[]> = {
       'supervisor logs': [supervisorOut.stdout, supervisorOut.stderr],
-      'executor logs': [executor.stdout, executor.stderr],
+      'executor logs': [refused.stdout, refused.stderr, executor.stdout, executor.stderr],
       'API responses': responses,
       'database rows (incl. events)': rows,
       'CI subprocess environment': [ciEnv],

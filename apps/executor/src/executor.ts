@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import {
   type CiSpec,
   type ClaimResponse,
@@ -15,7 +16,19 @@ import {
   type UsageReport,
   toolInputJsonSchema,
 } from '@app/contracts';
-import { GitError, assertCleanWorktree, commitChanges, findPhaseCommit, formatCommitMessage, headCommit, isRepository, redactUrl, removeStrayTempFiles, resetBranchToRemote } from '@app/git';
+import {
+  GitError,
+  assertCleanWorktree,
+  commitChanges,
+  currentBranch,
+  findPhaseCommit,
+  formatCommitMessage,
+  headCommit,
+  isRepository,
+  redactUrl,
+  removeStrayTempFiles,
+  resetBranchToRemote,
+} from '@app/git';
 import { qualityGate } from '@app/domain';
 import { type ForcedToolCallRequest, type ForcedToolCallResult, type LlmClient, LlmError, costUsd, estimateTokens, priceFor, worstCaseCostUsd } from '@app/llm';
 import type { Logger } from 'pino';
@@ -44,10 +57,27 @@ export interface ExecutorDeps {
   env: NodeJS.ProcessEnv;
   /** Keeps other executor processes out of the workspace while this one uses it. */
   workspaceLock: WorkspaceLock;
+  /** Where the one line that explains a non-zero exit goes (default: stderr). */
+  say?: (line: string) => void;
 }
 
 /** Exit codes of CONTRACT.md section 3. */
-export const EXIT = { ok: 0, usage: 1, unreachable: 2 } as const;
+export const EXIT = { ok: 0, usage: 1, unreachable: 2, runFailed: 3 } as const;
+
+/**
+ * The provider refused a call (key, permission, model, quota, request) or stayed unavailable
+ * past every retry and the fallback. The model produced nothing to judge, so the lease was
+ * handed back uncharged; the executor stops with exit code 1 and this one line.
+ */
+export class ProviderProblemError extends Error {
+  constructor(
+    message: string,
+    readonly llmError: LlmError,
+  ) {
+    super(message);
+    this.name = 'ProviderProblemError';
+  }
+}
 
 const BUILDER_TOOL = {
   name: TOOL_NAMES.builder,
@@ -150,6 +180,21 @@ function ciFailureFeedback(command: string, exit: string, result: CiResult, verd
 export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'repeated_edits' | 'ci_failed' | 'auditor_rejected' | 'push_rejected' | 'stopped';
 
 /**
+ * How an error that ends the executor maps to its exit code and the one line that explains it
+ * (CONTRACT.md section 3); undefined for an error nobody expected (a bug: its stack is shown
+ * with AUTOPACK_DEBUG).
+ */
+export function exitFor(err: unknown): { code: number; line?: string } | undefined {
+  // Stopped (a signal) while waiting for the workspace or a claim.
+  if (err instanceof AttemptStoppedError) return { code: EXIT.ok };
+  if (err instanceof SupervisorUnreachableError) return { code: EXIT.unreachable, line: `supervisor unreachable: ${err.message}` };
+  if (err instanceof ExecutorConfigError || err instanceof ProviderProblemError) return { code: EXIT.usage, line: err.message };
+  // A refusal the loop cannot act on (a wrong API key, a route another version does not know).
+  if (err instanceof SupervisorError) return { code: EXIT.usage, line: `the supervisor refused the executor: ${err.status} ${err.code}: ${err.message}` };
+  return undefined;
+}
+
+/**
  * The executor: claim, build, apply, CI, audit, commit, report; one attempt per claim.
  *
  * Invariant: once claimed, a phase is always reported (complete, failed, or handed back on
@@ -174,11 +219,15 @@ export class Executor {
     this.current?.abort('shutdown');
   }
 
-  /** The main loop; resolves to the process exit code. */
+  /** The one line that explains a non-zero exit. */
+  private fatal(line: string): void {
+    (this.deps.say ?? ((l: string) => process.stderr.write(`autopack executor: ${l}\n`)))(line);
+  }
+
+  /** The main loop; resolves to the process exit code. Call {@link checkWorkspace} first. */
   async run(): Promise<number> {
     const { config, supervisor, log } = this.deps;
     try {
-      await this.prepareWorkspace();
       let iterations = 0;
       while (!this.stop.signal.aborted) {
         if (config.maxIterations !== undefined && iterations >= config.maxIterations) {
@@ -191,7 +240,8 @@ export class Executor {
           wait_ms: Math.min(30_000, Math.round(config.pollIntervalSeconds * 1000)),
         });
         if (!claim) {
-          if (await this.nothingLeft()) return EXIT.ok;
+          const exit = await this.nothingLeft();
+          if (exit !== undefined) return exit;
           continue;
         }
         iterations++;
@@ -199,29 +249,17 @@ export class Executor {
       }
       return EXIT.ok;
     } catch (err) {
-      // Stopped while waiting for the workspace at start-up.
-      if (err instanceof AttemptStoppedError) return EXIT.ok;
-      if (err instanceof SupervisorUnreachableError) {
-        log.error({ err: err.message }, 'supervisor unreachable');
-        return EXIT.unreachable;
-      }
-      if (err instanceof ExecutorConfigError) {
-        log.error(err.message);
-        return EXIT.usage;
-      }
-      // A refusal the loop cannot act on (a wrong API key, a route another version does not
-      // know): a configuration problem, reported as one clear line.
-      if (err instanceof SupervisorError) {
-        log.error({ status: err.status, code: err.code }, `the supervisor refused the executor: ${err.message}`);
-        return EXIT.usage;
-      }
-      throw err;
+      const exit = exitFor(err);
+      if (!exit) throw err;
+      if (exit.line) this.fatal(exit.line);
+      return exit.code;
     }
   }
 
-  private async nothingLeft(): Promise<boolean> {
+  /** After an empty claim: the exit code when the executor is done, undefined to claim again. */
+  private async nothingLeft(): Promise<number | undefined> {
     const { config, supervisor, log } = this.deps;
-    if (!config.runId) return config.exitWhenIdle;
+    if (!config.runId) return config.exitWhenIdle ? EXIT.ok : undefined;
     let run;
     try {
       run = await supervisor.getRun(config.runId);
@@ -231,16 +269,31 @@ export class Executor {
     }
     if (TERMINAL_RUN_STATES.includes(run.state)) {
       log.info({ run_id: run.run_id, state: run.state, failure_reason: run.failure_reason }, 'run is terminal');
-      return true;
+      if (run.state === 'DONE_SUCCESS') return EXIT.ok;
+      this.fatal(`run ${run.run_id} ended ${run.state}${run.failure_reason ? `: ${run.failure_reason.slice(0, 500)}` : ''}`);
+      return EXIT.runFailed;
     }
     // A phase another executor holds is not settled yet: its lease may expire, or its push be
     // rejected, and hand it back. Exiting then could leave a phase nobody is left to claim.
-    return config.exitWhenIdle && !run.phases.some((p) => !TERMINAL_PHASE_STATES.includes(p.state));
+    if (config.exitWhenIdle && !run.phases.some((p) => !TERMINAL_PHASE_STATES.includes(p.state))) return EXIT.ok;
+    return undefined;
   }
 
-  private async prepareWorkspace(): Promise<void> {
+  /**
+   * Checks the workspace before anything is claimed, so each problem is one clear line and
+   * exit code 1: missing, not a directory, not a repository, uncommitted changes, or checked
+   * out on the integration branch of another run that is still going.
+   */
+  async checkWorkspace(): Promise<void> {
     const ws = this.deps.config.workspace;
-    if (!(await isRepository(ws))) throw new ExecutorConfigError(`--workspace ${ws} is not a git repository`);
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(ws).isDirectory();
+    } catch {
+      throw new ExecutorConfigError(`--workspace ${ws} does not exist`);
+    }
+    if (!isDirectory) throw new ExecutorConfigError(`--workspace ${ws} is not a directory`);
+    if (!(await isRepository(ws))) throw new ExecutorConfigError(`--workspace ${ws} is not a git repository (run \`git init\` there, or point --workspace at a clone)`);
     await this.holdingWorkspace(this.stop.signal, this.deps.log, async () => {
       try {
         await assertCleanWorktree(ws);
@@ -252,6 +305,30 @@ export class Executor {
         throw err;
       }
     });
+    await this.assertNotServingAnotherRun(ws);
+  }
+
+  /**
+   * A workspace checked out on `autonomous/<other run>` may be in use by an executor serving
+   * that run: both would switch the working copy under each other. Refused while that run is
+   * still going; a finished (or unknown) run's branch is simply left behind.
+   */
+  private async assertNotServingAnotherRun(ws: string): Promise<void> {
+    const { config, supervisor } = this.deps;
+    const branch = await currentBranch(ws);
+    const other = branch?.startsWith('autonomous/') ? branch.slice('autonomous/'.length) : undefined;
+    if (!config.runId || !other || other === config.runId) return;
+    let state: string;
+    try {
+      state = (await supervisor.getRun(other)).state;
+    } catch (err) {
+      if (err instanceof SupervisorError && err.status === 404) return;
+      throw err;
+    }
+    if (TERMINAL_RUN_STATES.includes(state as (typeof TERMINAL_RUN_STATES)[number])) return;
+    throw new ExecutorConfigError(
+      `--workspace ${ws} is on ${branch}, the branch of run ${other}, which is still ${state}; serve run ${other} there, or give run ${config.runId} its own clone`,
+    );
   }
 
   /**
@@ -300,6 +377,7 @@ export class Executor {
         return 'stopped';
       }
       if (err instanceof SupervisorUnreachableError || err instanceof ExecutorConfigError) throw err;
+      if (err instanceof LlmError && err.kind !== 'aborted') return await this.handBackForProvider(claim, err, log, calls);
       if (err instanceof BudgetRefusedError) {
         log.warn({ reason: err.message }, 'LLM call not admitted by the budget');
         await this.report(
@@ -327,7 +405,7 @@ export class Executor {
             lease_token: claim.lease_token,
             state: 'FAILED',
             failure_reason: reason.slice(0, 2000),
-            feedback: err instanceof LlmError && err.retryable ? undefined : reason.slice(0, 2000),
+            feedback: reason.slice(0, 2000),
             ...drainCalls(calls),
           }),
         log,
@@ -337,6 +415,32 @@ export class Executor {
       lease.stop();
       this.current = undefined;
     }
+  }
+
+  /**
+   * The provider refused the call or stayed down past its retries and the fallback: nothing the
+   * model produced can be judged, so the attempt is not charged (CONTRACT.md section 3). The
+   * lease goes back with the calls made, and the executor stops with one line that says why.
+   */
+  private async handBackForProvider(claim: ClaimResponse, err: LlmError, log: Logger, calls: CallContext): Promise<never> {
+    const model = calls.records.at(-1)?.model;
+    const problem = err.describe(model);
+    log.warn({ code: err.code, provider: err.provider, status: err.status }, 'provider problem: handing the phase back uncharged');
+    await this.report(
+      () =>
+        this.deps.supervisor.updateStatus(claim.run_id, claim.phase_id, {
+          lease_token: claim.lease_token,
+          state: 'QUEUED',
+          failure_reason: `provider_error: ${problem}: ${err.message}`.slice(0, 2000),
+          ...unreportedUsage(calls),
+        }),
+      log,
+    );
+    const hint =
+      err.kind === 'transient'
+        ? 'run the executor again when the provider answers'
+        : `check ${err.provider === 'openai' ? 'OPENAI_API_KEY (--openai-key)' : 'ANTHROPIC_API_KEY (--anthropic-key)'} and the model routing`;
+    throw new ProviderProblemError(`${problem}; phase ${claim.phase_id} of run ${claim.run_id} was handed back uncharged; ${hint}`, err);
   }
 
   private async report(fn: () => Promise<unknown>, log: Logger): Promise<void> {

@@ -1,14 +1,15 @@
 import { LlmClient } from '@app/llm';
 import pino from 'pino';
 import { ExecutorConfigError, type ExecutorFlags, loadExecutorConfig } from './config.js';
-import { EXIT, Executor } from './executor.js';
+import { EXIT, Executor, exitFor } from './executor.js';
 import { resolveModelRouting } from './models.js';
 import { SupervisorClient } from './supervisor-client.js';
 import { WorkspaceLock } from './workspace-lock.js';
 
 /**
  * The executor's composition root: configuration, logger, clients, signals. Returns the
- * process exit code (0 done, 1 bad usage/configuration, 2 supervisor unreachable).
+ * process exit code (0 done, 1 bad usage/configuration, 2 supervisor unreachable, 3 the run
+ * it served ended failed or cancelled).
  */
 export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config;
@@ -61,8 +62,17 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.defaults.builder, auditor: routing.defaults.auditor }, 'executor started');
   try {
+    // Workspace problems are one line and exit 1 before anything is claimed or logged as started.
+    try {
+      await executor.checkWorkspace();
+    } catch (err) {
+      const exit = exitFor(err);
+      if (!exit) throw err;
+      if (exit.line) process.stderr.write(`autopack executor: ${exit.line}\n`);
+      return exit.code;
+    }
+    log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.defaults.builder, auditor: routing.defaults.auditor }, 'executor started');
     return await executor.run();
   } finally {
     process.off('SIGINT', onSignal);

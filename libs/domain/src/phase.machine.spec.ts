@@ -9,6 +9,7 @@ const LEGAL: Record<string, PhaseState | 'retry-or-fail'> = {
   'EXECUTING:requestAudit': 'GATE',
   'CI_RUNNING:requestAudit': 'GATE',
   'FAILED:retry': 'QUEUED',
+  'SKIPPED:reopen': 'QUEUED',
 };
 for (const s of ['EXECUTING', 'CI_RUNNING', 'GATE']) {
   LEGAL[`${s}:complete`] = 'COMPLETE';
@@ -22,7 +23,7 @@ describe('phase machine', () => {
   const pairs = PHASE_STATES.flatMap((s) => PHASE_EVENTS.map((e) => [s, e] as [PhaseState, PhaseEvent]));
 
   it('covers every (state, event) pair', () => {
-    expect(pairs).toHaveLength(7 * 10);
+    expect(pairs).toHaveLength(7 * 11);
   });
 
   it.each(pairs)('%s + %s', (state, event) => {

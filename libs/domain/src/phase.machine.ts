@@ -11,6 +11,7 @@ export const PHASE_EVENTS = [
   'release',
   'skip',
   'retry',
+  'reopen',
   'fail',
 ] as const;
 /** A phase event. */
@@ -38,7 +39,8 @@ export const PHASE_TRANSITIONS = {
   GATE: { ...leasedExits },
   COMPLETE: {},
   FAILED: { retry: 'QUEUED' },
-  SKIPPED: {},
+  // Skipped because an earlier tier failed, and that tier's failed phase was retried.
+  SKIPPED: { reopen: 'QUEUED' },
 } as const satisfies Record<PhaseState, Partial<Record<PhaseEvent, Target>>>;
 
 /** Attempt bookkeeping the guards need. */

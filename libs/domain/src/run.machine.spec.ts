@@ -27,6 +27,7 @@ add('AWAITING_APPROVAL', {
   cancel: 'CANCELLED',
   exhaustBudget: 'DONE_FAILED_BUDGET_EXHAUSTED',
 });
+add('DONE_FAILED_REQUIRES_HUMAN_REVIEW', { reopen: 'PHASE_EXECUTION' });
 
 describe('run machine', () => {
   const pairs = RUN_STATES.flatMap((s) => RUN_EVENTS.map((e) => [s, e] as [RunState, RunEvent]));
@@ -61,6 +62,8 @@ describe('tier machine', () => {
     'IN_PROGRESS:complete': 'COMPLETE',
     'IN_PROGRESS:fail': 'FAILED',
     'IN_PROGRESS:skip': 'SKIPPED',
+    'FAILED:reopen': 'PENDING',
+    'SKIPPED:reopen': 'PENDING',
   };
   const pairs = TIER_STATES.flatMap((s) => TIER_EVENTS.map((e) => [s, e] as [TierState, TierEvent]));
   it.each(pairs)('%s + %s', (state, event) => {

@@ -1,4 +1,4 @@
-import type { RunState } from '@app/contracts';
+import { type RunState, TERMINAL_RUN_STATES } from '@app/contracts';
 
 /** Events that move a run. */
 export const RUN_EVENTS = [
@@ -13,6 +13,7 @@ export const RUN_EVENTS = [
   'violatePolicy',
   'failEnvironment',
   'cancel',
+  'reopen',
 ] as const;
 /** A run event. */
 export type RunEvent = (typeof RUN_EVENTS)[number];
@@ -54,7 +55,9 @@ export const RUN_TRANSITIONS = {
   DONE_SUCCESS: {},
   DONE_FAILED_BUDGET_EXHAUSTED: {},
   DONE_FAILED_POLICY_VIOLATION: {},
-  DONE_FAILED_REQUIRES_HUMAN_REVIEW: {},
+  // An operator retry of a failed phase reopens the run (CONTRACT.md section 6); the other
+  // endings are final: a budget, a policy, the environment or a cancel decided them.
+  DONE_FAILED_REQUIRES_HUMAN_REVIEW: { reopen: 'PHASE_EXECUTION' },
   DONE_FAILED_ENVIRONMENT: {},
   CANCELLED: {},
 } as const satisfies Record<RunState, Partial<Record<RunEvent, RunState>>>;
@@ -66,9 +69,9 @@ export function transitionRun(from: RunState, event: RunEvent): { ok: true; to: 
   return to ? { ok: true, to } : { ok: false, reason: `run cannot '${event}' from ${from}` };
 }
 
-/** True when the run accepts no more work. */
+/** True when the run accepts no more work (a run ended for review can still be reopened by a retry). */
 export function isRunTerminal(state: RunState): boolean {
-  return Object.keys(RUN_TRANSITIONS[state]).length === 0;
+  return TERMINAL_RUN_STATES.includes(state);
 }
 
 /** True when phases of the run may be claimed. */

@@ -1,7 +1,7 @@
 import type { TierState } from '@app/contracts';
 
 /** Events that move a tier. Tiers move only as a derivation of their phases. */
-export const TIER_EVENTS = ['start', 'complete', 'fail', 'skip'] as const;
+export const TIER_EVENTS = ['start', 'complete', 'fail', 'skip', 'reopen'] as const;
 /** A tier event. */
 export type TierEvent = (typeof TIER_EVENTS)[number];
 
@@ -10,8 +10,9 @@ export const TIER_TRANSITIONS = {
   PENDING: { start: 'IN_PROGRESS', complete: 'COMPLETE', fail: 'FAILED', skip: 'SKIPPED' },
   IN_PROGRESS: { complete: 'COMPLETE', fail: 'FAILED', skip: 'SKIPPED' },
   COMPLETE: {},
-  FAILED: {},
-  SKIPPED: {},
+  // A retried phase reopens its failed tier and the tiers skipped because of it.
+  FAILED: { reopen: 'PENDING' },
+  SKIPPED: { reopen: 'PENDING' },
 } as const satisfies Record<TierState, Partial<Record<TierEvent, TierState>>>;
 
 /** Applies a tier event. Pure. */

@@ -26,7 +26,13 @@ describe('toLlmError', () => {
     [new OpenAI.RateLimitError(429, { message: 'slow down' }, undefined, headers), 'RATE_LIMITED', 429, true],
     [new OpenAI.InternalServerError(503, { message: 'down' }, undefined, headers), 'PROVIDER_UNAVAILABLE', 503, true],
     [new OpenAI.BadRequestError(400, { message: 'bad' }, undefined, headers), 'BAD_REQUEST', 400, false],
-    [new Anthropic.PermissionDeniedError(403, { type: 'error', error: { type: 'permission_error', message: 'no' } }, undefined, headers), 'AUTHENTICATION', 403, false],
+    [new Anthropic.PermissionDeniedError(403, { type: 'error', error: { type: 'permission_error', message: 'no' } }, undefined, headers), 'PERMISSION', 403, false],
+    [new OpenAI.AuthenticationError(401, { message: 'Incorrect API key provided' }, undefined, headers), 'AUTHENTICATION', 401, false],
+    [new Anthropic.NotFoundError(404, { type: 'error', error: { type: 'not_found_error', message: 'model: claude-x' } }, undefined, headers), 'MODEL_NOT_FOUND', 404, false],
+    [new OpenAI.NotFoundError(404, { message: 'The model `gpt-x` does not exist', code: 'model_not_found' }, undefined, headers), 'MODEL_NOT_FOUND', 404, false],
+    // An exhausted quota arrives as a 429 but is no rate limit: waiting does not mend it.
+    [new OpenAI.RateLimitError(429, { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' }, undefined, headers), 'QUOTA_EXHAUSTED', 429, false],
+    [new Anthropic.APIError(402, { type: 'error', error: { type: 'billing_error', message: 'credit balance too low' } }, undefined, headers), 'QUOTA_EXHAUSTED', 402, false],
     [new Anthropic.RequestTimeoutError(408, undefined, undefined, headers), 'TIMEOUT', 408, true],
     [new Anthropic.APIConnectionTimeoutError(), 'TIMEOUT', undefined, true],
     [new Anthropic.APIUserAbortError(), 'ABORTED', undefined, false],
@@ -35,6 +41,16 @@ describe('toLlmError', () => {
     const e = toLlmError(err, 'openai', []);
     expect(e).toBeInstanceOf(LlmError);
     expect([e.code, e.status, e.retryable]).toEqual([code, status, retryable]);
+  });
+
+  it('tells configuration problems from transient ones, and says which in one line', () => {
+    const refused = toLlmError(new OpenAI.AuthenticationError(401, { message: 'bad key' }, undefined, headers), 'openai', []);
+    expect(refused.kind).toBe('configuration');
+    expect(refused.describe('gpt-x')).toBe('openai refused the API key (HTTP 401, model gpt-x)');
+    const down = toLlmError(new Anthropic.InternalServerError(503, { type: 'error', error: { type: 'overloaded_error', message: 'x' } }, undefined, headers), 'anthropic', []);
+    expect(down.kind).toBe('transient');
+    expect(down.describe()).toBe('anthropic unavailable after retries (HTTP 503)');
+    expect(toLlmError(new Anthropic.APIUserAbortError(), 'anthropic', []).kind).toBe('aborted');
   });
 
   it('maps mid-stream Anthropic error events by their type and reads retry-after', () => {

@@ -7,6 +7,9 @@ export type LlmErrorCode =
   | 'RATE_LIMITED'
   | 'PROVIDER_UNAVAILABLE'
   | 'AUTHENTICATION'
+  | 'PERMISSION'
+  | 'MODEL_NOT_FOUND'
+  | 'QUOTA_EXHAUSTED'
   | 'BAD_REQUEST'
   | 'TIMEOUT'
   | 'ABORTED'
@@ -14,6 +17,30 @@ export type LlmErrorCode =
 
 /** Codes worth retrying later (rate limits, outages, timeouts). */
 export const RETRYABLE_LLM_ERROR_CODES: readonly LlmErrorCode[] = ['RATE_LIMITED', 'PROVIDER_UNAVAILABLE', 'TIMEOUT'];
+
+/**
+ * Codes no retry can mend: the provider refuses the key, the account, the model or the request
+ * itself. They are configuration problems, never a failed attempt (CONTRACT.md section 3): the
+ * model produced nothing that could be judged.
+ */
+export const CONFIGURATION_LLM_ERROR_CODES: readonly LlmErrorCode[] = ['AUTHENTICATION', 'PERMISSION', 'MODEL_NOT_FOUND', 'QUOTA_EXHAUSTED', 'BAD_REQUEST', 'NO_PROVIDER'];
+
+/** What a failed call means for the attempt that made it. */
+export type LlmErrorKind = 'configuration' | 'transient' | 'aborted';
+
+/** Plain words for each code, for the one line an operator reads. */
+const PROBLEM: Record<LlmErrorCode, string> = {
+  RATE_LIMITED: 'rate limit still hit after retries',
+  PROVIDER_UNAVAILABLE: 'unavailable after retries',
+  AUTHENTICATION: 'refused the API key',
+  PERMISSION: 'refused access with this key (permission denied)',
+  MODEL_NOT_FOUND: 'does not know the model (or the key may not use it)',
+  QUOTA_EXHAUSTED: 'reports the quota or credit of this key exhausted',
+  BAD_REQUEST: 'refused the request as invalid',
+  TIMEOUT: 'timed out after retries',
+  ABORTED: 'call aborted',
+  NO_PROVIDER: 'has no API key configured',
+};
 
 /** Serializable form of an {@link LlmError}. */
 export interface LlmErrorJson {
@@ -59,6 +86,18 @@ export class LlmError extends Error {
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
   }
 
+  /** Whether the call's failure is a configuration problem, a transient one, or our own abort. */
+  get kind(): LlmErrorKind {
+    if (this.code === 'ABORTED') return 'aborted';
+    return this.retryable ? 'transient' : 'configuration';
+  }
+
+  /** One line for an operator: `openai refused the API key (HTTP 401, model gpt-x)`. */
+  describe(model?: string): string {
+    const details = [this.status !== undefined ? `HTTP ${this.status}` : undefined, model ? `model ${model}` : undefined].filter(Boolean).join(', ');
+    return `${this.provider} ${PROBLEM[this.code]}${details ? ` (${details})` : ''}`;
+  }
+
   /** `{code, message, provider, status}`. */
   toJSON(): LlmErrorJson {
     return { code: this.code, message: this.message, provider: this.provider, status: this.status };
@@ -96,11 +135,31 @@ function retryAfterMs(headers: HeadersLike): number | undefined {
 }
 
 function codeForStatus(status: number): LlmErrorCode {
-  if (status === 401 || status === 403) return 'AUTHENTICATION';
+  if (status === 401) return 'AUTHENTICATION';
+  if (status === 402) return 'QUOTA_EXHAUSTED';
+  if (status === 403) return 'PERMISSION';
+  if (status === 404) return 'MODEL_NOT_FOUND';
   if (status === 408) return 'TIMEOUT';
   if (status === 429) return 'RATE_LIMITED';
   if (status === 409 || status >= 500) return 'PROVIDER_UNAVAILABLE';
   return 'BAD_REQUEST';
+}
+
+/**
+ * The code of an SDK error: first by the SDKs' own error classes, then by status. A 429 is a
+ * rate limit to wait out, except when the provider says the quota is gone (OpenAI's
+ * `insufficient_quota`, Anthropic's `billing_error`): waiting does not mend that.
+ */
+function codeForApiError(err: InstanceType<typeof OpenAI.APIError> | InstanceType<typeof Anthropic.APIError>, status: number | undefined): LlmErrorCode {
+  const type = errorType(err);
+  const code = (err as { code?: unknown }).code ?? (err.error as { error?: { code?: unknown } } | undefined)?.error?.code;
+  if (type === 'insufficient_quota' || code === 'insufficient_quota' || type === 'billing_error') return 'QUOTA_EXHAUSTED';
+  if (err instanceof OpenAI.AuthenticationError || err instanceof Anthropic.AuthenticationError) return 'AUTHENTICATION';
+  if (err instanceof OpenAI.PermissionDeniedError || err instanceof Anthropic.PermissionDeniedError) return 'PERMISSION';
+  if (err instanceof OpenAI.NotFoundError || err instanceof Anthropic.NotFoundError) return 'MODEL_NOT_FOUND';
+  if (err instanceof OpenAI.RateLimitError || err instanceof Anthropic.RateLimitError) return 'RATE_LIMITED';
+  if (err instanceof OpenAI.InternalServerError || err instanceof Anthropic.InternalServerError) return 'PROVIDER_UNAVAILABLE';
+  return status !== undefined ? codeForStatus(status) : codeForStreamErrorType(type);
 }
 
 /** Code of an error that arrived inside a stream (no HTTP status), from the provider's error type. */
@@ -110,10 +169,15 @@ function codeForStreamErrorType(type: unknown): LlmErrorCode {
     case 'rate_limit_exceeded':
       return 'RATE_LIMITED';
     case 'authentication_error':
-    case 'permission_error':
       return 'AUTHENTICATION';
-    case 'invalid_request_error':
+    case 'permission_error':
+      return 'PERMISSION';
     case 'not_found_error':
+      return 'MODEL_NOT_FOUND';
+    case 'billing_error':
+    case 'insufficient_quota':
+      return 'QUOTA_EXHAUSTED';
+    case 'invalid_request_error':
     case 'request_too_large':
       return 'BAD_REQUEST';
     case 'timeout_error':
@@ -149,8 +213,7 @@ export function toLlmError(err: unknown, provider: Provider, secrets: readonly s
   if (err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) return make('PROVIDER_UNAVAILABLE');
   if (err instanceof OpenAI.APIError || err instanceof Anthropic.APIError) {
     const status = typeof err.status === 'number' ? err.status : undefined;
-    const code = status !== undefined ? codeForStatus(status) : codeForStreamErrorType(errorType(err));
-    return make(code, status, err.headers as HeadersLike);
+    return make(codeForApiError(err, status), status, err.headers as HeadersLike);
   }
   return make('BAD_REQUEST');
 }

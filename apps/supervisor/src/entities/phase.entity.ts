@@ -21,7 +21,10 @@ export class PhaseEntity {
   @Column({ name: 'allow_mass_deletion', type: 'boolean' }) allowMassDeletion!: boolean;
   @Column({ name: 'allow_mass_addition', type: 'boolean' }) allowMassAddition!: boolean;
   @Column({ type: 'text' }) state!: PhaseState;
+  /** Attempts charged against `maxAttempts`: a lease handed back uncharged gives its attempt back. */
   @Column({ name: 'attempts_used', type: 'int' }) attemptsUsed!: number;
+  /** Claims made so far: the attempt number of the current (or last) claim, never reused. */
+  @Column({ name: 'claims_count', type: 'int' }) claimsCount!: number;
   @Column({ name: 'max_attempts', type: 'int' }) maxAttempts!: number;
   @Column({ name: 'lease_token', type: 'uuid', nullable: true }) leaseToken!: string | null;
   @Column({ name: 'lease_owner', type: 'text', nullable: true }) leaseOwner!: string | null;

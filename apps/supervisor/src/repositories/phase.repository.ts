@@ -44,13 +44,14 @@ export class PhaseRepository {
   /**
    * Claims the next phase of a run whose run row the caller holds locked: the lowest-index
    * QUEUED phase of the first unfinished tier, unless that tier failed. One statement,
-   * guarded by `state = 'QUEUED'`; the attempt is counted here so crash loops reach the cap.
+   * guarded by `state = 'QUEUED'`; the attempt is charged here (so crash loops reach the cap)
+   * and refunded when the lease is handed back uncharged.
    */
   async claimNextInRun(em: EntityManager, runId: string, owner: string, token: string, leaseSeconds: number): Promise<PhaseEntity | null> {
     const { rows } = await execSql<{ id: number }>(
       em,
       `UPDATE phases p
-          SET state = 'EXECUTING', attempts_used = p.attempts_used + 1, lease_token = $2, lease_owner = $3,
+          SET state = 'EXECUTING', attempts_used = p.attempts_used + 1, claims_count = p.claims_count + 1, lease_token = $2, lease_owner = $3,
               lease_expires_at = now() + make_interval(secs => $4), version = p.version + 1, updated_at = now()
         WHERE p.id = (
               SELECT q.id FROM phases q

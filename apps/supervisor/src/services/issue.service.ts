@@ -59,7 +59,7 @@ export class IssueService {
       description: issue.description ?? null,
       location: issue.location ?? null,
       evidenceRefs: issue.evidence_refs ?? [],
-      attempt: Math.max(1, phase.attemptsUsed),
+      attempt: Math.max(1, phase.claimsCount),
     });
     await this.issues.refreshPhaseCounts(em, run.runId, phase.phaseId);
     await this.events.append(em, [
@@ -74,7 +74,7 @@ export class IssueService {
 
   /** The kept attempt of a phase fixed what earlier attempts raised and did not raise again. */
   async phaseCompleted(em: EntityManager, phase: PhaseEntity): Promise<void> {
-    await this.issues.markFixedBefore(em, phase.runId, phase.phaseId, phase.attemptsUsed);
+    await this.issues.markFixedBefore(em, phase.runId, phase.phaseId, phase.claimsCount);
     await this.issues.refreshPhaseCounts(em, phase.runId, phase.phaseId);
   }
 

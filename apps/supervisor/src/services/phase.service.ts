@@ -20,7 +20,7 @@ import {
   type UsageReport,
   type BudgetLeft,
 } from '@app/contracts';
-import { type PhaseEvent, eventForRequestedPhaseState, isRunClaimable, isRunTerminal, runBudgetExhaustion, transitionPhase } from '@app/domain';
+import { type PhaseEvent, eventForRequestedPhaseState, isRunClaimable, isRunTerminal, runBudgetExhaustion, transitionPhase, transitionRun } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
@@ -107,9 +107,9 @@ export class PhaseService {
           costCapUsd: run.costCapUsd,
           elapsedMinutes: run.startedAt ? msBetween(run.startedAt, now) / 60_000 : 0,
           maxDurationMinutes: run.maxDurationMinutes,
-          phasesStarted: phases.filter((p) => p.attemptsUsed > 0).length,
+          phasesStarted: phases.filter((p) => p.claimsCount > 0).length,
           maxPhases: run.maxPhases,
-          nextClaimStartsNewPhase: phases.some((p) => p.state === 'QUEUED' && p.attemptsUsed === 0) && !phases.some((p) => p.state === 'QUEUED' && p.attemptsUsed > 0),
+          nextClaimStartsNewPhase: phases.some((p) => p.state === 'QUEUED' && p.claimsCount === 0) && !phases.some((p) => p.state === 'QUEUED' && p.claimsCount > 0),
           minorIssues: run.minorIssuesCount,
           maxMinorIssuesTotal: run.maxMinorIssuesTotal,
         });
@@ -121,7 +121,7 @@ export class PhaseService {
         const phase = await this.phases.claimNextInRun(em, run.runId, req.executor_id, token, this.config.leaseSeconds);
         if (!phase) continue;
         await this.events.append(em, [
-          { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.attemptsUsed, executor_id: req.executor_id } },
+          { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.claimsCount, executor_id: req.executor_id } },
         ]);
         await this.progress.settle(em, run);
         // Another phase of this run may still be claimable (parallel runs): wake other waiters.
@@ -167,7 +167,7 @@ export class PhaseService {
       lease_token: token,
       lease_expires_at: new Date(phase.leaseExpiresAt!).toISOString(),
       lease_seconds: this.config.leaseSeconds,
-      attempt: phase.attemptsUsed,
+      attempt: phase.claimsCount,
       max_attempts: phase.maxAttempts,
       phase: {
         phase_id: phase.phaseId,
@@ -361,11 +361,32 @@ export class PhaseService {
     return result!;
   }
 
-  /** Operator retry of a FAILED phase: back to QUEUED with one more attempt allowed. */
+  /**
+   * Operator retry of a FAILED phase: back to QUEUED with fresh attempts. In a run that ended
+   * DONE_FAILED_REQUIRES_HUMAN_REVIEW this reopens the run (CONTRACT.md section 6); a run that
+   * ended any other way (success, budget, policy, environment, cancel) stays ended: 409.
+   */
   async retry(runId: string, phaseId: string): Promise<PhaseWriteResponse> {
     return this.fencedWrite(runId, phaseId, undefined, {}, async (ctx) => {
-      if (isRunTerminal(ctx.run.state)) throw new DomainError('INVALID_TRANSITION', `run ${runId} is ${ctx.run.state}`);
-      return this.move(ctx, 'retry', { attemptsUsed: Math.min(ctx.phase.attemptsUsed, ctx.phase.maxAttempts - 1) });
+      const { run, phase } = ctx;
+      if (phase.state !== 'FAILED') throw this.illegal(phase.state, 'QUEUED');
+      const reopens = isRunTerminal(run.state);
+      if (reopens && !transitionRun(run.state, 'reopen').ok) {
+        throw new DomainError('INVALID_TRANSITION', `run ${runId} is ${run.state}; only a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW is reopened by a retry`, {
+          run_state: run.state,
+        });
+      }
+      const to = await this.move(ctx, 'retry', { attemptsUsed: 0, lastFailureReason: null });
+      const requeued = reopens ? await this.progress.reopenRun(ctx.em, run, phaseId) : [];
+      await this.events.append(ctx.em, [
+        {
+          runId,
+          phaseId,
+          type: 'phase_retry',
+          payload: { attempts_used_before: phase.attemptsUsed, max_attempts: phase.maxAttempts, reopened_run: reopens, ...(reopens ? { run_state_before: run.state, requeued_phases: requeued } : {}) },
+        },
+      ]);
+      return to;
     });
   }
 
@@ -438,7 +459,7 @@ export class PhaseService {
       const state = await apply({ em, run, phase });
       const calls = (body as { llm_calls?: LlmCallRecord[] }).llm_calls ?? [];
       if (calls.length) {
-        await this.events.append(em, calls.map((c) => ({ runId, phaseId, type: 'llm_call', payload: { ...c, attempt: phase.attemptsUsed } })));
+        await this.events.append(em, calls.map((c) => ({ runId, phaseId, type: 'llm_call', payload: { ...c, attempt: phase.claimsCount } })));
       }
       // apply may have ended the run (a budget): derive from the row as it is now.
       let runState = await this.progress.settle(em, (await this.runs.find(runId, em))!);
@@ -455,7 +476,7 @@ export class PhaseService {
         phase_id: phaseId,
         phase_state: fresh.state,
         run_state: runState,
-        attempt: fresh.attemptsUsed,
+        attempt: fresh.claimsCount,
         attempts_left: Math.max(0, fresh.maxAttempts - fresh.attemptsUsed),
         commit_sha: fresh.commitSha,
       };
@@ -505,8 +526,9 @@ export class PhaseService {
     }
     const t = transitionPhase(phase.state, end.event, { attemptsUsed: phase.attemptsUsed, maxAttempts: phase.maxAttempts });
     if (!t.ok) throw new DomainError('INVALID_TRANSITION', t.reason, { from: phase.state, event: end.event });
-    // A lease handed back on shutdown was no attempt of the model: it does not use up one.
-    if (end.event === 'release') end = { ...end, set: { ...end.set, maxAttempts: phase.maxAttempts + 1 } };
+    // A lease handed back uncharged (shutdown, a provider that refused or failed, a lost push)
+    // was no attempt of the model: its attempt is given back.
+    if (end.event === 'release') end = { ...end, set: { ...end.set, attemptsUsed: Math.max(0, phase.attemptsUsed - 1) } };
     const exhausted = end.event === 'failAttempt' || end.event === 'expireLease' ? t.to === 'FAILED' : false;
     const reason = end.reason ?? null;
     const ok = await this.phases.transition(
@@ -538,7 +560,7 @@ export class PhaseService {
     await this.phases.recordAttempt(ctx.em, {
       runId: phase.runId,
       phaseId: phase.phaseId,
-      attempt: phase.attemptsUsed,
+      attempt: phase.claimsCount,
       outcome: end.outcome,
       reason,
       feedback: end.feedback ?? null,
@@ -551,7 +573,7 @@ export class PhaseService {
         runId: phase.runId,
         phaseId: phase.phaseId,
         type: 'phase_state',
-        payload: { from: phase.state, to: t.to, event: end.event, attempt: phase.attemptsUsed, outcome: end.outcome, ...(reason ? { reason } : {}) },
+        payload: { from: phase.state, to: t.to, event: end.event, attempt: phase.claimsCount, outcome: end.outcome, ...(reason ? { reason } : {}) },
       },
     ]);
     return t.to;

@@ -25,6 +25,9 @@ const TIER_EVENT_FOR: Record<TierState, TierEvent | undefined> = {
   SKIPPED: 'skip',
 };
 
+/** Why settle skipped a phase: an earlier tier failed. A retry of that failure queues it again. */
+export const SKIPPED_BY_FAILED_TIER = 'an earlier tier failed';
+
 /** Channel on which the supervisor announces that a run may have claimable work. */
 export const CLAIMABLE_CHANNEL = 'autopack_claimable';
 
@@ -54,8 +57,8 @@ export class ProgressService {
       const blockedIds = new Set(blocked.map((t) => t.tierId));
       for (const p of phases.filter((x) => blockedIds.has(x.tierId) && x.state === 'QUEUED')) {
         const t = transitionPhase(p.state, 'skip', { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
-        if (t.ok && (await this.phases.transition(em, p.id, p.state, t.to, {}, { lastFailureReason: 'an earlier tier failed' }))) {
-          events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: t.to, reason: 'an earlier tier failed' } });
+        if (t.ok && (await this.phases.transition(em, p.id, p.state, t.to, {}, { lastFailureReason: SKIPPED_BY_FAILED_TIER }))) {
+          events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: t.to, reason: SKIPPED_BY_FAILED_TIER } });
         }
       }
       phases = await this.phases.listForRun(em, run.runId);
@@ -65,11 +68,20 @@ export class ProgressService {
     for (const tier of tiers) {
       const inTier = phases.filter((p) => p.tierId === tier.tierId);
       const derived = deriveTierState(inTier.map((p) => p.state));
-      if (derived !== tier.state) {
+      let current = tier.state;
+      // A retried phase makes a FAILED (or SKIPPED) tier unfinished again: it reopens first.
+      if ((current === 'FAILED' || current === 'SKIPPED') && (derived === 'PENDING' || derived === 'IN_PROGRESS')) {
+        const t = transitionTier(current, 'reopen');
+        if (t.ok && (await this.tiers.transition(em, tier.id, current, t.to))) {
+          events.push({ runId: run.runId, type: 'tier_state', payload: { tier_id: tier.tierId, from: current, to: t.to } });
+          current = t.to;
+        }
+      }
+      if (derived !== current) {
         const event = TIER_EVENT_FOR[derived];
-        const t = event ? transitionTier(tier.state, event) : { ok: false as const, reason: 'no event' };
-        if (t.ok && (await this.tiers.transition(em, tier.id, tier.state, t.to))) {
-          events.push({ runId: run.runId, type: 'tier_state', payload: { tier_id: tier.tierId, from: tier.state, to: t.to } });
+        const t = event ? transitionTier(current, event) : { ok: false as const, reason: 'no event' };
+        if (t.ok && (await this.tiers.transition(em, tier.id, current, t.to))) {
+          events.push({ runId: run.runId, type: 'tier_state', payload: { tier_id: tier.tierId, from: current, to: t.to } });
         }
       }
       const budgets = strategy.tiers[tier.tierId];
@@ -132,6 +144,30 @@ export class ProgressService {
     return true;
   }
 
+  /**
+   * Reopens a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW because an operator retried one
+   * of its failed phases (CONTRACT.md section 6): the phases skipped because a tier failed are
+   * queued again and the run goes back to PHASE_EXECUTION. `settle` then derives the tiers, and
+   * skips again whatever another failure still blocks. Budgets are not reset. Returns the
+   * phases queued again, or null when the run cannot be reopened.
+   */
+  async reopenRun(em: EntityManager, run: RunEntity, retriedPhaseId: string): Promise<string[] | null> {
+    if (!transitionRun(run.state, 'reopen').ok) return null;
+    const events: NewEvent[] = [];
+    const requeued: string[] = [];
+    for (const p of await this.phases.listForRun(em, run.runId)) {
+      if (p.state !== 'SKIPPED' || p.lastFailureReason !== SKIPPED_BY_FAILED_TIER) continue;
+      const t = transitionPhase(p.state, 'reopen', { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
+      if (t.ok && (await this.phases.transition(em, p.id, p.state, t.to, {}, { lastFailureReason: null }))) {
+        requeued.push(p.phaseId);
+        events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: t.to, event: 'reopen', reason: `phase ${retriedPhaseId} was retried` } });
+      }
+    }
+    await this.moveRun(em, run, run.state, 'reopen', null, events);
+    await this.events.append(em, events);
+    return requeued;
+  }
+
   /** Applies one run event (with its hooks and events) outside a derivation, e.g. an approval. */
   async advanceRun(em: EntityManager, run: RunEntity, event: Parameters<typeof transitionRun>[1], reason: string | null = null): Promise<RunState> {
     const events: NewEvent[] = [];
@@ -153,6 +189,8 @@ export class ProgressService {
     const terminal = isRunTerminal(t.to);
     const ok = await this.runs.transition(em, run.runId, from, t.to, {
       ...(terminal ? { completedAt: await this.runs.now(em) } : {}),
+      // A reopened run is running again: it has no end and no failure until it ends anew.
+      ...(event === 'reopen' ? { completedAt: null, failureReason: null } : {}),
       ...(reason ? { failureReason: reason } : {}),
     });
     if (!ok) return from;
