@@ -107,6 +107,11 @@ export function runExecutor(supervisorUrl: string, repo: string, runId: string, 
   return runCli(['executor', '--run-id', runId, '--workspace', repo, '--api-url', supervisorUrl, '--poll-interval', '1', '--exit-when-idle', '--executor-id', `t-${runId}`], env, 150_000).done;
 }
 
+/** The lines of an executor's stderr that are not JSON log lines: the one line that explains an exit. */
+export function plainLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() && !l.startsWith('{'));
+}
+
 /** The `msg` of every JSON log line the executor wrote. */
 export function logMessages(output: string): string[] {
   return output

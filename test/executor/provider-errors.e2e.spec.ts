@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type ScriptedLlmServer } from '@app/testing';
-import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, plan, runExecutor, startRun, useTestbed } from './harness.js';
+import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, plan, runExecutor, startRun, useTestbed, plainLines } from './harness.js';
 
 /**
  * CONTRACT.md section 3: a provider that refuses the key, or stays down past every retry, is
@@ -14,8 +14,6 @@ afterEach(async () => {
   llm = undefined;
 });
 
-/** The lines of stderr that are not JSON log lines: what an operator reads first. */
-const plainLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() && !l.startsWith('{'));
 
 async function expectHandedBackUncharged(runId: string) {
   const run = await getRun(bed.sup.url, runId);

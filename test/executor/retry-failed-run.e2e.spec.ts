@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ScriptedLlmServer } from '@app/testing';
 import { http } from '../support/supervisor.js';
-import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, runExecutor, startRun, useTestbed } from './harness.js';
+import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, phase, phaseCommits, runExecutor, startRun, useTestbed, plainLines } from './harness.js';
 
 /**
  * A run whose phase failed for good ends DONE_FAILED_REQUIRES_HUMAN_REVIEW, and the executor
@@ -16,7 +16,6 @@ afterEach(async () => {
   llm = undefined;
 });
 
-const plainLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() && !l.startsWith('{'));
 
 it('exits 3 after serving a failed run; a retry through the API reopens it and it finishes DONE_SUCCESS with the later tier run', async () => {
   const repo = path.join(bed.tmp, 'repo');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import { type ScriptedLlmServer } from '@app/testing';
 import { claimNext } from '../support/supervisor.js';
-import { DEMO_REPO_FILES, createRepo, executorEnv, logMessages, phase, plan, runExecutor, startRun, useTestbed } from './harness.js';
+import { DEMO_REPO_FILES, createRepo, executorEnv, logMessages, phase, plan, runExecutor, startRun, useTestbed, plainLines } from './harness.js';
 
 /**
  * Workspace problems are one clear line and exit code 1, before anything is claimed and before
@@ -21,7 +21,6 @@ beforeAll(async () => {
   llm = await bed.startLlm({ script: { replies: [] } });
 });
 
-const plainLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() && !l.startsWith('{'));
 
 async function expectRefused(workspace: string, runId: string, message: RegExp) {
   claims = 0;

@@ -1,4 +1,5 @@
 import { http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { stateSnapshot } from '../support/database.js';
 
 /**
  * The original Autopack's clients are Python: an optional field left at `None` arrives as
@@ -9,19 +10,7 @@ let sup: TestSupervisor;
 const RUN = 'py-run';
 const call = (method: string, path: string, body?: unknown) => http(sup.url, method, path, body);
 
-async function snapshot(): Promise<unknown> {
-  const all = (table: string) => sup.db.query(`SELECT * FROM ${table} ORDER BY 1`);
-  return {
-    runs: await all('runs'),
-    tiers: await all('tiers'),
-    phases: await all('phases'),
-    attempts: await all('phase_attempts'),
-    events: await sup.db.query('SELECT count(*)::int AS n FROM events'),
-    issues: await all('phase_issues'),
-    backlog: await all('project_backlog'),
-    usage: await all('usage_reports'),
-  };
-}
+const snapshot = () => stateSnapshot(sup.db);
 
 beforeAll(async () => {
   sup = await startTestSupervisor();

@@ -1,19 +1,11 @@
 import { http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { stateSnapshot } from '../support/database.js';
 
 let sup: TestSupervisor;
 let lease: string;
 const RUN = 'bad-input-run';
 
-/** Everything a client could have changed, as one comparable value. */
-async function snapshot(): Promise<unknown> {
-  return {
-    runs: await sup.db.query('SELECT * FROM runs ORDER BY run_id'),
-    tiers: await sup.db.query('SELECT * FROM tiers ORDER BY id'),
-    phases: await sup.db.query('SELECT * FROM phases ORDER BY id'),
-    attempts: await sup.db.query('SELECT * FROM phase_attempts ORDER BY id'),
-    events: await sup.db.query('SELECT count(*)::int AS n FROM events'),
-  };
-}
+const snapshot = () => stateSnapshot(sup.db);
 
 beforeAll(async () => {
   sup = await startTestSupervisor({ maxBodyBytes: 64 * 1024 });

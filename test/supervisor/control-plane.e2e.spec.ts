@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { claimNext, completeNext, flatPlan, http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { stateSnapshot } from '../support/database.js';
 
 let sup: TestSupervisor;
 beforeAll(async () => {
@@ -8,14 +9,7 @@ beforeAll(async () => {
 afterAll(async () => sup?.close());
 
 const call = (method: string, path: string, body?: unknown) => http(sup.url, method, path, body);
-async function snapshot(): Promise<unknown> {
-  return {
-    runs: await sup.db.query('SELECT * FROM runs ORDER BY run_id'),
-    tiers: await sup.db.query('SELECT * FROM tiers ORDER BY id'),
-    phases: await sup.db.query('SELECT * FROM phases ORDER BY id'),
-    events: await sup.db.query('SELECT count(*)::int AS n FROM events'),
-  };
-}
+const snapshot = () => stateSnapshot(sup.db);
 
 describe('illegal transitions through routes', () => {
   it('answer 409 and leave the database unchanged', async () => {

@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { SupervisorClient } from '../../apps/executor/src/supervisor-client.js';
 import { mapError } from '../../apps/supervisor/src/http/error-mapping.js';
 import { http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
+import { stateSnapshot } from '../support/database.js';
 
 /**
  * PostgreSQL stores no NUL byte (U+0000) in text or jsonb. Every text a client can send, on
@@ -14,23 +15,7 @@ const RUN = 'nul-run';
 const P = `/runs/${RUN}/phases/p1`;
 const NUL = 'before\u0000after';
 
-/** Everything a client could have changed, as one comparable value. */
-async function snapshot(): Promise<unknown> {
-  const all = (table: string) => sup.db.query(`SELECT * FROM ${table} ORDER BY 1`);
-  return {
-    runs: await all('runs'),
-    tiers: await all('tiers'),
-    phases: await all('phases'),
-    attempts: await all('phase_attempts'),
-    events: await sup.db.query('SELECT count(*)::int AS n FROM events'),
-    issues: await all('phase_issues'),
-    backlog: await all('project_backlog'),
-    rulesets: await all('project_rulesets'),
-    reservations: await all('budget_reservations'),
-    usage: await all('usage_reports'),
-    idempotency: await all('idempotency_keys'),
-  };
-}
+const snapshot = () => stateSnapshot(sup.db);
 
 beforeAll(async () => {
   sup = await startTestSupervisor();

@@ -1,3 +1,4 @@
+import { stateSnapshot } from '../support/database.js';
 import { claimNext, completeNext, http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
 /**
@@ -103,11 +104,7 @@ describe('retrying a failed phase', () => {
   });
 
   it('answers 409 and changes nothing for runs that ended another way, and for phases that did not fail', async () => {
-    const snapshot = async () => ({
-      runs: await sup.db.query('SELECT * FROM runs ORDER BY run_id'),
-      phases: await sup.db.query('SELECT * FROM phases ORDER BY id'),
-      events: await sup.db.query('SELECT count(*)::int AS n FROM events'),
-    });
+    const snapshot = () => stateSnapshot(sup.db);
     // Cancelled with a failed phase.
     await call('POST', '/runs/start', samplePlan('reopen-cancelled'));
     await failForGood('reopen-cancelled');

@@ -42,3 +42,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * Everything a client request could have changed, as one comparable value: a request that is
+ * refused must leave it equal (events are counted, since their ids and times always differ).
+ */
+export async function stateSnapshot(db: TestDatabase): Promise<unknown> {
+  const all = (table: string) => db.query(`SELECT * FROM ${table} ORDER BY 1`);
+  return {
+    runs: await all('runs'),
+    tiers: await all('tiers'),
+    phases: await all('phases'),
+    attempts: await all('phase_attempts'),
+    events: await db.query('SELECT count(*)::int AS n FROM events'),
+    issues: await all('phase_issues'),
+    backlog: await all('project_backlog'),
+    rulesets: await all('project_rulesets'),
+    reservations: await all('budget_reservations'),
+    usage: await all('usage_reports'),
+    idempotency: await all('idempotency_keys'),
+  };
+}

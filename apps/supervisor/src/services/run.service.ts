@@ -99,6 +99,7 @@ export class RunService {
     const safetyProfile = r.safety_profile ?? 'normal';
     const projectId = r.project_id ?? 'default';
 
+    let created: RunResponse | undefined;
     try {
       await this.ds.transaction(async (em) => {
         if (await this.runs.find(r.run_id, em)) throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
@@ -187,14 +188,17 @@ export class RunService {
           { runId: r.run_id, type: 'run_created', payload: { tiers: plan.tiers.length, phases: plan.phases.length, safety_profile: safetyProfile } },
         ]);
         await this.events.notify(em, CLAIMABLE_CHANNEL, r.run_id);
-        await recordAnswer?.(em, { status: 201, body: await this.get(r.run_id, em) });
+        // One answer, read once: the stored answer (replayed for a repeated Idempotency-Key) and
+        // the one returned now must be equal, to the budget minutes elapsed.
+        created = await this.get(r.run_id, em);
+        await recordAnswer?.(em, { status: 201, body: created });
       });
     } catch (err) {
       // Two concurrent starts of the same id: the loser hits the primary key.
       if ((err as { code?: string }).code === '23505') throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
       throw err;
     }
-    return this.get(r.run_id);
+    return created!;
   }
 
   /**
