@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { RunResponse } from '@app/contracts';
 import { branchLog, createSampleRepository } from '@app/git';
 import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import { findFreePort } from '../../supervisor/src/database/embedded-postgres.js';
+import { embeddedPostgresPlace, findFreePort } from '../../supervisor/src/database/embedded-postgres.js';
 import { DEMO_REPO_FILES, DEMO_SCRIPT, demoPlan } from './demo-fixture.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/autopack.js', import.meta.url));
@@ -91,7 +91,11 @@ export async function runDemo(opts: { live: boolean; dir?: string }): Promise<nu
       if (Date.now() > deadline) throw new Error(`the supervisor did not become healthy:\n${tail(supervisorLog)}`);
       await sleep(250);
     }
-    say(`  supervisor: ${api} (embedded PostgreSQL, data in .autopack/pg)`);
+    // Where the supervisor put its cluster: .autopack/pg, or a place the server can use (one line).
+    const pgDir = path.join(process.env.AUTOPACK_DATA_DIR || '.autopack', 'pg');
+    const pgPlace = embeddedPostgresPlace(pgDir);
+    say(`  supervisor: ${api} (embedded PostgreSQL${pgPlace.notice ? '' : `, data in ${pgDir}`})`);
+    if (pgPlace.notice) say(`  ${pgPlace.notice}`);
 
     const started = await fetch(`${api}/runs/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(demoPlan(runId)) });
     if (started.status !== 201) throw new Error(`POST /runs/start answered ${started.status}: ${await started.text()}`);

@@ -80,6 +80,8 @@ export async function startSupervisor(env: NodeJS.ProcessEnv = process.env, over
       dir: path.join(config.dataDir, 'pg'),
       fast: config.embeddedPgFast,
       log: (m) => log.pino.debug({ component: 'embedded-postgres' }, m),
+      // The one line saying the cluster lives elsewhere (a checkout only root can enter).
+      notice: (line) => log.warn({ component: 'embedded-postgres' }, line),
     });
     databaseUrl = embedded.url;
     log.info({ port: embedded.port, data_dir: embedded.dataDir }, 'using embedded PostgreSQL');
