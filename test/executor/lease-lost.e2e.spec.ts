@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { worktreeChanges } from '@app/git';
 import { type ScriptedLlmServer } from '@app/testing';
-import { claimNext } from '../support/supervisor.js';
+import { claimNext, http } from '../support/supervisor.js';
 import { waitFor } from '../support/wait.js';
 import { DEMO_REPO_FILES, approveReply, builderReply, createRepo, executorEnv, getRun, logMessages, phase, phaseCommits, plan, runExecutor, startRun, useTestbed } from './harness.js';
 
@@ -43,10 +43,12 @@ const bed = useTestbed('lease-lost', { leaseSeconds: 2 }, {
   },
 });
 
-it('drops the commit of an attempt whose lease expired on the last attempt', async () => {
+it('drops the commit of an attempt whose lease expired as the phase was abandoned for good', async () => {
   const repo = path.join(bed.tmp, 'repo');
   await createRepo(repo, DEMO_REPO_FILES);
-  // docs phases have two attempts; the first is taken by an executor that vanishes.
+  // Two expired leases abandon a docs phase here; the first is taken by an executor that
+  // vanishes, so the executor's own expiry is the last one the phase survives.
+  expect((await http(bed.sup.url, 'PUT', '/projects/default/ruleset', { categories: { docs: { max_abandonments: 2 } } })).status).toBe(200);
   await startRun(bed.sup.url, plan(runId, [phase('docs', 0, { task_category: 'docs', scope: { paths: ['README.md'] } })]));
   await claimNext(bed.sup.url, runId, 'ghost');
   const readmeBefore = readFileSync(path.join(repo, 'README.md'), 'utf8');
@@ -65,7 +67,16 @@ it('drops the commit of an attempt whose lease expired on the last attempt', asy
   expect(logMessages(result.stderr)).toContain('lease lost after the commit and the phase ended without it; the commit was dropped');
 
   const run = await getRun(bed.sup.url, runId);
-  expect(run.phases[0]).toMatchObject({ state: 'FAILED', attempts_used: 2 });
+  // Expired leases are no attempts of the model: both were refunded, and counted as abandonments.
+  expect(run.phases[0]).toMatchObject({ state: 'FAILED', attempts_used: 0, abandonments: 2, max_abandonments: 2 });
+  expect(run.phases[0].last_failure_reason).toMatch(/^abandoned: the lease expired 2 times \(cap 2\)/);
+  // The events explain the phase's state: two expiries, the second one ending it.
+  const expiries: { payload: any }[] = await bed.sup.db.query(`SELECT payload FROM events WHERE run_id = $1 AND type = 'phase_state' AND payload->>'event' = 'expireLease' ORDER BY id`, [runId]);
+  expect(expiries.map((e) => [e.payload.to, e.payload.abandonments, e.payload.attempt_charged])).toEqual([
+    ['QUEUED', 1, false],
+    ['FAILED', 2, false],
+  ]);
+  expect(expiries[1].payload.reason).toMatch(/^abandoned: /);
   // The late approval report had a stale token, so it changed nothing (CONTRACT.md section 6):
   // only the builder report, made while the lease was live, counted its call's tokens.
   expect(llm.requests).toHaveLength(2);

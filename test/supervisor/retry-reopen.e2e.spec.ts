@@ -1,3 +1,4 @@
+import { PhaseService } from '../../apps/supervisor/src/services/phase.service.js';
 import { stateSnapshot } from '../support/database.js';
 import { claimNext, completeNext, http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
@@ -155,5 +156,46 @@ describe('a lease handed back uncharged', () => {
     const second = await claimNext(sup.url, runId);
     expect(second).toMatchObject({ phase_id: 'p1', attempt: 2 });
     expect(second.previous_attempts.map((a: any) => [a.attempt, a.outcome])).toEqual([[1, 'released']]);
+  });
+});
+
+describe('an expired lease (CONTRACT.md section 3)', () => {
+  /** Claims the phase and lets its lease run out, as a killed executor would; returns the sweep's count. */
+  async function claimAndAbandon(runId: string): Promise<number> {
+    await claimNext(sup.url, runId, 'doomed');
+    await sup.db.query(`UPDATE phases SET lease_expires_at = now() - interval '1 second' WHERE run_id = $1 AND lease_token IS NOT NULL`, [runId]);
+    return sup.app.get(PhaseService).expireLeases();
+  }
+
+  it('costs no attempt, and the default cap of 10 abandonments ends the phase FAILED abandoned', async () => {
+    const runId = 'abandon-1';
+    await call('POST', '/runs/start', samplePlan(runId));
+    const fresh = (await getRun(runId)).phases[0];
+    expect(fresh).toMatchObject({ attempts_used: 0, abandonments: 0, max_abandonments: 10 });
+    for (let i = 1; i <= 9; i++) {
+      expect(await claimAndAbandon(runId)).toBe(1);
+      expect((await getRun(runId)).phases[0]).toMatchObject({ state: 'QUEUED', attempts_used: 0, abandonments: i });
+    }
+    expect(await claimAndAbandon(runId)).toBe(1);
+    const run = await getRun(runId);
+    expect(run.phases[0]).toMatchObject({ state: 'FAILED', attempts_used: 0, abandonments: 10, max_abandonments: 10 });
+    expect(run.phases[0].last_failure_reason).toMatch(/^abandoned: the lease expired 10 times \(cap 10\); lease of doomed expired/);
+    // The figures are in the run summary too, and no executor crash became an issue of the phase.
+    const summary = (await call('GET', `/reports/run_summary/${runId}`)).body;
+    expect(summary.phases[0]).toMatchObject({ phase_id: 'p1', attempts: 0, abandonments: 10, max_abandonments: 10 });
+    expect(await sup.db.query(`SELECT issue_key FROM phase_issues WHERE run_id = $1`, [runId])).toEqual([]);
+    // A retry gives the phase fresh attempts and a fresh abandonment count.
+    expect((await call('POST', `/runs/${runId}/phases/p1/retry`)).status).toBe(200);
+    expect((await getRun(runId)).phases[0]).toMatchObject({ state: 'QUEUED', attempts_used: 0, abandonments: 0 });
+  });
+
+  it('takes its cap from the project ruleset', async () => {
+    expect((await call('PUT', '/projects/abandon-proj/ruleset', { categories: { feature_scaffolding: { max_abandonments: 2 } } })).status).toBe(200);
+    const runId = 'abandon-2';
+    await call('POST', '/runs/start', samplePlan(runId, { project_id: 'abandon-proj' }));
+    expect((await getRun(runId)).phases[0].max_abandonments).toBe(2);
+    await claimAndAbandon(runId);
+    await claimAndAbandon(runId);
+    expect((await getRun(runId)).phases[0]).toMatchObject({ state: 'FAILED', abandonments: 2 });
   });
 });

@@ -43,7 +43,7 @@ import { type ModelChoice, type ModelRouting, type RoutedRole, type TaskProfile,
 import { AUDITOR_SYSTEM_PROMPT, BUILDER_SYSTEM_PROMPT, type CiReport, auditorPrompt, builderPrompt } from './prompts.js';
 import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
 import { clearInflight, markInflight, recoverInflight } from './inflight.js';
-import { checkOutIntegrationBranch, integrationBranchOf, publishCommit } from './integration-branch.js';
+import { type IntegrationBranch, checkOutIntegrationBranch, dropCommitsOfEndedPhases, integrationBranchOf, publishCommit } from './integration-branch.js';
 import type { WorkspaceLock } from './workspace-lock.js';
 
 /** Everything the executor talks to; the composition root (main.ts) builds them. */
@@ -269,6 +269,15 @@ export class Executor {
     }
     if (TERMINAL_RUN_STATES.includes(run.state)) {
       log.info({ run_id: run.run_id, state: run.state, failure_reason: run.failure_reason }, 'run is terminal');
+      // The last holder of the workspace leaves no commit of a phase that did not complete.
+      const integration = {
+        workspace: config.workspace,
+        branch: run.integration_branch,
+        runId: run.run_id,
+        sharedUrl: run.repo_url && /^https?:\/\//i.test(run.repo_url) ? run.repo_url : undefined,
+      };
+      const states = Object.fromEntries(run.phases.map((p) => [p.phase_id, p.state]));
+      await this.holdingWorkspace(this.stop.signal, log, () => this.dropEndedCommits(integration, states, true, log));
       if (run.state === 'DONE_SUCCESS') return EXIT.ok;
       this.fatal(`run ${run.run_id} ended ${run.state}${run.failure_reason ? `: ${run.failure_reason.slice(0, 500)}` : ''}`);
       return EXIT.runFailed;
@@ -477,6 +486,8 @@ export class Executor {
     const integration = integrationBranchOf(claim, ws);
     const head = await checkOutIntegrationBranch(integration);
     if (integration.sharedUrl) log.info({ repo: redactUrl(integration.sharedUrl), head }, 'integration branch synced from the run repository');
+    // Whoever holds the workspace next removes commits of phases that ended without completing.
+    if (claim.run.phase_states) await this.dropEndedCommits(integration, claim.run.phase_states, false, log);
 
     // Resume: a commit of this phase already on the branch means an earlier attempt died
     // between commit and report, or another executor finished the phase. Report it instead of
@@ -713,6 +724,20 @@ export class Executor {
     if ((await headCommit(ws, branch)) !== sha) return;
     await resetBranchToRemote(ws, { branch, commit: parent });
     log.warn({ sha, phase_state: phase?.state, run_state: run.state }, 'lease lost after the commit and the phase ended without it; the commit was dropped');
+  }
+
+  /** Applies the no-commit-without-COMPLETE invariant (see `commitsOfEndedPhases`) and says what it did. */
+  private async dropEndedCommits(
+    integration: Pick<IntegrationBranch, 'workspace' | 'branch' | 'runId' | 'sharedUrl'>,
+    states: Record<string, string>,
+    runEnded: boolean,
+    log: Logger,
+  ): Promise<void> {
+    const r = await dropCommitsOfEndedPhases(integration, states, runEnded);
+    const describe = (cs: { sha: string; phaseId?: string }[]) => cs.map((c) => `${c.phaseId}@${c.sha.slice(0, 12)}`);
+    if (r.shared) log.warn({ commits: describe(r.dropped) }, 'the shared branch holds commits of phases that ended without completing; removing them needs a forced push, left as they are');
+    else if (r.dropped.length) log.warn({ commits: describe(r.dropped), head: r.resetTo }, 'removed commits of phases that ended without completing');
+    if (r.buried.length) log.warn({ commits: describe(r.buried) }, 'commits of phases that ended without completing lie under commits that stay; left as they are');
   }
 
   /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClaimResponse } from '@app/contracts';
 import {
+  branchLog,
   checkoutBranch,
   currentBranch,
   ensureIntegrationBranch,
@@ -114,5 +115,83 @@ async function sharedHead(workspace: string, url: string, branch: string): Promi
     return await fetchBranch(workspace, { url, branch });
   } catch {
     return undefined;
+  }
+}
+
+/** A commit near the branch head, newest first, as {@link commitsOfEndedPhases} reads it. */
+export interface TipCommit {
+  sha: string;
+  /** The run and phase its trailers name; undefined for a commit that is not a phase commit. */
+  runId?: string;
+  phaseId?: string;
+}
+
+/** What {@link commitsOfEndedPhases} decided. */
+export interface EndedPhaseCommits {
+  /** Where the branch must go: the parent of the deepest commit to drop; null when nothing goes. */
+  resetTo: string | null;
+  /** The commits removed by that reset, newest first. */
+  dropped: TipCommit[];
+  /** Commits of ended phases under a commit that stays; they cannot go without rewriting it. */
+  buried: TipCommit[];
+}
+
+/**
+ * THE INVARIANT: a commit of a phase stays on the integration branch only while the phase may
+ * still complete with it (QUEUED, leased: its report may be in flight, or the next attempt
+ * finds it and reports it) or has completed with it. A commit of a phase the supervisor ended
+ * without COMPLETE (FAILED, SKIPPED, or any unfinished phase of a run that ended) must go.
+ *
+ * Decides it from the supervisor's phase states, never from local guesses: walks the run's
+ * commits down from the head (`log`, newest first, linear) and drops the run of commits of
+ * ended phases at the tip. It stops at the first commit that stays; everything below it was
+ * checked when its phase was built, since every attempt starts with this check.
+ */
+export function commitsOfEndedPhases(log: readonly TipCommit[], runId: string, phaseStates: Readonly<Record<string, string>>, runEnded: boolean): EndedPhaseCommits {
+  const ended = (c: TipCommit) => {
+    if (c.runId !== runId || c.phaseId === undefined) return false;
+    const state = phaseStates[c.phaseId];
+    if (state === undefined) return false; // not a phase this supervisor knows: leave it alone
+    return state === 'FAILED' || state === 'SKIPPED' || (runEnded && state !== 'COMPLETE');
+  };
+  let i = 0;
+  while (i < log.length && ended(log[i])) i++;
+  const dropped = log.slice(0, i);
+  const rest = log.slice(i);
+  const stays = rest.findIndex((c) => c.runId === runId && !ended(c));
+  const buried = (stays === -1 ? [] : rest.slice(stays + 1)).filter(ended);
+  // The commit under the deepest dropped one is its parent (the branch is linear).
+  const resetTo = dropped.length === 0 ? null : (log[i]?.sha ?? null);
+  return { resetTo, dropped, buried };
+}
+
+/**
+ * Applies {@link commitsOfEndedPhases} to the workspace's integration branch: whoever holds the
+ * workspace next removes the commits of phases that ended without completing (a lost report
+ * followed by the phase failing, or an executor killed between commit and report). Only the
+ * local branch is rewritten: a commit already pushed to a shared repository would need a
+ * forced push, so it is reported instead (`shared`), and pushes stay fast-forward only.
+ */
+export async function dropCommitsOfEndedPhases(
+  b: Pick<IntegrationBranch, 'workspace' | 'branch' | 'runId' | 'sharedUrl'>,
+  phaseStates: Readonly<Record<string, string>>,
+  runEnded: boolean,
+): Promise<EndedPhaseCommits & { shared: boolean }> {
+  const { workspace, branch, runId } = b;
+  const none = { resetTo: null, dropped: [], buried: [], shared: false };
+  if ((await resolveBranchOrNull(workspace, branch)) === null) return none;
+  const log = (await branchLog(workspace, branch, { depth: 200 })).map((c) => ({ sha: c.sha, runId: c.trailers['Autopack-Run'], phaseId: c.trailers['Autopack-Phase'] }));
+  const decision = commitsOfEndedPhases(log, runId, phaseStates, runEnded);
+  if (decision.resetTo === null) return { ...decision, shared: false };
+  if (b.sharedUrl) return { ...decision, resetTo: null, shared: true };
+  await resetBranchToRemote(workspace, { branch, commit: decision.resetTo });
+  return { ...decision, shared: false };
+}
+
+async function resolveBranchOrNull(workspace: string, branch: string): Promise<string | null> {
+  try {
+    return await headCommit(workspace, `refs/heads/${branch}`);
+  } catch {
+    return null;
   }
 }

@@ -73,6 +73,8 @@ export const ClaimResponseSchema = z.object({
     safety_profile: z.string(),
     ci: CiSpecSchema.nullable(),
     protected_paths: z.array(z.string()),
+    /** Every phase's state at claim time: commits of phases that ended without COMPLETE leave the branch. */
+    phase_states: z.record(z.string(), z.string()).optional(),
   }),
 });
 /** `POST /phases/claim` 200 response. */

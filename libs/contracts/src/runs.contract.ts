@@ -114,6 +114,9 @@ export const PhaseResponseSchema = z.object({
   ci: CiSpecSchema.nullable(),
   attempts_used: z.number().int(),
   max_attempts: z.number().int(),
+  /** Leases that expired (crashed or cut-off executors): not attempts; at `max_abandonments` the phase ends FAILED `abandoned`. */
+  abandonments: z.number().int(),
+  max_abandonments: z.number().int(),
   builder_attempts: z.number().int(),
   auditor_attempts: z.number().int(),
   tokens_used: z.number(),

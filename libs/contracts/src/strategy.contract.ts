@@ -8,6 +8,8 @@ export const PhaseStrategySchema = z.object({
   complexity: z.enum(['low', 'medium', 'high']),
   max_builder_attempts: z.number().int(),
   max_auditor_attempts: z.number().int(),
+  /** Lease expiries (a crashed or cut-off executor) after which the phase ends FAILED `abandoned`; absent in runs started before it existed. */
+  max_abandonments: z.number().int().optional(),
   incident_token_cap: z.number().int(),
   ci_profile: z.enum(['normal', 'strict']),
   auditor_profile: z.string().nullable(),
@@ -36,6 +38,7 @@ export const CategoryOverrideSchema = z.strictObject({
   ci_profile: z.enum(['normal', 'strict']).optional(),
   max_builder_attempts: z.number().int().min(1).max(20).optional(),
   max_auditor_attempts: z.number().int().min(1).max(20).optional(),
+  max_abandonments: z.number().int().min(1).max(100).optional(),
   incident_token_cap: z.number().int().min(1000).max(100_000_000).optional(),
   auto_apply: z.boolean().optional(),
   auditor_profile: z.string().max(100).nullable().optional(),

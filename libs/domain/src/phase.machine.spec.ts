@@ -2,7 +2,7 @@ import { PHASE_STATES, type PhaseState } from '@app/contracts';
 import { PHASE_EVENTS, type PhaseEvent, eventForRequestedPhaseState, transitionPhase } from './phase.machine.js';
 
 // Written out by hand (not read from the table) so a change to the table fails here.
-const LEGAL: Record<string, PhaseState | 'retry-or-fail'> = {
+const LEGAL: Record<string, PhaseState | 'retry-or-fail' | 'requeue-or-abandon'> = {
   'QUEUED:claim': 'EXECUTING',
   'QUEUED:skip': 'SKIPPED',
   'EXECUTING:startCi': 'CI_RUNNING',
@@ -14,7 +14,7 @@ const LEGAL: Record<string, PhaseState | 'retry-or-fail'> = {
 for (const s of ['EXECUTING', 'CI_RUNNING', 'GATE']) {
   LEGAL[`${s}:complete`] = 'COMPLETE';
   LEGAL[`${s}:failAttempt`] = 'retry-or-fail';
-  LEGAL[`${s}:expireLease`] = 'retry-or-fail';
+  LEGAL[`${s}:expireLease`] = 'requeue-or-abandon';
   LEGAL[`${s}:release`] = 'QUEUED';
   LEGAL[`${s}:fail`] = 'FAILED';
 }
@@ -36,6 +36,12 @@ describe('phase machine', () => {
     } else if (expected === 'retry-or-fail') {
       expect(withAttemptsLeft).toEqual({ ok: true, to: 'QUEUED' });
       expect(exhausted).toEqual({ ok: true, to: 'FAILED' });
+    } else if (expected === 'requeue-or-abandon') {
+      // Attempts do not matter to an expired lease; only how often the phase was abandoned.
+      expect(withAttemptsLeft).toEqual({ ok: true, to: 'QUEUED' });
+      expect(exhausted).toEqual({ ok: true, to: 'QUEUED' });
+      expect(transitionPhase(state, event, { attemptsUsed: 3, maxAttempts: 3, abandonments: 8, maxAbandonments: 10 })).toEqual({ ok: true, to: 'QUEUED' });
+      expect(transitionPhase(state, event, { attemptsUsed: 0, maxAttempts: 3, abandonments: 9, maxAbandonments: 10 })).toEqual({ ok: true, to: 'FAILED' });
     } else {
       expect(withAttemptsLeft).toEqual({ ok: true, to: expected });
       expect(exhausted).toEqual({ ok: true, to: expected });

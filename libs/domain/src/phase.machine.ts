@@ -19,14 +19,16 @@ export type PhaseEvent = (typeof PHASE_EVENTS)[number];
 
 /**
  * `RETRY_OR_FAIL` resolves to QUEUED while attempts remain and to FAILED once the last
- * attempt is spent. Attempts are counted at claim time, so a crash loop also reaches the cap.
+ * attempt is spent. `REQUEUE_OR_ABANDON` (an expired lease: the executor crashed or lost the
+ * supervisor) costs no attempt; it resolves to QUEUED until the phase has been abandoned
+ * `maxAbandonments` times, so a phase that kills every executor still ends.
  */
-type Target = PhaseState | 'RETRY_OR_FAIL';
+type Target = PhaseState | 'RETRY_OR_FAIL' | 'REQUEUE_OR_ABANDON';
 
 const leasedExits = {
   complete: 'COMPLETE',
   failAttempt: 'RETRY_OR_FAIL',
-  expireLease: 'RETRY_OR_FAIL',
+  expireLease: 'REQUEUE_OR_ABANDON',
   release: 'QUEUED',
   fail: 'FAILED',
 } as const satisfies Partial<Record<PhaseEvent, Target>>;
@@ -47,6 +49,9 @@ export const PHASE_TRANSITIONS = {
 export interface AttemptContext {
   attemptsUsed: number;
   maxAttempts: number;
+  /** Expired leases so far (before the event); absent: never abandoned. */
+  abandonments?: number;
+  maxAbandonments?: number;
 }
 
 /** Result of a transition: the new state, or why it is illegal. */
@@ -59,6 +64,9 @@ export function transitionPhase(from: PhaseState, event: PhaseEvent, ctx: Attemp
   if (!target) return { ok: false, reason: `phase cannot '${event}' from ${from}` };
   if (target === 'RETRY_OR_FAIL') {
     return { ok: true, to: ctx.attemptsUsed < ctx.maxAttempts ? 'QUEUED' : 'FAILED' };
+  }
+  if (target === 'REQUEUE_OR_ABANDON') {
+    return { ok: true, to: (ctx.abandonments ?? 0) + 1 < (ctx.maxAbandonments ?? Number.POSITIVE_INFINITY) ? 'QUEUED' : 'FAILED' };
   }
   return { ok: true, to: target };
 }

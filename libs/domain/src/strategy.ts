@@ -1,11 +1,19 @@
 import type { Complexity, PhaseStrategy, SafetyProfile } from '@app/contracts';
 
+/** Lease expiries a phase survives unless a ruleset says otherwise (CONTRACT.md section 3). */
+export const DEFAULT_MAX_ABANDONMENTS = 10;
+
 /** Defaults of one task category (v7 StrategyEngine `CategoryDefaults`). */
 export interface CategoryDefaults {
   complexity: Complexity;
   ciProfile: 'normal' | 'strict';
   maxBuilderAttempts: number;
   maxAuditorAttempts: number;
+  /**
+   * Lease expiries a phase survives: a crash is no attempt of the model, but a phase that kills
+   * every executor that takes it must end, as FAILED with the reason `abandoned`.
+   */
+  maxAbandonments: number;
   incidentTokenCap: number;
   autoApply: boolean;
   auditorProfile: string | null;
@@ -19,6 +27,7 @@ const generic: CategoryDefaults = {
   ciProfile: 'normal',
   maxBuilderAttempts: 3,
   maxAuditorAttempts: 2,
+  maxAbandonments: DEFAULT_MAX_ABANDONMENTS,
   incidentTokenCap: 500_000,
   autoApply: true,
   auditorProfile: null,
@@ -37,6 +46,7 @@ const highRisk = (
   ciProfile: 'strict',
   maxBuilderAttempts,
   maxAuditorAttempts,
+  maxAbandonments: DEFAULT_MAX_ABANDONMENTS,
   incidentTokenCap,
   autoApply: false,
   auditorProfile,
@@ -171,6 +181,7 @@ export function compileStrategy(input: {
       complexity: p.complexity ?? d.complexity,
       max_builder_attempts: d.maxBuilderAttempts,
       max_auditor_attempts: d.maxAuditorAttempts,
+      max_abandonments: d.maxAbandonments,
       incident_token_cap: d.incidentTokenCap,
       ci_profile: d.ciProfile,
       auditor_profile: d.auditorProfile,

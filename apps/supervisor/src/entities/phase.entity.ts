@@ -25,6 +25,10 @@ export class PhaseEntity {
   @Column({ name: 'attempts_used', type: 'int' }) attemptsUsed!: number;
   /** Claims made so far: the attempt number of the current (or last) claim, never reused. */
   @Column({ name: 'claims_count', type: 'int' }) claimsCount!: number;
+  /** Leases of this phase that expired (crashed or cut-off executors); not charged as attempts. */
+  @Column({ name: 'abandonments', type: 'int' }) abandonments!: number;
+  /** Expiries after which the phase ends FAILED with the reason `abandoned`. */
+  @Column({ name: 'max_abandonments', type: 'int' }) maxAbandonments!: number;
   @Column({ name: 'max_attempts', type: 'int' }) maxAttempts!: number;
   @Column({ name: 'lease_token', type: 'uuid', nullable: true }) leaseToken!: string | null;
   @Column({ name: 'lease_owner', type: 'text', nullable: true }) leaseOwner!: string | null;

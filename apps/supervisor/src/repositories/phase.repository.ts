@@ -20,6 +20,7 @@ export type PhaseTransitionSet = Partial<
     | 'majorIssuesCount'
     | 'attemptsUsed'
     | 'maxAttempts'
+    | 'abandonments'
   >
 > & { clearLease?: boolean };
 

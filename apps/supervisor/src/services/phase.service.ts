@@ -43,7 +43,8 @@ const PROCESS_ISSUES: Record<string, { key: string; category: string; source: st
   ci_failed: { key: 'ci_failure', category: 'ci_failure', source: 'ci' },
   auditor_revise: { key: 'auditor_rejection', category: 'auditor_rejection', source: 'auditor' },
   auditor_escalate: { key: 'auditor_escalation', category: 'auditor_rejection', source: 'auditor' },
-  lease_expired: { key: 'lease_expired', category: 'executor', source: 'api_server' },
+  // An expired lease (a crashed executor) is no issue of the phase's work: it is counted in
+  // `abandonments`, not in the phase's issues, cleanliness or the run's minor-issue budget.
 };
 
 /** What ends an attempt, as recorded in `phase_attempts`. */
@@ -161,6 +162,7 @@ export class PhaseService {
   private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string): Promise<ClaimResponse> {
     const strategy = run.strategy.phases[phase.phaseId];
     const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
+    const phaseStates = Object.fromEntries((await this.phases.listForRun(em, run.runId)).map((p) => [p.phaseId, p.state]));
     return {
       run_id: run.runId,
       phase_id: phase.phaseId,
@@ -202,6 +204,7 @@ export class PhaseService {
         safety_profile: run.safetyProfile,
         ci: run.ci,
         protected_paths: run.protectedPaths,
+        phase_states: phaseStates,
       },
     };
   }
@@ -376,14 +379,14 @@ export class PhaseService {
           run_state: run.state,
         });
       }
-      const to = await this.move(ctx, 'retry', { attemptsUsed: 0, lastFailureReason: null });
+      const to = await this.move(ctx, 'retry', { attemptsUsed: 0, abandonments: 0, lastFailureReason: null });
       const requeued = reopens ? await this.progress.reopenRun(ctx.em, run, phaseId) : [];
       await this.events.append(ctx.em, [
         {
           runId,
           phaseId,
           type: 'phase_retry',
-          payload: { attempts_used_before: phase.attemptsUsed, max_attempts: phase.maxAttempts, reopened_run: reopens, ...(reopens ? { run_state_before: run.state, requeued_phases: requeued } : {}) },
+          payload: { attempts_used_before: phase.attemptsUsed, max_attempts: phase.maxAttempts, abandonments_before: phase.abandonments, reopened_run: reopens, ...(reopens ? { run_state_before: run.state, requeued_phases: requeued } : {}) },
         },
       ]);
       return to;
@@ -524,12 +527,26 @@ export class PhaseService {
     if ((end.event === 'failAttempt' || end.event === 'expireLease') && cap !== undefined && current.tokensUsed >= cap) {
       end = { ...end, event: 'fail', reason: `${end.reason ?? end.outcome}; incident_token_cap exhausted: ${current.tokensUsed} of ${cap} tokens used` };
     }
-    const t = transitionPhase(phase.state, end.event, { attemptsUsed: phase.attemptsUsed, maxAttempts: phase.maxAttempts });
+    const t = transitionPhase(phase.state, end.event, {
+      attemptsUsed: phase.attemptsUsed,
+      maxAttempts: phase.maxAttempts,
+      abandonments: phase.abandonments,
+      maxAbandonments: phase.maxAbandonments,
+    });
     if (!t.ok) throw new DomainError('INVALID_TRANSITION', t.reason, { from: phase.state, event: end.event });
     // A lease handed back uncharged (shutdown, a provider that refused or failed, a lost push)
-    // was no attempt of the model: its attempt is given back.
-    if (end.event === 'release') end = { ...end, set: { ...end.set, attemptsUsed: Math.max(0, phase.attemptsUsed - 1) } };
-    const exhausted = end.event === 'failAttempt' || end.event === 'expireLease' ? t.to === 'FAILED' : false;
+    // or left to expire (a crashed or cut-off executor) was no attempt of the model: its attempt
+    // is given back (CONTRACT.md section 3). Expiries are counted apart, as abandonments.
+    const refund = end.event === 'release' || end.event === 'expireLease';
+    const abandoned = end.event === 'expireLease' && t.to === 'FAILED' && phase.abandonments + 1 >= phase.maxAbandonments;
+    if (refund) {
+      end = {
+        ...end,
+        set: { ...end.set, attemptsUsed: Math.max(0, phase.attemptsUsed - 1), ...(end.event === 'expireLease' ? { abandonments: phase.abandonments + 1 } : {}) },
+        ...(abandoned ? { reason: `abandoned: the lease expired ${phase.abandonments + 1} times (cap ${phase.maxAbandonments}); ${end.reason ?? 'executor gone'}` } : {}),
+      };
+    }
+    const exhausted = end.event === 'failAttempt' ? t.to === 'FAILED' : false;
     const reason = end.reason ?? null;
     const ok = await this.phases.transition(
       ctx.em,
@@ -573,7 +590,15 @@ export class PhaseService {
         runId: phase.runId,
         phaseId: phase.phaseId,
         type: 'phase_state',
-        payload: { from: phase.state, to: t.to, event: end.event, attempt: phase.claimsCount, outcome: end.outcome, ...(reason ? { reason } : {}) },
+        payload: {
+          from: phase.state,
+          to: t.to,
+          event: end.event,
+          attempt: phase.claimsCount,
+          outcome: end.outcome,
+          ...(reason ? { reason } : {}),
+          ...(end.event === 'expireLease' ? { abandonments: phase.abandonments + 1, max_abandonments: phase.maxAbandonments, attempt_charged: false } : {}),
+        },
       },
     ]);
     return t.to;

@@ -9,6 +9,7 @@ const TO_DOMAIN: Record<string, keyof CategoryDefaults> = {
   ci_profile: 'ciProfile',
   max_builder_attempts: 'maxBuilderAttempts',
   max_auditor_attempts: 'maxAuditorAttempts',
+  max_abandonments: 'maxAbandonments',
   incident_token_cap: 'incidentTokenCap',
   auto_apply: 'autoApply',
   auditor_profile: 'auditorProfile',

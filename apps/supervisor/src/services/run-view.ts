@@ -22,6 +22,8 @@ export function toPhaseResponse(p: PhaseEntity): PhaseResponse {
     ci: p.ci,
     attempts_used: p.attemptsUsed,
     max_attempts: p.maxAttempts,
+    abandonments: p.abandonments,
+    max_abandonments: p.maxAbandonments,
     builder_attempts: p.builderAttempts,
     auditor_attempts: p.auditorAttempts,
     tokens_used: p.tokensUsed,

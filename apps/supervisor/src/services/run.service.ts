@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type ApproveRequest, DomainError, type ListRunsQuery, type RunResponse, type RunStartRequest } from '@app/contracts';
-import { type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
+import { DEFAULT_MAX_ABANDONMENTS, type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
 import { EventRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { toBacklogState } from './issue.service.js';
@@ -182,6 +182,7 @@ export class RunService {
             allowMassAddition: p.allow_mass_addition ?? false,
             state: 'QUEUED' as const,
             maxAttempts: strategy.phases[p.phase_id].max_builder_attempts,
+            maxAbandonments: strategy.phases[p.phase_id].max_abandonments ?? DEFAULT_MAX_ABANDONMENTS,
           })),
         );
         await this.events.append(em, [
