@@ -387,6 +387,25 @@ describe('scripted LLM server', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
+  it('sums the usage of the replies it wrote, not of errors or replies whose client left during the delay', async () => {
+    const s = await start({
+      replies: [
+        { tool: TOOL, match: 'slow', arguments: { summary: 'x' }, delay_ms: 2000, usage: { input_tokens: 1000, output_tokens: 100 } },
+        { tool: TOOL, match: 'fail', error: { status: 400 }, usage: { input_tokens: 7, output_tokens: 7 } },
+        { tool: TOOL, arguments: { summary: 'x' }, usage: { input_tokens: 500, output_tokens: 50, cached_tokens: 20 }, times: 2 },
+      ],
+    });
+    const abort = new AbortController();
+    const slow = openaiClient(s).chat.completions.create(openaiBody('slow'), { signal: abort.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 100));
+    abort.abort();
+    expect(await slow).toBe('aborted');
+    await expect(openaiClient(s).chat.completions.create(openaiBody('fail'))).rejects.toThrow();
+    await openaiClient(s).chat.completions.create(openaiBody('go'));
+    await anthropicClient(s).messages.create(anthropicBody('go'));
+    expect(s.servedUsage()).toEqual({ replies: 2, input_tokens: 1000, output_tokens: 100, cached_tokens: 40 });
+  });
+
   describe('script files', () => {
     it('loads and validates YAML and JSON scripts, applying defaults', async () => {
       const yamlPath = join(dir, 'script.yaml');

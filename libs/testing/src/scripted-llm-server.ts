@@ -53,6 +53,16 @@ export interface RemainingReply {
   remaining: number;
 }
 
+/** Usage the server actually sent back, summed over every successful reply it wrote. */
+export interface ServedUsage {
+  /** Successful replies written (a reply whose client went away during `delay_ms` is not counted). */
+  replies: number;
+  /** Input tokens as reported (OpenAI `prompt_tokens`; Anthropic input plus cache reads). */
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+}
+
 /** Log callback of the scripted server. */
 export type ScriptedServerLog = (message: string) => void;
 
@@ -88,6 +98,11 @@ export interface ScriptedLlmServer {
   requestsFor(tool: string): ScriptedRequestRecord[];
   /** Replies not used up yet. */
   remainingReplies(): RemainingReply[];
+  /**
+   * The usage of every successful reply actually written (error replies and replies whose
+   * client disconnected during their delay carry none), since the server started.
+   */
+  servedUsage(): ServedUsage;
   /** Replaces the script and resets the usage counters (recorded requests are kept). */
   setScript(script: LlmScriptInput | LlmScript): void;
   /** Stops the server, dropping open connections. */
@@ -255,6 +270,7 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
   private script: LlmScript;
   private used: number[] = [];
   private readonly records: ScriptedRequestRecord[] = [];
+  private readonly served: ServedUsage = { replies: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0 };
   private seq = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly server: Server;
@@ -317,6 +333,10 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
       if (remaining > 0) out.push({ index, tool: r.tool, ...(r.provider ? { provider: r.provider } : {}), remaining });
     });
     return out;
+  }
+
+  servedUsage(): ServedUsage {
+    return { ...this.served };
   }
 
   setScript(script: LlmScriptInput | LlmScript): void {
@@ -455,6 +475,10 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
       return;
     }
     const usage = this.usageFor(reply, text);
+    this.served.replies += 1;
+    this.served.input_tokens += usage.input;
+    this.served.output_tokens += usage.output;
+    this.served.cached_tokens += usage.cached;
     const model_ = model ?? 'scripted-model';
     if (provider === 'openai') {
       if (stream) this.openaiStream(res, reply, model_, usage, isRecord(body.stream_options) && body.stream_options.include_usage === true);
