@@ -146,9 +146,10 @@ describe('crash between commit and report', () => {
       expect(llm.requestsFor('submit_changes')).toHaveLength(2);
       const run = await getRun(sup.url, runId);
       expect(run.state).toBe('DONE_SUCCESS');
-      expect(run.phases.map((p: any) => [p.phase_id, p.attempts_used])).toEqual([
-        ['docs', 2],
-        ['docs2', 1],
+      // The crash cost no attempt: it is one abandonment, and the resumed claim reported the commit.
+      expect(run.phases.map((p: any) => [p.phase_id, p.attempts_used, p.abandonments])).toEqual([
+        ['docs', 1, 1],
+        ['docs2', 1, 0],
       ]);
       expect((await worktreeChanges(repo)).clean).toBe(true);
     } finally {

@@ -36,12 +36,12 @@ const LEASE_SECONDS = 3;
 const BUILDER_DELAY_MS = 1000;
 /**
  * Share of executor kills aimed at the executor holding the lease of the victim's run (waiting
- * up to MID_ATTEMPT_WAIT_MS for one). The others
- * hit whatever it is doing; an executor needs seconds to boot on a busy 2-core machine, so
- * those mostly hit booting executors (or ones holding only the workspace lock).
+ * up to MID_ATTEMPT_WAIT_MS for one). The others hit whatever the victim is doing: an executor
+ * needs 2 s of CPU to boot, several on this busy 2-core machine, so those mostly hit booting
+ * executors, or ones holding only the workspace lock or waiting for a dead peer's lease.
  */
 const MID_ATTEMPT_SHARE = 0.3;
-const MID_ATTEMPT_WAIT_MS = 4000;
+const MID_ATTEMPT_WAIT_MS = 2000;
 /** Kills are spread so that the last one comes before this share of the phases is complete. */
 const KILLS_DONE_BY_PROGRESS = 0.85;
 const TIMEOUT_MS = 360_000 * SCALE;
