@@ -61,8 +61,11 @@ const text = (v: unknown) => (typeof v === 'string' ? nonEmpty(v) : undefined);
 const RUN_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*$/;
 const EXECUTOR_ID = /^[\x21-\x7e]{1,200}$/;
 
-/** An absolute http:// or https:// URL with a host. */
-export function isHttpUrl(v: string): boolean {
+/**
+ * An absolute http:// or https:// URL with a host: what --api-url must be. Stricter than
+ * `isHttpUrl` of libs/git, which only tells an http(s) `repo_url` from a path.
+ */
+function isAbsoluteHttpUrl(v: string): boolean {
   if (!/^https?:\/\/[^/]/i.test(v)) return false;
   try {
     return ['http:', 'https:'].includes(new URL(v).protocol);
@@ -88,7 +91,7 @@ function problemsOf(flags: ExecutorFlags, config: ExecutorConfig, apiUrlFrom: st
       problems.push('--run-id: must be at most 100 letters, digits, "_", "-" and single dots, starting with a letter or digit');
     }
   }
-  if ((flags.apiUrl === undefined || once(flags.apiUrl, '--api-url')) && !isHttpUrl(config.apiUrl)) problems.push(`${apiUrlFrom}: must be an http(s) URL`);
+  if ((flags.apiUrl === undefined || once(flags.apiUrl, '--api-url')) && !isAbsoluteHttpUrl(config.apiUrl)) problems.push(`${apiUrlFrom}: must be an http(s) URL`);
   if (flags.pollInterval !== undefined && once(flags.pollInterval, '--poll-interval')) {
     const v = config.pollIntervalSeconds;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) problems.push('--poll-interval: must be a number > 0');

@@ -24,6 +24,7 @@ import {
   findPhaseCommit,
   formatCommitMessage,
   headCommit,
+  isHttpUrl,
   isRepository,
   redactUrl,
   removeStrayTempFiles,
@@ -184,7 +185,7 @@ export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refuse
  * (CONTRACT.md section 3); undefined for an error nobody expected (a bug: its stack is shown
  * with AUTOPACK_DEBUG).
  */
-export function exitFor(err: unknown): { code: number; line?: string } | undefined {
+function exitFor(err: unknown): { code: number; line?: string } | undefined {
   // Stopped (a signal) while waiting for the workspace or a claim.
   if (err instanceof AttemptStoppedError) return { code: EXIT.ok };
   if (err instanceof SupervisorUnreachableError) return { code: EXIT.unreachable, line: `supervisor unreachable: ${err.message}` };
@@ -224,10 +225,15 @@ export class Executor {
     (this.deps.say ?? ((l: string) => process.stderr.write(`autopack executor: ${l}\n`)))(line);
   }
 
-  /** The main loop; resolves to the process exit code. Call {@link checkWorkspace} first. */
+  /**
+   * The main loop; resolves to the process exit code. Workspace problems end it before
+   * anything is claimed and before it says it started.
+   */
   async run(): Promise<number> {
-    const { config, supervisor, log } = this.deps;
+    const { config, supervisor, log, routing } = this.deps;
     try {
+      await this.checkWorkspace();
+      log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.defaults.builder, auditor: routing.defaults.auditor }, 'executor started');
       let iterations = 0;
       while (!this.stop.signal.aborted) {
         if (config.maxIterations !== undefined && iterations >= config.maxIterations) {
@@ -274,7 +280,7 @@ export class Executor {
         workspace: config.workspace,
         branch: run.integration_branch,
         runId: run.run_id,
-        sharedUrl: run.repo_url && /^https?:\/\//i.test(run.repo_url) ? run.repo_url : undefined,
+        sharedUrl: run.repo_url && isHttpUrl(run.repo_url) ? run.repo_url : undefined,
       };
       const states = Object.fromEntries(run.phases.map((p) => [p.phase_id, p.state]));
       await this.holdingWorkspace(this.stop.signal, log, () => this.dropEndedCommits(integration, states, true, log));
@@ -293,7 +299,7 @@ export class Executor {
    * exit code 1: missing, not a directory, not a repository, uncommitted changes, or checked
    * out on the integration branch of another run that is still going.
    */
-  async checkWorkspace(): Promise<void> {
+  private async checkWorkspace(): Promise<void> {
     const ws = this.deps.config.workspace;
     let isDirectory: boolean;
     try {

@@ -1,7 +1,7 @@
 import { LlmClient } from '@app/llm';
 import pino from 'pino';
 import { ExecutorConfigError, type ExecutorFlags, loadExecutorConfig } from './config.js';
-import { EXIT, Executor, exitFor } from './executor.js';
+import { EXIT, Executor } from './executor.js';
 import { resolveModelRouting } from './models.js';
 import { SupervisorClient } from './supervisor-client.js';
 import { WorkspaceLock } from './workspace-lock.js';
@@ -63,16 +63,6 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    // Workspace problems are one line and exit 1 before anything is claimed or logged as started.
-    try {
-      await executor.checkWorkspace();
-    } catch (err) {
-      const exit = exitFor(err);
-      if (!exit) throw err;
-      if (exit.line) process.stderr.write(`autopack executor: ${exit.line}\n`);
-      return exit.code;
-    }
-    log.info({ run_id: config.runId ?? null, workspace: config.workspace, builder: routing.defaults.builder, auditor: routing.defaults.auditor }, 'executor started');
     return await executor.run();
   } finally {
     process.off('SIGINT', onSignal);

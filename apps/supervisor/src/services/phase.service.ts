@@ -20,7 +20,7 @@ import {
   type UsageReport,
   type BudgetLeft,
 } from '@app/contracts';
-import { type PhaseEvent, eventForRequestedPhaseState, isRunClaimable, isRunTerminal, runBudgetExhaustion, transitionPhase, transitionRun } from '@app/domain';
+import { type PhaseEvent, eventForRequestedPhaseState, isRunClaimable, isRunTerminal, runBudgetExhaustion, transitionPhase } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
@@ -127,7 +127,10 @@ export class PhaseService {
         await this.progress.settle(em, run);
         // Another phase of this run may still be claimable (parallel runs): wake other waiters.
         if (run.maxParallelPhases > 1) await this.events.notify(em, CLAIMABLE_CHANNEL, run.runId);
-        const response = await this.claimResponse(em, run, phase, token);
+        // The states read before the claim, with the claimed phase as it is now: nothing else of
+        // the run changed in between (its row is locked), so no second read of every phase.
+        const phaseStates = Object.fromEntries(phases.map((p) => [p.phaseId, p.id === phase.id ? phase.state : p.state]));
+        const response = await this.claimResponse(em, run, phase, token, phaseStates);
         await recordAnswer?.(em, { status: 200, body: response });
         return response;
       }
@@ -159,10 +162,9 @@ export class PhaseService {
     };
   }
 
-  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string): Promise<ClaimResponse> {
+  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string, phaseStates: Record<string, PhaseState>): Promise<ClaimResponse> {
     const strategy = run.strategy.phases[phase.phaseId];
     const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
-    const phaseStates = Object.fromEntries((await this.phases.listForRun(em, run.runId)).map((p) => [p.phaseId, p.state]));
     return {
       run_id: run.runId,
       phase_id: phase.phaseId,
@@ -374,13 +376,9 @@ export class PhaseService {
       const { run, phase } = ctx;
       if (phase.state !== 'FAILED') throw this.illegal(phase.state, 'QUEUED');
       const reopens = isRunTerminal(run.state);
-      if (reopens && !transitionRun(run.state, 'reopen').ok) {
-        throw new DomainError('INVALID_TRANSITION', `run ${runId} is ${run.state}; only a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW is reopened by a retry`, {
-          run_state: run.state,
-        });
-      }
-      const to = await this.move(ctx, 'retry', { attemptsUsed: 0, abandonments: 0, lastFailureReason: null });
+      // Refuses (409) a run that ended any other way, before anything is written.
       const requeued = reopens ? await this.progress.reopenRun(ctx.em, run, phaseId) : [];
+      const to = await this.move(ctx, 'retry', { attemptsUsed: 0, abandonments: 0, lastFailureReason: null });
       await this.events.append(ctx.em, [
         {
           runId,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { RunState, TierState } from '@app/contracts';
+import { DomainError, type RunState, type TierState } from '@app/contracts';
 import {
   type TierEvent,
   deriveRunOutcome,
@@ -149,10 +149,14 @@ export class ProgressService {
    * of its failed phases (CONTRACT.md section 6): the phases skipped because a tier failed are
    * queued again and the run goes back to PHASE_EXECUTION. `settle` then derives the tiers, and
    * skips again whatever another failure still blocks. Budgets are not reset. Returns the
-   * phases queued again, or null when the run cannot be reopened.
+   * phases queued again; a run that ended any other way is refused (409) before any write.
    */
-  async reopenRun(em: EntityManager, run: RunEntity, retriedPhaseId: string): Promise<string[] | null> {
-    if (!transitionRun(run.state, 'reopen').ok) return null;
+  async reopenRun(em: EntityManager, run: RunEntity, retriedPhaseId: string): Promise<string[]> {
+    if (!transitionRun(run.state, 'reopen').ok) {
+      throw new DomainError('INVALID_TRANSITION', `run ${run.runId} is ${run.state}; only a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW is reopened by a retry`, {
+        run_state: run.state,
+      });
+    }
     const events: NewEvent[] = [];
     const requeued: string[] = [];
     for (const p of await this.phases.listForRun(em, run.runId)) {
