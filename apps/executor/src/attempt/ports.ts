@@ -1,0 +1,71 @@
+import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, UpdateStatusRequest } from '@app/contracts';
+import { type CommitChangesInput, commitChanges, findPhaseCommit, headCommit, resetBranchToRemote } from '@app/git';
+import type { ForcedToolCallRequest, ForcedToolCallResult, Provider } from '@app/llm';
+import { type CiResult, runCi, scrubbedEnvironment } from '../ci-runner.js';
+import { type EndedPhaseCommits, type IntegrationBranch, type PublishResult, checkOutIntegrationBranch, dropCommitsOfEndedPhases, publishCommit } from '../integration-branch.js';
+
+/*
+ * The side effects of an attempt, each behind a small interface (Temporal's activities), so
+ * every stage and the reporter run against fakes in unit specs. main.ts wires the real ones.
+ */
+
+/** The supervisor routes an attempt writes to (a subset of SupervisorClient). */
+export interface AttemptSupervisor {
+  builderResult(runId: string, phaseId: string, body: BuilderResultRequest): Promise<PhaseWriteResponse>;
+  auditorRequest(runId: string, phaseId: string, body: AuditorRequest): Promise<PhaseWriteResponse>;
+  auditorResult(runId: string, phaseId: string, body: AuditorResultRequest): Promise<PhaseWriteResponse>;
+  updateStatus(runId: string, phaseId: string, body: UpdateStatusRequest): Promise<PhaseWriteResponse>;
+  reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest): Promise<ReserveBudgetResponse>;
+  getRun(runId: string): Promise<RunResponse>;
+}
+
+/** The LLM client as an attempt uses it (a subset of LlmClient). */
+export interface AttemptLlm {
+  callTool(req: ForcedToolCallRequest): Promise<ForcedToolCallResult>;
+  hasProvider(provider: Provider): boolean;
+}
+
+/** The git operations of an attempt on the workspace's integration branch. */
+export interface AttemptGit {
+  /** Checks the integration branch out (synced from the shared repository if any); returns its head. */
+  checkOut(b: IntegrationBranch): Promise<string>;
+  /** Removes the commits of phases that ended without completing (see `commitsOfEndedPhases`). */
+  dropEndedCommits(b: Pick<IntegrationBranch, 'workspace' | 'branch' | 'runId' | 'sharedUrl'>, states: Readonly<Record<string, string>>, runEnded: boolean): Promise<EndedPhaseCommits & { shared: boolean }>;
+  findPhaseCommit(workspace: string, q: { branch: string; runId: string; phaseId: string }): Promise<{ sha: string } | null>;
+  headCommit(workspace: string, ref: string): Promise<string>;
+  commit(workspace: string, input: CommitChangesInput): Promise<string>;
+  /** Makes a new branch head final (pushes it when the run has a shared repository). */
+  publish(b: IntegrationBranch, commit: { commit: string; parent: string }): Promise<PublishResult>;
+  resetBranch(workspace: string, to: { branch: string; commit: string }): Promise<unknown>;
+}
+
+/** Runs a CI command in the workspace. */
+export interface CiRunner {
+  run(spec: CiSpec, signal: AbortSignal): Promise<CiResult>;
+}
+
+/** Wall-clock milliseconds (Date.now), for call durations. */
+export interface Clock {
+  now(): number;
+}
+
+/** The real git operations (isomorphic-git through @app/git). */
+export const workspaceGit: AttemptGit = {
+  checkOut: checkOutIntegrationBranch,
+  dropEndedCommits: dropCommitsOfEndedPhases,
+  findPhaseCommit,
+  headCommit,
+  commit: commitChanges,
+  publish: publishCommit,
+  resetBranch: resetBranchToRemote,
+};
+
+/** The real CI runner: `sh -c` in the workspace with a scrubbed environment (no known secrets). */
+export function workspaceCi(workspace: string, env: NodeJS.ProcessEnv, secrets: string[]): CiRunner {
+  return {
+    run: (spec, signal) => runCi({ command: spec.command, cwd: workspace, timeoutMs: (spec.timeout_s ?? 600) * 1000, env: scrubbedEnvironment(env, secrets), signal }),
+  };
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => Date.now() };
