@@ -93,6 +93,8 @@ export class FakeSupervisor implements AttemptSupervisor {
   readonly failWith: Partial<Record<keyof AttemptSupervisor, Error>> = {};
   readonly phaseStateOf: Partial<Record<keyof AttemptSupervisor, PhaseState>> = {};
   run: Pick<RunResponse, 'state' | 'phases'> = { state: 'PHASE_EXECUTION', phases: [] };
+  /** Called with each call as it arrives (to look at the workspace at that moment). */
+  onCall: ((call: SupervisorCall) => void) | undefined;
   private reservations = 0;
 
   /** Bodies sent to `method`, in order. */
@@ -106,7 +108,9 @@ export class FakeSupervisor implements AttemptSupervisor {
   }
 
   private record(method: keyof AttemptSupervisor, runId: string, phaseId?: string, body?: unknown): void {
-    this.calls.push({ method, runId, ...(phaseId !== undefined ? { phaseId } : {}), ...(body !== undefined ? { body } : {}) });
+    const call = { method, runId, ...(phaseId !== undefined ? { phaseId } : {}), ...(body !== undefined ? { body } : {}) };
+    this.calls.push(call);
+    this.onCall?.(call);
     const err = this.failWith[method];
     if (err) throw err;
   }
