@@ -2,7 +2,7 @@
  * Fakes of the attempt pipeline's side effects (apps/executor/src/attempt/ports.ts), for the
  * stage and reporter unit specs: no database, no network, no spawned process.
  */
-import type { ClaimResponse, PhaseState, PhaseWriteResponse, RunResponse } from '@app/contracts';
+import type { ClaimResponse, HeartbeatResponse, PhaseState, PhaseWriteResponse, RunResponse } from '@app/contracts';
 import type { ForcedToolCallRequest, ForcedToolCallResult, Provider } from '@app/llm';
 import pino from 'pino';
 import type { AttemptGit, AttemptLlm, AttemptSupervisor, CiRunner, Clock } from '../../apps/executor/src/attempt/ports.js';
@@ -81,7 +81,7 @@ export function makeClaim(patch: ClaimPatch = {}): ClaimResponse {
 
 /** One supervisor call as the fake saw it. */
 export interface SupervisorCall {
-  method: keyof AttemptSupervisor;
+  method: keyof AttemptSupervisor | 'claim' | 'heartbeat';
   runId: string;
   phaseId?: string;
   body?: unknown;
@@ -90,15 +90,18 @@ export interface SupervisorCall {
 /** Records every call; answers writes with `phaseState` (per method if set), or throws what `failWith` names. */
 export class FakeSupervisor implements AttemptSupervisor {
   readonly calls: SupervisorCall[] = [];
-  readonly failWith: Partial<Record<keyof AttemptSupervisor, Error>> = {};
+  readonly failWith: Partial<Record<SupervisorCall['method'], Error>> = {};
   readonly phaseStateOf: Partial<Record<keyof AttemptSupervisor, PhaseState>> = {};
-  run: Pick<RunResponse, 'state' | 'phases'> = { state: 'PHASE_EXECUTION', phases: [] };
+  /** What `getRun` answers (with `run_id` added). */
+  run: Partial<RunResponse> & Pick<RunResponse, 'state' | 'phases'> = { state: 'PHASE_EXECUTION', phases: [] };
+  /** What successive claims answer; null (no phase) once they run out. */
+  readonly claims: (ClaimResponse | null)[] = [];
   /** Called with each call as it arrives (to look at the workspace at that moment). */
   onCall: ((call: SupervisorCall) => void) | undefined;
   private reservations = 0;
 
   /** Bodies sent to `method`, in order. */
-  bodies(method: keyof AttemptSupervisor): unknown[] {
+  bodies(method: SupervisorCall['method']): unknown[] {
     return this.calls.filter((c) => c.method === method).map((c) => c.body);
   }
 
@@ -107,7 +110,7 @@ export class FakeSupervisor implements AttemptSupervisor {
     return this.calls.map((c) => (c.method === 'updateStatus' ? `updateStatus:${(c.body as { state: string }).state}` : c.method));
   }
 
-  private record(method: keyof AttemptSupervisor, runId: string, phaseId?: string, body?: unknown): void {
+  private record(method: SupervisorCall['method'], runId: string, phaseId?: string, body?: unknown): void {
     const call = { method, runId, ...(phaseId !== undefined ? { phaseId } : {}), ...(body !== undefined ? { body } : {}) };
     this.calls.push(call);
     this.onCall?.(call);
@@ -129,6 +132,16 @@ export class FakeSupervisor implements AttemptSupervisor {
   async reserveBudget(runId: string, phaseId: string, body: unknown) {
     this.record('reserveBudget', runId, phaseId, body);
     return { reservation_id: `res-${++this.reservations}`, budget_left: { tokens: 1, cost_usd: null, phase_tokens: 1, minutes: 1, ci_runs: 1 } };
+  }
+
+  async claim(req: { run_id?: string }): Promise<ClaimResponse | null> {
+    this.record('claim', req.run_id ?? '', undefined, req);
+    return this.claims.shift() ?? null;
+  }
+
+  async heartbeat(runId: string, phaseId: string): Promise<HeartbeatResponse> {
+    this.record('heartbeat', runId, phaseId);
+    return { lease_expires_at: '2026-01-01T00:00:00.000Z', run_state: 'PHASE_EXECUTION', stop_requested: false };
   }
 
   async getRun(runId: string): Promise<RunResponse> {

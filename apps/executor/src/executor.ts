@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { BudgetRefusedError, MeteredLlm } from './attempt/metered-llm.js';
 import type { AttemptOutcome } from './attempt/outcome.js';
 import { type PipelineDeps, runAttempt } from './attempt/pipeline.js';
-import { type AttemptGit, type CiRunner, type Clock, systemClock, workspaceCi, workspaceGit } from './attempt/ports.js';
+import { type AttemptGit, type AttemptSupervisor, type CiRunner, type Clock, systemClock, workspaceCi, workspaceGit } from './attempt/ports.js';
 import { AttemptReporter } from './attempt/reporter.js';
 import { dropEndedCommits } from './attempt/sync.js';
 import { Verifier } from './attempt/verify.js';
@@ -20,10 +20,13 @@ import type { WorkspaceLock } from './workspace-lock.js';
 export type { AttemptOutcome } from './attempt/outcome.js';
 export { BudgetRefusedError } from './attempt/metered-llm.js';
 
+/** The supervisor as the executor uses it: claims and heartbeats, and what an attempt writes. */
+export type ExecutorSupervisor = AttemptSupervisor & Pick<SupervisorClient, 'claim' | 'heartbeat'>;
+
 /** Everything the executor talks to; the composition root (main.ts) builds them. */
 export interface ExecutorDeps {
   config: ExecutorConfig;
-  supervisor: SupervisorClient;
+  supervisor: ExecutorSupervisor;
   llm: Pick<LlmClient, 'callTool' | 'hasProvider'>;
   routing: ModelRouting;
   log: Logger;

@@ -23,7 +23,7 @@ export class LeaseKeeper {
   private inFlight = false;
 
   constructor(
-    private readonly supervisor: SupervisorClient,
+    private readonly supervisor: Pick<SupervisorClient, 'heartbeat'>,
     private readonly claim: ClaimResponse,
     private readonly log: (msg: string) => void,
   ) {}
