@@ -13,7 +13,7 @@ import type { AttemptReporter } from './reporter.js';
 import { review } from './review.js';
 import { throwIfStopped } from './stop.js';
 import { syncBranch } from './sync.js';
-import type { Verifier } from './verify.js';
+import type { Verifier, VerifyResult } from './verify.js';
 
 /** What the pipeline of every attempt shares for the executor's lifetime. */
 export interface PipelineDeps {
@@ -65,7 +65,7 @@ export async function runAttempt(deps: PipelineDeps, scope: AttemptScope): Promi
     await reporter.report({ stage: 'build', result: built });
     throwIfStopped(signal);
 
-    let verified: Awaited<ReturnType<Verifier['verify']>> = { kind: 'ci_skipped' };
+    let verified: VerifyResult = { kind: 'ci_skipped' };
     if (ciSpec) {
       const started = await reporter.report({ stage: 'ci_start' });
       // The supervisor may refuse CI (the tier's CI budget is spent, which ends the run).

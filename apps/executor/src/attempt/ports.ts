@@ -2,7 +2,7 @@ import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec
 import { type CommitChangesInput, commitChanges, findPhaseCommit, headCommit, resetBranchToRemote } from '@app/git';
 import type { ForcedToolCallRequest, ForcedToolCallResult, Provider } from '@app/llm';
 import { type CiResult, runCi, scrubbedEnvironment } from '../ci-runner.js';
-import { type EndedPhaseCommits, type IntegrationBranch, type PublishResult, checkOutIntegrationBranch, dropCommitsOfEndedPhases, publishCommit } from '../integration-branch.js';
+import { type EndedPhaseCommits, type IntegrationBranch, type PublishResult as BranchPublishResult, checkOutIntegrationBranch, dropCommitsOfEndedPhases, publishCommit } from '../integration-branch.js';
 
 /*
  * The side effects of an attempt, each behind a small interface (Temporal's activities), so
@@ -35,7 +35,7 @@ export interface AttemptGit {
   headCommit(workspace: string, ref: string): Promise<string>;
   commit(workspace: string, input: CommitChangesInput): Promise<string>;
   /** Makes a new branch head final (pushes it when the run has a shared repository). */
-  publish(b: IntegrationBranch, commit: { commit: string; parent: string }): Promise<PublishResult>;
+  publish(b: IntegrationBranch, commit: { commit: string; parent: string }): Promise<BranchPublishResult>;
   resetBranch(workspace: string, to: { branch: string; commit: string }): Promise<unknown>;
 }
 
