@@ -91,10 +91,10 @@ describe('ReportService', () => {
     expect((await reports.backlogSummary()).total_issues).toBe(4);
   });
 
-  it('GET /reports/budget_analysis: budget-stopped runs by the cap named in their failure, and utilization', async () => {
-    await ctx.factory.makeRun({ runId: 'b-tokens', state: 'DONE_FAILED_BUDGET_EXHAUSTED', tokenCap: 1000, tokensUsed: 1000, failureReason: 'token_cap exhausted: 1000 of 1000 tokens used' });
-    await ctx.factory.makeRun({ runId: 'b-tier', state: 'DONE_FAILED_BUDGET_EXHAUSTED', tokenCap: 1000, tokensUsed: 500, failureReason: 'tier t1 ci_run_cap exceeded' });
-    await ctx.factory.makeRun({ runId: 'b-time', state: 'DONE_FAILED_BUDGET_EXHAUSTED', tokenCap: 1000, tokensUsed: 0, failureReason: 'max_duration_minutes exhausted: 61.0 of 60 minutes elapsed' });
+  it('GET /reports/budget_analysis: budget-stopped runs by their stored cap, and utilization', async () => {
+    await ctx.factory.makeRun({ runId: 'b-tokens', state: 'DONE_FAILED_BUDGET_EXHAUSTED', tokenCap: 1000, tokensUsed: 1000, failureReason: 'token_cap exhausted: 1000 of 1000 tokens used', failureCap: 'token_cap' });
+    await ctx.factory.makeRun({ runId: 'b-tier', state: 'DONE_FAILED_BUDGET_EXHAUSTED', tokenCap: 1000, tokensUsed: 500, failureReason: 'tier t1 ci_run_cap exceeded', failureCap: 'tier_ci_run_cap' });
+    await ctx.factory.makeRun({ runId: 'b-time', state: 'DONE_FAILED_BUDGET_EXHAUSTED', tokenCap: 1000, tokensUsed: 0, failureReason: 'max_duration_minutes exhausted: 61.0 of 60 minutes elapsed', failureCap: 'max_duration_minutes' });
     await ctx.factory.makeRun({ runId: 'b-ok', state: 'DONE_SUCCESS', tokenCap: 1000, tokensUsed: 100, costUsedUsd: 0.25 });
     const a = await reports.budgetAnalysis();
     expect(a).toMatchObject({

@@ -1,13 +1,13 @@
-import { PhaseEntity, RunEntity, TierEntity } from '../../apps/supervisor/src/entities/index.js';
-import { ClaimService } from '../../apps/supervisor/src/services/claim.service.js';
-import { type ServiceContext, createServiceContext } from './service-context.js';
+import { PhaseEntity, RunEntity, TierEntity } from '../../../apps/supervisor/src/entities/index.js';
+import { ClaimService } from '../../../apps/supervisor/src/services/claim.service.js';
+import { type MediumContext, createMediumContext } from '../support/medium.js';
 
 describe(ClaimService.name, () => {
-  let ctx: ServiceContext;
+  let ctx: MediumContext;
   let sut: ClaimService;
 
   beforeAll(async () => {
-    ctx = await createServiceContext();
+    ctx = await createMediumContext();
     sut = ctx.get(ClaimService);
   });
   afterAll(() => ctx.close());

@@ -1,14 +1,14 @@
 import { AuditorResultRequestSchema, BuilderResultRequestSchema, UpdateStatusRequestSchema } from '@app/contracts';
-import { PhaseEntity, RunEntity } from '../../apps/supervisor/src/entities/index.js';
-import { PhaseReportService } from '../../apps/supervisor/src/services/phase-report.service.js';
-import { type ServiceContext, createServiceContext } from './service-context.js';
+import { PhaseEntity, RunEntity } from '../../../apps/supervisor/src/entities/index.js';
+import { PhaseReportService } from '../../../apps/supervisor/src/services/phase-report.service.js';
+import { type MediumContext, createMediumContext } from '../support/medium.js';
 
 describe(PhaseReportService.name, () => {
-  let ctx: ServiceContext;
+  let ctx: MediumContext;
   let sut: PhaseReportService;
 
   beforeAll(async () => {
-    ctx = await createServiceContext();
+    ctx = await createMediumContext();
     sut = ctx.get(PhaseReportService);
   });
   afterAll(() => ctx.close());

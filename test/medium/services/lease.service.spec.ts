@@ -1,13 +1,13 @@
-import { PhaseEntity } from '../../apps/supervisor/src/entities/index.js';
-import { LeaseService } from '../../apps/supervisor/src/services/lease.service.js';
-import { type ServiceContext, createServiceContext } from './service-context.js';
+import { PhaseEntity } from '../../../apps/supervisor/src/entities/index.js';
+import { LeaseService } from '../../../apps/supervisor/src/services/lease.service.js';
+import { type MediumContext, createMediumContext } from '../support/medium.js';
 
 describe(LeaseService.name, () => {
-  let ctx: ServiceContext;
+  let ctx: MediumContext;
   let sut: LeaseService;
 
   beforeAll(async () => {
-    ctx = await createServiceContext();
+    ctx = await createMediumContext();
     sut = ctx.get(LeaseService);
   });
   afterAll(() => ctx.close());

@@ -1,13 +1,13 @@
-import { PhaseEntity, RunEntity, TierEntity } from '../../apps/supervisor/src/entities/index.js';
-import { ProgressService } from '../../apps/supervisor/src/services/progress.service.js';
-import { type ServiceContext, createServiceContext } from './service-context.js';
+import { PhaseEntity, RunEntity, TierEntity } from '../../../apps/supervisor/src/entities/index.js';
+import { ProgressService } from '../../../apps/supervisor/src/services/progress.service.js';
+import { type MediumContext, createMediumContext } from '../support/medium.js';
 
 describe(ProgressService.name, () => {
-  let ctx: ServiceContext;
+  let ctx: MediumContext;
   let sut: ProgressService;
 
   beforeAll(async () => {
-    ctx = await createServiceContext();
+    ctx = await createMediumContext();
     sut = ctx.get(ProgressService);
   });
   afterAll(() => ctx.close());

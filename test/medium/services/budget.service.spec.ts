@@ -1,13 +1,13 @@
-import { PhaseEntity, RunEntity } from '../../apps/supervisor/src/entities/index.js';
-import { BudgetService } from '../../apps/supervisor/src/services/budget.service.js';
-import { type ServiceContext, createServiceContext } from './service-context.js';
+import { PhaseEntity, RunEntity } from '../../../apps/supervisor/src/entities/index.js';
+import { BudgetService } from '../../../apps/supervisor/src/services/budget.service.js';
+import { type MediumContext, createMediumContext } from '../support/medium.js';
 
 describe(BudgetService.name, () => {
-  let ctx: ServiceContext;
+  let ctx: MediumContext;
   let sut: BudgetService;
 
   beforeAll(async () => {
-    ctx = await createServiceContext();
+    ctx = await createMediumContext();
     sut = ctx.get(BudgetService);
   });
   afterAll(() => ctx.close());
