@@ -1,5 +1,5 @@
 import type { PhaseState, RunState, TierState } from '@app/contracts';
-import { type RunSnapshot, type SettlePhase, SKIPPED_BY_FAILED_TIER, settleRun } from './settle.js';
+import { type RunEndEvent, type RunSnapshot, type SettlePhase, SKIPPED_BY_FAILED_TIER, decideRunEnd, settleRun } from './settle.js';
 
 const phase = (phaseId: string, tierId: string, state: PhaseState, extra: Partial<SettlePhase> = {}): SettlePhase => ({
   phaseId,
@@ -109,5 +109,37 @@ describe('settleRun', () => {
     const run = snapshot('PHASE_EXECUTION', [['t1', 'IN_PROGRESS']], phases.map((p, i) => phase(`p${i}`, 't1', 'EXECUTING', p)));
     const s = settleRun({ ...run, tiers: [{ ...run.tiers[0], maxMajorIssuesTolerated: tolerated.major, maxMinorIssuesTolerated: tolerated.minor }] });
     expect(s.tierTallies).toEqual([{ tierId: 't1', ...tally }]);
+  });
+});
+
+describe('decideRunEnd', () => {
+  const phases = [phase('q', 't1', 'QUEUED'), phase('x', 't1', 'EXECUTING'), phase('g', 't1', 'GATE'), phase('c', 't1', 'COMPLETE'), phase('f', 't1', 'FAILED')];
+  it.each<[RunState, RunEndEvent, string | null]>([
+    ['PHASE_EXECUTION', 'exhaustBudget', 'DONE_FAILED_BUDGET_EXHAUSTED'],
+    ['RUN_CREATED', 'cancel', 'CANCELLED'],
+    ['AWAITING_APPROVAL', 'reject', 'DONE_FAILED_REQUIRES_HUMAN_REVIEW'],
+    ['AWAITING_APPROVAL', 'exhaustBudget', 'DONE_FAILED_BUDGET_EXHAUSTED'],
+    ['PHASE_EXECUTION', 'violatePolicy', 'DONE_FAILED_POLICY_VIOLATION'],
+    ['PHASE_EXECUTION', 'reject', null],
+    ['DONE_SUCCESS', 'cancel', null],
+    ['CANCELLED', 'exhaustBudget', null],
+  ])('%s on %s ends %s', (state, event, to) => {
+    const end = decideRunEnd({ state, phases }, event, 'why');
+    expect(end?.runMove ?? null).toEqual(to === null ? null : { from: state, event, to, reason: 'why' });
+  });
+
+  it('skips queued phases and fails leased ones, revoking their leases, then moves the run', () => {
+    const end = decideRunEnd({ state: 'PHASE_EXECUTION', phases }, 'cancel', 'cancelled by operator');
+    expect(end?.phaseMoves).toEqual([
+      { phaseId: 'q', from: 'QUEUED', to: 'SKIPPED', lastFailureReason: 'run ended: cancelled by operator', clearLease: true },
+      { phaseId: 'x', from: 'EXECUTING', to: 'FAILED', lastFailureReason: 'run ended: cancelled by operator', clearLease: true },
+      { phaseId: 'g', from: 'GATE', to: 'FAILED', lastFailureReason: 'run ended: cancelled by operator', clearLease: true },
+    ]);
+    expect(end?.events).toEqual([
+      { phaseId: 'q', type: 'phase_state', payload: { from: 'QUEUED', to: 'SKIPPED', reason: 'run ended: cancelled by operator' } },
+      { phaseId: 'x', type: 'phase_state', payload: { from: 'EXECUTING', to: 'FAILED', reason: 'run ended: cancelled by operator' } },
+      { phaseId: 'g', type: 'phase_state', payload: { from: 'GATE', to: 'FAILED', reason: 'run ended: cancelled by operator' } },
+      { type: 'run_state', payload: { from: 'PHASE_EXECUTION', to: 'CANCELLED', reason: 'cancelled by operator' } },
+    ]);
   });
 });

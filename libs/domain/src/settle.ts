@@ -44,6 +44,8 @@ export interface PhaseMove {
   from: PhaseState;
   to: PhaseState;
   lastFailureReason: string | null;
+  /** The move revokes the phase's lease. */
+  clearLease?: boolean;
 }
 
 /** A guarded tier move. */
@@ -167,5 +169,37 @@ export function settleRun(run: RunSnapshot): Settlement {
   if (outcome && state !== 'AWAITING_APPROVAL') moveRun(outcome, outcome === 'failForReview' ? failureSummary(phases) : null);
   else if (checkpoint.needed) moveRun('awaitApproval', null);
   else if (phases.some((p) => p.state !== 'QUEUED') && (state === 'RUN_CREATED' || state === 'PHASE_QUEUEING')) moveRun('beginExecution', null);
+  return out;
+}
+
+/** The events that end a run for a reason outside its phases. */
+export type RunEndEvent = Extract<RunEvent, 'exhaustBudget' | 'cancel' | 'failEnvironment' | 'violatePolicy' | 'reject'>;
+
+/** What ending a run changes: its phases, then the run; `settleRun` derives the tiers after. */
+export interface RunEnd {
+  phaseMoves: PhaseMove[];
+  runMove: RunMove;
+  events: SettleEvent[];
+}
+
+/**
+ * Ends a run for a reason outside its phases (a budget, a cancel, a rejection): queued phases
+ * are skipped and leased ones fail, their leases revoked. Pure. Null when the run cannot take
+ * the event (it already ended).
+ */
+export function decideRunEnd(run: { state: RunState; phases: readonly SettlePhase[] }, event: RunEndEvent, reason: string): RunEnd | null {
+  const t = transitionRun(run.state, event);
+  if (!t.ok) return null;
+  const out: RunEnd = { phaseMoves: [], runMove: { from: run.state, event, to: t.to, reason }, events: [] };
+  const why = `run ended: ${reason}`;
+  for (const p of run.phases) {
+    const phaseEvent = p.state === 'QUEUED' ? 'skip' : p.leased ? 'fail' : undefined;
+    if (!phaseEvent) continue;
+    const pt = transitionPhase(p.state, phaseEvent, { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
+    if (!pt.ok) continue;
+    out.phaseMoves.push({ phaseId: p.phaseId, from: p.state, to: pt.to, lastFailureReason: why, clearLease: true });
+    out.events.push({ phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: pt.to, reason: why } });
+  }
+  out.events.push({ type: 'run_state', payload: { from: run.state, to: t.to, ...(reason ? { reason } : {}) } });
   return out;
 }

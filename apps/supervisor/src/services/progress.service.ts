@@ -1,8 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { DomainError, type RunState } from '@app/contracts';
-import { type BudgetExhaustion, type FailureCap, type RunMove, SKIPPED_BY_FAILED_TIER, isRunTerminal, settleRun, transitionPhase, transitionRun } from '@app/domain';
-import type { RunEntity } from '../entities/index.js';
+import {
+  type BudgetExhaustion,
+  type FailureCap,
+  type RunEndEvent,
+  type RunMove,
+  SKIPPED_BY_FAILED_TIER,
+  type SettlePhase,
+  decideRunEnd,
+  isRunTerminal,
+  settleRun,
+  transitionPhase,
+  transitionRun,
+} from '@app/domain';
+import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { EventRepository, type NewEvent, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import { IssueService } from './issue.service.js';
 
@@ -42,17 +54,7 @@ export class ProgressService {
         maxMajorIssuesTolerated: run.strategy.tiers[t.tierId]?.maxMajorIssuesTolerated,
         maxMinorIssuesTolerated: run.strategy.tiers[t.tierId]?.maxMinorIssuesTolerated,
       })),
-      phases: phases.map((p) => ({
-        phaseId: p.phaseId,
-        tierId: p.tierId,
-        state: p.state,
-        attemptsUsed: p.attemptsUsed,
-        maxAttempts: p.maxAttempts,
-        minorIssuesCount: p.minorIssuesCount,
-        majorIssuesCount: p.majorIssuesCount,
-        leased: p.leaseToken !== null,
-        lastFailureReason: p.lastFailureReason,
-      })),
+      phases: phases.map(settlePhase),
     });
     const phaseRow = new Map(phases.map((p) => [p.phaseId, p.id]));
     const tierRow = new Map(tiers.map((t) => [t.tierId, t.id]));
@@ -74,29 +76,22 @@ export class ProgressService {
     return this.endRun(em, run, 'exhaustBudget', exhaustion.reason, exhaustion.cap);
   }
 
-  /** Ends a run for a reason outside its phases (budget, cancel): queued phases are skipped, leases revoked. */
-  async endRun(
-    em: EntityManager,
-    run: RunEntity,
-    event: 'exhaustBudget' | 'cancel' | 'failEnvironment' | 'violatePolicy' | 'reject',
-    reason: string,
-    cap: FailureCap | null = null,
-  ): Promise<boolean> {
-    const t = transitionRun(run.state, event);
-    if (!t.ok) return false;
-    const events: NewEvent[] = [];
+  /**
+   * Ends a run for a reason outside its phases (budget, cancel, rejection): `decideRunEnd`
+   * skips queued phases and fails leased ones, then the run is settled. False when the run
+   * had already ended. `run` must be locked by the caller.
+   */
+  async endRun(em: EntityManager, run: RunEntity, event: RunEndEvent, reason: string, cap: FailureCap | null = null): Promise<boolean> {
     const phases = await this.phases.listForRun(em, run.runId);
-    for (const p of phases) {
-      const phaseEvent = p.state === 'QUEUED' ? 'skip' : p.leaseToken ? 'fail' : undefined;
-      if (!phaseEvent) continue;
-      const pt = transitionPhase(p.state, phaseEvent, { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
-      if (!pt.ok) continue;
-      const ok = await this.phases.transition(em, p.id, p.state, pt.to, {}, { clearLease: true, lastFailureReason: `run ended: ${reason}` });
-      if (ok) events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: pt.to, reason: `run ended: ${reason}` } });
+    const end = decideRunEnd({ state: run.state, phases: phases.map(settlePhase) }, event, reason);
+    if (!end) return false;
+    const phaseRow = new Map(phases.map((p) => [p.phaseId, p.id]));
+    for (const m of end.phaseMoves) {
+      if (!(await this.phases.transition(em, phaseRow.get(m.phaseId)!, m.from, m.to, {}, { clearLease: m.clearLease, lastFailureReason: m.lastFailureReason }))) throw stale();
     }
-    const moved = await this.moveRun(em, run, run.state, event, reason, events, cap);
-    await this.events.append(em, events);
-    await this.settle(em, { ...run, state: moved });
+    if (!(await this.applyRunMove(em, run, end.runMove, cap))) throw stale();
+    await this.events.append(em, end.events.map((e) => ({ runId: run.runId, ...e })));
+    await this.settle(em, { ...run, state: end.runMove.to });
     return true;
   }
 
@@ -143,12 +138,11 @@ export class ProgressService {
     event: Parameters<typeof transitionRun>[1],
     reason: string | null,
     events: NewEvent[],
-    cap: FailureCap | null = null,
   ): Promise<RunState> {
     const t = transitionRun(from, event);
     if (!t.ok) return from;
     const move: RunMove = { from, event, to: t.to, reason };
-    if (!(await this.applyRunMove(em, run, move, cap))) return from;
+    if (!(await this.applyRunMove(em, run, move))) return from;
     events.push({ runId: run.runId, type: 'run_state', payload: { from, to: t.to, ...(reason ? { reason } : {}) } });
     return t.to;
   }
@@ -168,6 +162,21 @@ export class ProgressService {
     if (move.to === 'DONE_SUCCESS') await this.issues.runSucceeded(em, run);
     return true;
   }
+}
+
+/** A phase as the domain's settlement reads it. */
+function settlePhase(p: PhaseEntity): SettlePhase {
+  return {
+    phaseId: p.phaseId,
+    tierId: p.tierId,
+    state: p.state,
+    attemptsUsed: p.attemptsUsed,
+    maxAttempts: p.maxAttempts,
+    minorIssuesCount: p.minorIssuesCount,
+    majorIssuesCount: p.majorIssuesCount,
+    leased: p.leaseToken !== null,
+    lastFailureReason: p.lastFailureReason,
+  };
 }
 
 function stale(): DomainError {
