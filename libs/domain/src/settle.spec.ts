@@ -1,5 +1,5 @@
 import type { PhaseState, RunState, TierState } from '@app/contracts';
-import { type RunEndEvent, type RunSnapshot, type SettlePhase, SKIPPED_BY_FAILED_TIER, decideRunEnd, settleRun } from './settle.js';
+import { type RunEndEvent, type RunSnapshot, type SettlePhase, SKIPPED_BY_FAILED_TIER, decideRunEnd, decideRunReopen, settleRun } from './settle.js';
 
 const phase = (phaseId: string, tierId: string, state: PhaseState, extra: Partial<SettlePhase> = {}): SettlePhase => ({
   phaseId,
@@ -140,6 +140,35 @@ describe('decideRunEnd', () => {
       { phaseId: 'x', type: 'phase_state', payload: { from: 'EXECUTING', to: 'FAILED', reason: 'run ended: cancelled by operator' } },
       { phaseId: 'g', type: 'phase_state', payload: { from: 'GATE', to: 'FAILED', reason: 'run ended: cancelled by operator' } },
       { type: 'run_state', payload: { from: 'PHASE_EXECUTION', to: 'CANCELLED', reason: 'cancelled by operator' } },
+    ]);
+  });
+});
+
+describe('decideRunReopen', () => {
+  it.each<[RunState, boolean]>([
+    ['DONE_FAILED_REQUIRES_HUMAN_REVIEW', true],
+    ['DONE_FAILED_BUDGET_EXHAUSTED', false],
+    ['DONE_FAILED_POLICY_VIOLATION', false],
+    ['DONE_FAILED_ENVIRONMENT', false],
+    ['CANCELLED', false],
+    ['DONE_SUCCESS', false],
+    ['PHASE_EXECUTION', false],
+  ])('a run that is %s reopens: %s', (state, reopens) => {
+    expect(decideRunReopen({ state, phases: [] }, 'p1')?.runMove ?? null).toEqual(reopens ? { from: state, event: 'reopen', to: 'PHASE_EXECUTION', reason: null } : null);
+  });
+
+  it('queues again only the phases a failed tier skipped', () => {
+    const phases = [
+      phase('failed', 't1', 'FAILED'),
+      phase('blocked', 't2', 'SKIPPED', { lastFailureReason: SKIPPED_BY_FAILED_TIER }),
+      phase('ended', 't2', 'SKIPPED', { lastFailureReason: 'run ended: cancelled by operator' }),
+      phase('done', 't1', 'COMPLETE'),
+    ];
+    const reopen = decideRunReopen({ state: 'DONE_FAILED_REQUIRES_HUMAN_REVIEW', phases }, 'failed');
+    expect(reopen?.phaseMoves).toEqual([{ phaseId: 'blocked', from: 'SKIPPED', to: 'QUEUED', lastFailureReason: null }]);
+    expect(reopen?.events).toEqual([
+      { phaseId: 'blocked', type: 'phase_state', payload: { from: 'SKIPPED', to: 'QUEUED', event: 'reopen', reason: 'phase failed was retried' } },
+      { type: 'run_state', payload: { from: 'DONE_FAILED_REQUIRES_HUMAN_REVIEW', to: 'PHASE_EXECUTION' } },
     ]);
   });
 });

@@ -203,3 +203,31 @@ export function decideRunEnd(run: { state: RunState; phases: readonly SettlePhas
   out.events.push({ type: 'run_state', payload: { from: run.state, to: t.to, ...(reason ? { reason } : {}) } });
   return out;
 }
+
+/** What reopening a run changes: the phases a failed tier skipped are queued again, and the run runs again. */
+export interface RunReopen {
+  phaseMoves: PhaseMove[];
+  runMove: RunMove;
+  events: SettleEvent[];
+}
+
+/**
+ * Reopens a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW because an operator retried one
+ * of its failed phases: the phases skipped because a tier failed are queued again (`settleRun`
+ * skips them anew if another failure still blocks them). Pure. Null when the run ended any
+ * other way: a budget, a policy, the environment or a cancel decided that, not a phase.
+ */
+export function decideRunReopen(run: { state: RunState; phases: readonly SettlePhase[] }, retriedPhaseId: string): RunReopen | null {
+  const t = transitionRun(run.state, 'reopen');
+  if (!t.ok) return null;
+  const out: RunReopen = { phaseMoves: [], runMove: { from: run.state, event: 'reopen', to: t.to, reason: null }, events: [] };
+  for (const p of run.phases) {
+    if (p.state !== 'SKIPPED' || p.lastFailureReason !== SKIPPED_BY_FAILED_TIER) continue;
+    const pt = transitionPhase(p.state, 'reopen', { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
+    if (!pt.ok) continue;
+    out.phaseMoves.push({ phaseId: p.phaseId, from: p.state, to: pt.to, lastFailureReason: null });
+    out.events.push({ phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: pt.to, event: 'reopen', reason: `phase ${retriedPhaseId} was retried` } });
+  }
+  out.events.push({ type: 'run_state', payload: { from: run.state, to: t.to } });
+  return out;
+}

@@ -6,12 +6,11 @@ import {
   type FailureCap,
   type RunEndEvent,
   type RunMove,
-  SKIPPED_BY_FAILED_TIER,
   type SettlePhase,
   decideRunEnd,
+  decideRunReopen,
   isRunTerminal,
   settleRun,
-  transitionPhase,
   transitionRun,
 } from '@app/domain';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
@@ -103,24 +102,20 @@ export class ProgressService {
    * phases queued again; a run that ended any other way is refused (409) before any write.
    */
   async reopenRun(em: EntityManager, run: RunEntity, retriedPhaseId: string): Promise<string[]> {
-    if (!transitionRun(run.state, 'reopen').ok) {
+    const phases = await this.phases.listForRun(em, run.runId);
+    const reopen = decideRunReopen({ state: run.state, phases: phases.map(settlePhase) }, retriedPhaseId);
+    if (!reopen) {
       throw new DomainError('INVALID_TRANSITION', `run ${run.runId} is ${run.state}; only a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW is reopened by a retry`, {
         run_state: run.state,
       });
     }
-    const events: NewEvent[] = [];
-    const requeued: string[] = [];
-    for (const p of await this.phases.listForRun(em, run.runId)) {
-      if (p.state !== 'SKIPPED' || p.lastFailureReason !== SKIPPED_BY_FAILED_TIER) continue;
-      const t = transitionPhase(p.state, 'reopen', { attemptsUsed: p.attemptsUsed, maxAttempts: p.maxAttempts });
-      if (t.ok && (await this.phases.transition(em, p.id, p.state, t.to, {}, { lastFailureReason: null }))) {
-        requeued.push(p.phaseId);
-        events.push({ runId: run.runId, phaseId: p.phaseId, type: 'phase_state', payload: { from: p.state, to: t.to, event: 'reopen', reason: `phase ${retriedPhaseId} was retried` } });
-      }
+    const phaseRow = new Map(phases.map((p) => [p.phaseId, p.id]));
+    for (const m of reopen.phaseMoves) {
+      if (!(await this.phases.transition(em, phaseRow.get(m.phaseId)!, m.from, m.to, {}, { lastFailureReason: m.lastFailureReason }))) throw stale();
     }
-    await this.moveRun(em, run, run.state, 'reopen', null, events);
-    await this.events.append(em, events);
-    return requeued;
+    if (!(await this.applyRunMove(em, run, reopen.runMove))) throw stale();
+    await this.events.append(em, reopen.events.map((e) => ({ runId: run.runId, ...e })));
+    return reopen.phaseMoves.map((m) => m.phaseId);
   }
 
   /** Applies one run event (with its hooks and events) outside a derivation, e.g. an approval. */
