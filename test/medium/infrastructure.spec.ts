@@ -51,6 +51,17 @@ describe('medium tier infrastructure', () => {
     expect([live.phaseIndex, expired.phaseIndex, queued.phaseIndex]).toEqual([0, 1, 2]);
   });
 
+  it('numbers attempts after the last one and reads events back with their database id and time', async () => {
+    const run = await ctx.factory.makeRun();
+    const phase = await ctx.factory.makePhase({ runId: run.runId, state: 'EXECUTING' });
+    const first = await ctx.factory.makeAttempt({ runId: run.runId, phaseId: phase.phaseId, outcome: 'auditor_revise', feedback: 'add a test' });
+    const second = await ctx.factory.makeAttempt({ runId: run.runId, phaseId: phase.phaseId });
+    expect([first.attempt, first.outcome, first.feedback, second.attempt, second.outcome]).toEqual([1, 'auditor_revise', 'add a test', 2, 'failed']);
+    const event = await ctx.factory.makeEvent({ runId: run.runId, phaseId: phase.phaseId, type: 'phase_state', payload: { to: 'EXECUTING' } });
+    expect(event).toMatchObject({ runId: run.runId, type: 'phase_state', payload: { to: 'EXECUTING' }, createdAt: expect.any(Date) });
+    expect(Number(event.id)).toBeGreaterThan(0);
+  });
+
   it('keeps the schema honest: a lease outside a leased state is refused', async () => {
     const run = await ctx.factory.makeRun();
     await expect(ctx.factory.makePhase({ runId: run.runId, state: 'QUEUED', lease: {} })).rejects.toThrow(/check constraint/);

@@ -234,7 +234,7 @@ export class Factories {
       ageInTiers: 1,
       occurrenceCount: 1,
       seenInRuns: ['run-0'],
-      seenInTiers: ['run-0:tier-0'],
+      seenInTiers: ['run-0/tier-0'],
       firstSeenRunId: 'run-0',
       lastSeenRunId: 'run-0',
       status: 'open',
