@@ -1,4 +1,4 @@
-import { PhaseService } from '../../apps/supervisor/src/services/phase.service.js';
+import { LeaseService } from '../../apps/supervisor/src/services/lease.service.js';
 import { stateSnapshot } from '../support/database.js';
 import { claimNext, completeNext, http, samplePlan, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
@@ -164,7 +164,7 @@ describe('an expired lease (CONTRACT.md section 3)', () => {
   async function claimAndAbandon(runId: string): Promise<number> {
     await claimNext(sup.url, runId, 'doomed');
     await sup.db.query(`UPDATE phases SET lease_expires_at = now() - interval '1 second' WHERE run_id = $1 AND lease_token IS NOT NULL`, [runId]);
-    return sup.app.get(PhaseService).expireLeases();
+    return sup.app.get(LeaseService).expireLeases();
   }
 
   it('costs no attempt, and the default cap of 10 abandonments ends the phase FAILED abandoned', async () => {

@@ -9,22 +9,36 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-function adminUrl(): string {
+/** The server's maintenance database, where test databases are created and dropped. */
+export function adminUrl(): string {
   const url = process.env.AUTOPACK_TEST_ADMIN_URL ?? process.env.DATABASE_URL;
   if (!url) throw new Error('no test database: global setup did not run');
   return url;
 }
 
-/** Creates an empty database on the test server; the supervisor's migrations build the schema. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** The URL of database `name` on the test server. */
+export function databaseUrl(name: string): string {
+  const u = new URL(adminUrl());
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/**
+ * Creates a database on the test server: empty (the supervisor's migrations build the
+ * schema), or a copy of `create(admin, name)`'s making (the medium tier clones a template).
+ */
+export async function createTestDatabase(
+  create: (admin: pg.Client, name: string) => Promise<void> = async (admin, name) => void (await admin.query(`CREATE DATABASE ${name}`)),
+): Promise<TestDatabase> {
   const name = `autopack_t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(adminUrl());
-  u.pathname = `/${name}`;
-  const url = u.toString();
+  try {
+    await create(admin, name);
+  } finally {
+    await admin.end();
+  }
+  const url = databaseUrl(name);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   // An idle connection the server ends (a restart, a forced drop) is replaced on the next
   // query; unhandled, pg-pool would throw it as an uncaught exception into the test file.

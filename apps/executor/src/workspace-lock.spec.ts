@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os, { hostname } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { type LockHolder, WorkspaceLock, workspaceLockPath } from './workspace-lock.js';
 
 let tmp: string;
@@ -154,37 +153,5 @@ describe('WorkspaceLock', () => {
     writeLockOf(12345);
     lock.release();
     expect(holderOnDisk().pid).toBe(12345);
-  });
-
-  it('gives the lock to one process at a time when several wait on the same dead holder (built module, real processes)', async () => {
-    const built = path.resolve('dist/apps/executor/src/workspace-lock.js');
-    expect(existsSync(built)).toBe(true);
-    const dead = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
-    await exited(dead);
-    writeLockOf(dead.pid!);
-    const journal = path.join(ws, 'journal');
-    // Each process takes the lock 5 times and writes enter/leave lines while holding it.
-    const script = `
-      import { appendFileSync } from 'node:fs';
-      const { WorkspaceLock } = await import(${JSON.stringify(pathToFileURL(built).href)});
-      const lock = new WorkspaceLock(process.argv[1], 'w' + process.pid, 5);
-      for (let i = 0; i < 5; i++) {
-        await lock.acquire();
-        appendFileSync(process.argv[2], 'enter ' + process.pid + '\\n');
-        await new Promise((r) => setTimeout(r, 10));
-        appendFileSync(process.argv[2], 'leave ' + process.pid + '\\n');
-        lock.release();
-      }`;
-    const workers = Array.from({ length: 4 }, () => spawn(process.execPath, ['--input-type=module', '-e', script, ws, journal], { stdio: ['ignore', 'ignore', 'pipe'] }));
-    const codes = await Promise.all(workers.map((w) => new Promise<number | null>((resolve) => w.on('close', resolve))));
-    expect(codes).toEqual([0, 0, 0, 0]);
-    const lines = readFileSync(journal, 'utf8').trim().split('\n');
-    expect(lines).toHaveLength(40);
-    for (let i = 0; i < lines.length; i += 2) {
-      const [enter, leave] = [lines[i].split(' '), lines[i + 1].split(' ')];
-      expect([enter[0], leave[0], leave[1]]).toEqual(['enter', 'leave', enter[1]]);
-    }
-    expect(existsSync(workspaceLockPath(ws))).toBe(false);
-    expect(readdirSync(path.dirname(workspaceLockPath(ws)))).toEqual([]);
   });
 });

@@ -24,6 +24,7 @@ import {
   PhaseRepository,
   RulesetRepository,
   RunRepository,
+  StatsRepository,
   TierRepository,
 } from './repositories/index.js';
 import { EventStreamService } from './services/event-stream.service.js';
@@ -35,7 +36,11 @@ import { ReportService } from './services/report.service.js';
 import { HealthService } from './services/health.service.js';
 import { LeaseSweeperService } from './services/lease-sweeper.service.js';
 import { DATABASE_URL, NotificationHub } from './services/notification-hub.js';
-import { PhaseService } from './services/phase.service.js';
+import { BudgetService } from './services/budget.service.js';
+import { ClaimService } from './services/claim.service.js';
+import { LeaseService } from './services/lease.service.js';
+import { PhaseReportService } from './services/phase-report.service.js';
+import { PhaseWriteService } from './services/phase-write.service.js';
 import { ProgressService } from './services/progress.service.js';
 import { RunService } from './services/run.service.js';
 
@@ -64,6 +69,7 @@ export class AppModule {
         IdempotencyService,
         BudgetRepository,
         RulesetRepository,
+        StatsRepository,
         IssueService,
         ReportService,
         ProjectService,
@@ -71,7 +77,11 @@ export class AppModule {
         EventStreamService,
         ProgressService,
         RunService,
-        PhaseService,
+        PhaseWriteService,
+        BudgetService,
+        ClaimService,
+        LeaseService,
+        PhaseReportService,
         NotificationHub,
         LeaseSweeperService,
         HealthService,

@@ -6,3 +6,5 @@ export * from './strategy.js';
 export * from './budget.js';
 export * from './issues.js';
 export * from './quality-gate.js';
+export * from './attempt.js';
+export * from './settle.js';

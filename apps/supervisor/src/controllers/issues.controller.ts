@@ -4,7 +4,8 @@ import { RecordIssueRequestSchema, ReserveBudgetRequestSchema } from '@app/contr
 import { z } from 'zod';
 import { parseBody, parseId, parseQuery } from '../http/validation.js';
 import { IdempotencyService, type RecordAnswer } from '../services/idempotency.service.js';
-import { PhaseService } from '../services/phase.service.js';
+import { BudgetService } from '../services/budget.service.js';
+import { PhaseReportService } from '../services/phase-report.service.js';
 import { ReportService } from '../services/report.service.js';
 
 const ProjectQuery = z.strictObject({ project_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/).default('default') });
@@ -13,7 +14,8 @@ const ProjectQuery = z.strictObject({ project_id: z.string().regex(/^[A-Za-z0-9]
 @Controller()
 export class IssuesController {
   constructor(
-    private readonly phases: PhaseService,
+    private readonly phases: PhaseReportService,
+    private readonly budgets: BudgetService,
     private readonly reports: ReportService,
     private readonly idempotency: IdempotencyService,
   ) {}
@@ -41,7 +43,7 @@ export class IssuesController {
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
-    return this.idempotentPhaseWrite(res, runId, phaseId, 'reserve_budget', key, body, (run, phase, record) => this.phases.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body), record));
+    return this.idempotentPhaseWrite(res, runId, phaseId, 'reserve_budget', key, body, (run, phase, record) => this.budgets.reserveBudget(run, phase, parseBody(ReserveBudgetRequestSchema, body), record));
   }
 
   /** A phase write whose key is scoped to its path: the same key on another phase is another request. */

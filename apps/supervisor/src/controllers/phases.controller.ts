@@ -13,7 +13,9 @@ import {
 } from '@app/contracts';
 import { parseBody, parseId } from '../http/validation.js';
 import { IdempotencyService } from '../services/idempotency.service.js';
-import { PhaseService } from '../services/phase.service.js';
+import { ClaimService } from '../services/claim.service.js';
+import { LeaseService } from '../services/lease.service.js';
+import { PhaseReportService } from '../services/phase-report.service.js';
 
 /** The Autopack-compatible reports take `null` in optional fields as absent (Python clients send `None`). */
 const COMPAT = { nullAsAbsent: true };
@@ -22,7 +24,9 @@ const COMPAT = { nullAsAbsent: true };
 @Controller()
 export class PhasesController {
   constructor(
-    private readonly phases: PhaseService,
+    private readonly claims: ClaimService,
+    private readonly leases: LeaseService,
+    private readonly phases: PhaseReportService,
     private readonly idempotency: IdempotencyService,
   ) {}
 
@@ -31,7 +35,7 @@ export class PhasesController {
   @HttpCode(200)
   async claim(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response): Promise<ClaimResponse | undefined> {
     return (await this.idempotency.respond(res, 'POST /phases/claim', key, body, async (record) => {
-      const claimed = await this.phases.claim(parseBody(ClaimRequestSchema, body), record);
+      const claimed = await this.claims.claim(parseBody(ClaimRequestSchema, body), record);
       return claimed ? { status: 200, body: claimed } : { status: 204, body: null };
     })) as ClaimResponse | undefined;
   }
@@ -39,7 +43,7 @@ export class PhasesController {
   @Post('runs/:run_id/phases/:phase_id/heartbeat')
   @HttpCode(200)
   heartbeat(@Param('run_id') runId: string, @Param('phase_id') phaseId: string, @Body() body: unknown): Promise<HeartbeatResponse> {
-    return this.phases.heartbeat(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(HeartbeatRequestSchema, body).lease_token);
+    return this.leases.heartbeat(parseId(runId, 'run'), parseId(phaseId, 'phase'), parseBody(HeartbeatRequestSchema, body).lease_token);
   }
 
   @Post('runs/:run_id/phases/:phase_id/builder_result')

@@ -1,5 +1,6 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import type { CiSpec, PhaseScope, PhaseState } from '@app/contracts';
+import type { FailureCap } from '@app/domain';
 import { numericTransformer } from './run.entity.js';
 
 /** A phase of a run, with its lease and attempt bookkeeping (the single source of truth). */
@@ -40,6 +41,8 @@ export class PhaseEntity {
   @Column({ name: 'major_issues_count', type: 'int' }) majorIssuesCount!: number;
   @Column({ name: 'quality_level', type: 'text', nullable: true }) qualityLevel!: string | null;
   @Column({ name: 'last_failure_reason', type: 'text', nullable: true }) lastFailureReason!: string | null;
+  /** The cap that failed the phase (attempts, abandonments, incident tokens), as a code; null otherwise. */
+  @Column({ name: 'failure_cap', type: 'text', nullable: true }) failureCap!: FailureCap | null;
   @Column({ name: 'commit_sha', type: 'text', nullable: true }) commitSha!: string | null;
   @Column({ name: 'files_changed', type: 'jsonb' }) filesChanged!: string[];
   @Column({ name: 'lines_added', type: 'int' }) linesAdded!: number;

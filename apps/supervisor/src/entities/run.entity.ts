@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { ApprovalMode, CiSpec, RunState, SafetyProfile } from '@app/contracts';
-import type { CompiledStrategy } from '@app/domain';
+import type { CompiledStrategy, FailureCap } from '@app/domain';
 
 /** numeric/bigint columns come back from pg as strings; store them as numbers in JS. */
 export const numericTransformer = {
@@ -32,6 +32,8 @@ export class RunEntity {
   @Column({ name: 'minor_issues_count', type: 'int' }) minorIssuesCount!: number;
   @Column({ name: 'major_issues_count', type: 'int' }) majorIssuesCount!: number;
   @Column({ name: 'failure_reason', type: 'text', nullable: true }) failureReason!: string | null;
+  /** The cap that ended the run (DONE_FAILED_BUDGET_EXHAUSTED), as a code; null otherwise. */
+  @Column({ name: 'failure_cap', type: 'text', nullable: true }) failureCap!: FailureCap | null;
   @Column({ name: 'debt_status', type: 'text', nullable: true }) debtStatus!: string | null;
   @Column({ name: 'strategy', type: 'jsonb' }) strategy!: CompiledStrategy;
   @Column({ name: 'max_parallel_phases', type: 'int' }) maxParallelPhases!: number;

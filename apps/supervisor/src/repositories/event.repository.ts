@@ -39,4 +39,59 @@ export class EventRepository {
       .take(limit)
       .getMany();
   }
+
+  /** LLM usage of a run from its audit trail: calls, tokens, and the prompt-cache hit share. */
+  async llmUsage(runId: string) {
+    const { rows } = await execSql<{ calls: string; prompt: string; completion: string; cached: string; cost: string }>(
+      this.ds.manager,
+      `SELECT COALESCE(sum(COALESCE((payload->>'calls')::int, 1)),0) AS calls,
+              COALESCE(sum((payload->>'prompt_tokens')::bigint),0) AS prompt,
+              COALESCE(sum((payload->>'completion_tokens')::bigint),0) AS completion,
+              COALESCE(sum(COALESCE((payload->>'cached_tokens')::bigint,0)),0) AS cached,
+              COALESCE(sum(COALESCE((payload->>'cost_usd')::numeric,0)),0) AS cost
+         FROM events WHERE run_id = $1 AND type = 'llm_usage'`,
+      [runId],
+    );
+    const r = rows[0];
+    const prompt = Number(r.prompt);
+    return {
+      calls: Number(r.calls),
+      prompt_tokens: prompt,
+      completion_tokens: Number(r.completion),
+      cached_tokens: Number(r.cached),
+      cache_hit_share: prompt > 0 ? Math.round((Number(r.cached) / prompt) * 10_000) / 10_000 : 0,
+      cost_usd: Math.round(Number(r.cost) * 1e6) / 1e6,
+    };
+  }
+
+  /**
+   * Every LLM call of a run from its `llm_call` audit events, grouped by role and model:
+   * calls, failed calls (malformed, truncated or errored), tokens, cost and time spent.
+   */
+  async llmCallsByModel(runId: string) {
+    const { rows } = await execSql<{ role: string; provider: string; model: string; calls: string; failed: string; prompt: string; completion: string; cost: string; duration: string }>(
+      this.ds.manager,
+      `SELECT payload->>'role' AS role, payload->>'provider' AS provider, payload->>'model' AS model,
+              count(*) AS calls,
+              count(*) FILTER (WHERE payload->>'outcome' <> 'tool_call') AS failed,
+              COALESCE(sum((payload->>'prompt_tokens')::bigint),0) AS prompt,
+              COALESCE(sum((payload->>'completion_tokens')::bigint),0) AS completion,
+              COALESCE(sum(COALESCE((payload->>'cost_usd')::numeric,0)),0) AS cost,
+              COALESCE(sum((payload->>'duration_ms')::bigint),0) AS duration
+         FROM events WHERE run_id = $1 AND type = 'llm_call'
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+      [runId],
+    );
+    return rows.map((r) => ({
+      role: r.role,
+      provider: r.provider,
+      model: r.model,
+      calls: Number(r.calls),
+      failed_calls: Number(r.failed),
+      prompt_tokens: Number(r.prompt),
+      completion_tokens: Number(r.completion),
+      cost_usd: Math.round(Number(r.cost) * 1e6) / 1e6,
+      duration_ms: Number(r.duration),
+    }));
+  }
 }

@@ -10,3 +10,4 @@ export type { PhaseIssueSighting } from './issue.repository.js';
 export { BudgetRepository } from './budget.repository.js';
 export { RulesetRepository } from './ruleset.repository.js';
 export { IdempotencyRepository, type StoredAnswer } from './idempotency.repository.js';
+export { StatsRepository } from './stats.repository.js';

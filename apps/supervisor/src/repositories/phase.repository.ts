@@ -9,6 +9,7 @@ export type PhaseTransitionSet = Partial<
   Pick<
     PhaseEntity,
     | 'lastFailureReason'
+    | 'failureCap'
     | 'commitSha'
     | 'qualityLevel'
     | 'filesChanged'
@@ -141,5 +142,11 @@ export class PhaseRepository {
   /** Earlier attempts of a phase, oldest first. */
   async listAttempts(em: EntityManager, runId: string, phaseId: string): Promise<PhaseAttemptEntity[]> {
     return em.getRepository(PhaseAttemptEntity).find({ where: { runId, phaseId }, order: { attempt: 'ASC' } });
+  }
+
+  /** Phases per run, for many runs at once. */
+  async countForRuns(em: EntityManager, runIds: string[]): Promise<Map<string, number>> {
+    const { rows } = await execSql<{ run_id: string; n: number }>(em, `SELECT run_id, count(*)::int AS n FROM phases WHERE run_id = ANY($1::text[]) GROUP BY run_id`, [runIds]);
+    return new Map(rows.map((r) => [r.run_id, r.n]));
   }
 }

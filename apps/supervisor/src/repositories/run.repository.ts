@@ -6,7 +6,7 @@ import { execSql } from './sql.js';
 
 /** Fields a run transition may set alongside the state. */
 export type RunTransitionSet = Partial<
-  Pick<RunEntity, 'failureReason' | 'completedAt' | 'startedAt' | 'debtStatus' | 'approvalState' | 'approvalNotes' | 'approvedAt' | 'approvedThroughTierIndex'>
+  Pick<RunEntity, 'failureReason' | 'failureCap' | 'completedAt' | 'startedAt' | 'debtStatus' | 'approvalState' | 'approvalNotes' | 'approvedAt' | 'approvedThroughTierIndex'>
 >;
 
 /** Runs: narrow methods, guarded status writes. */

@@ -1,15 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { StatsRepository } from '../repositories/index.js';
 import { AUTOPACK_VERSION } from '../version.js';
 
 /** Health of the process and its database. */
 @Injectable()
 export class HealthService {
-  constructor(private readonly ds: DataSource) {}
+  constructor(private readonly stats: StatsRepository) {}
 
   /** Pings the database with a short timeout. */
   async check(): Promise<{ status: 'ok' | 'unavailable'; database: 'up' | 'down'; version: string }> {
-    const ping = this.ds.query('SELECT 1').then(
+    const ping = this.stats.ping().then(
       () => true,
       () => false,
     );

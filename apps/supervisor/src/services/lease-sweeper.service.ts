@@ -1,7 +1,8 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import { AppLogger } from '../http/logger.js';
-import { PhaseService } from './phase.service.js';
+import { BudgetService } from './budget.service.js';
+import { LeaseService } from './lease.service.js';
 import { IdempotencyRepository } from '../repositories/index.js';
 
 /**
@@ -15,7 +16,8 @@ export class LeaseSweeperService implements OnApplicationBootstrap, OnApplicatio
   private running = false;
 
   constructor(
-    private readonly phases: PhaseService,
+    private readonly leases: LeaseService,
+    private readonly budgets: BudgetService,
     private readonly idempotency: IdempotencyRepository,
     private readonly log: AppLogger,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
@@ -36,9 +38,9 @@ export class LeaseSweeperService implements OnApplicationBootstrap, OnApplicatio
     if (this.running) return 0;
     this.running = true;
     try {
-      const n = await this.phases.expireLeases();
+      const n = await this.leases.expireLeases();
       if (n > 0) this.log.info({ reclaimed: n }, 'expired leases reclaimed');
-      const overdue = await this.phases.endOverdueRuns();
+      const overdue = await this.budgets.endOverdueRuns();
       await this.idempotency.purge();
       if (overdue > 0) this.log.info({ runs: overdue }, 'runs past their wall-time budget ended');
       return n + overdue;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import client from 'prom-client';
-import { DataSource } from 'typeorm';
+import { StatsRepository } from '../repositories/index.js';
 
 /**
  * Prometheus metrics (prom-client, own registry per app so tests can run several apps).
@@ -37,9 +37,9 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(private readonly ds: DataSource) {
+  constructor(private readonly stats: StatsRepository) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'autopack_process_' });
-    const ds_ = this.ds;
+    const db = this.stats;
     new client.Gauge({
       name: 'autopack_runs',
       help: 'Runs by state',
@@ -47,8 +47,7 @@ export class MetricsService {
       registers: [this.registry],
       async collect() {
         this.reset();
-        const rows: { state: string; n: number }[] = await ds_.query(`SELECT state, count(*)::int AS n FROM runs GROUP BY state`);
-        for (const r of rows) this.set({ state: r.state }, r.n);
+        for (const r of await db.runsByState()) this.set({ state: r.state }, r.n);
       },
     });
     new client.Gauge({
@@ -58,8 +57,7 @@ export class MetricsService {
       registers: [this.registry],
       async collect() {
         this.reset();
-        const rows: { state: string; n: number }[] = await ds_.query(`SELECT state, count(*)::int AS n FROM phases GROUP BY state`);
-        for (const r of rows) this.set({ state: r.state }, r.n);
+        for (const r of await db.phasesByState()) this.set({ state: r.state }, r.n);
       },
     });
     new client.Gauge({
@@ -67,8 +65,7 @@ export class MetricsService {
       help: 'LLM tokens reported by executors, over all runs',
       registers: [this.registry],
       async collect() {
-        const rows: { n: string }[] = await ds_.query(`SELECT COALESCE(sum(tokens_used),0) AS n FROM runs`);
-        this.set(Number(rows[0].n));
+        this.set(await db.tokensUsed());
       },
     });
     new client.Gauge({
@@ -76,8 +73,7 @@ export class MetricsService {
       help: 'LLM cost in USD reported by executors, over all runs',
       registers: [this.registry],
       async collect() {
-        const rows: { n: string }[] = await ds_.query(`SELECT COALESCE(sum(cost_used_usd),0) AS n FROM runs`);
-        this.set(Number(rows[0].n));
+        this.set(await db.costUsedUsd());
       },
     });
     new client.Gauge({
@@ -85,8 +81,7 @@ export class MetricsService {
       help: 'Phases currently leased by an executor',
       registers: [this.registry],
       async collect() {
-        const rows: { n: number }[] = await ds_.query(`SELECT count(*)::int AS n FROM phases WHERE lease_token IS NOT NULL`);
-        this.set(rows[0].n);
+        this.set(await db.activeLeases());
       },
     });
   }

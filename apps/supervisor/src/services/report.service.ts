@@ -3,12 +3,30 @@ import path from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DomainError, type RunState } from '@app/contracts';
+import type { FailureCap } from '@app/domain';
 import { integrationStatus } from '@app/git';
 import type { PhaseEntity, RunEntity, TierEntity } from '../entities/index.js';
-import { IssueRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { EventRepository, IssueRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 
 const utilization = (used: number, cap: number) => (cap > 0 ? Math.round((used / cap) * 10_000) / 10_000 : 0);
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+/**
+ * The key `budget_analysis` counts a run's cap under. The report names a cap as its reason
+ * does (`tier t1 token_cap exhausted` counts as `token_cap`), so tier caps share the run's key.
+ */
+const REPORTED_CAP: Record<FailureCap, string> = {
+  token_cap: 'token_cap',
+  cost_cap_usd: 'cost_cap_usd',
+  max_duration_minutes: 'max_duration_minutes',
+  max_phases: 'max_phases',
+  max_minor_issues_total: 'max_minor_issues_total',
+  tier_token_cap: 'token_cap',
+  tier_ci_run_cap: 'ci_run_cap',
+  incident_token_cap: 'incident_token_cap',
+  max_attempts: 'max_attempts',
+  max_abandonments: 'max_abandonments',
+};
 
 /** Read models: metrics, reports, issue index, backlog, integration status (original Autopack shapes). */
 @Injectable()
@@ -19,6 +37,7 @@ export class ReportService {
     private readonly tiers: TierRepository,
     private readonly phases: PhaseRepository,
     private readonly issues: IssueRepository,
+    private readonly events: EventRepository,
   ) {}
 
   private async load(runId: string): Promise<{ run: RunEntity; tiers: TierEntity[]; phases: PhaseEntity[] }> {
@@ -65,8 +84,7 @@ export class ReportService {
 
   private async phaseCounts(runIds: string[]): Promise<Map<string, number>> {
     if (runIds.length === 0) return new Map();
-    const rows: { run_id: string; n: number }[] = await this.ds.query(`SELECT run_id, count(*)::int AS n FROM phases WHERE run_id = ANY($1::text[]) GROUP BY run_id`, [runIds]);
-    return new Map(rows.map((r) => [r.run_id, r.n]));
+    return this.phases.countForRuns(this.ds.manager, runIds);
   }
 
   /** `GET /metrics/tiers/{run_id}`. */
@@ -213,7 +231,7 @@ export class ReportService {
     const exhausted = runs.filter((r) => r.state === 'DONE_FAILED_BUDGET_EXHAUSTED');
     const byCap: Record<string, number> = {};
     for (const r of exhausted) {
-      const cap = /(?:tier \S+ )?([a-z_]+) (?:exhausted|exceeded)/.exec(r.failureReason ?? '')?.[1] ?? 'unknown';
+      const cap = r.failureCap ? REPORTED_CAP[r.failureCap] : 'unknown';
       byCap[cap] = (byCap[cap] ?? 0) + 1;
     }
     const avg = runs.length ? runs.reduce((n, r) => n + utilization(r.tokensUsed, r.tokenCap), 0) / runs.length : 0;
@@ -229,67 +247,13 @@ export class ReportService {
     };
   }
 
-  /** LLM usage of a run from its audit trail: calls, tokens, and the prompt-cache hit share. */
-  private async llmUsage(runId: string) {
-    const rows: { calls: string; prompt: string; completion: string; cached: string; cost: string }[] = await this.ds.query(
-      `SELECT COALESCE(sum(COALESCE((payload->>'calls')::int, 1)),0) AS calls,
-              COALESCE(sum((payload->>'prompt_tokens')::bigint),0) AS prompt,
-              COALESCE(sum((payload->>'completion_tokens')::bigint),0) AS completion,
-              COALESCE(sum(COALESCE((payload->>'cached_tokens')::bigint,0)),0) AS cached,
-              COALESCE(sum(COALESCE((payload->>'cost_usd')::numeric,0)),0) AS cost
-         FROM events WHERE run_id = $1 AND type = 'llm_usage'`,
-      [runId],
-    );
-    const r = rows[0];
-    const prompt = Number(r.prompt);
-    return {
-      calls: Number(r.calls),
-      prompt_tokens: prompt,
-      completion_tokens: Number(r.completion),
-      cached_tokens: Number(r.cached),
-      cache_hit_share: prompt > 0 ? Math.round((Number(r.cached) / prompt) * 10_000) / 10_000 : 0,
-      cost_usd: Math.round(Number(r.cost) * 1e6) / 1e6,
-    };
-  }
-
-  /**
-   * Every LLM call of a run from its `llm_call` audit events, grouped by role and model:
-   * calls, failed calls (malformed, truncated or errored), tokens, cost and time spent.
-   */
-  private async llmCallsByModel(runId: string) {
-    const rows: { role: string; provider: string; model: string; calls: string; failed: string; prompt: string; completion: string; cost: string; duration: string }[] =
-      await this.ds.query(
-        `SELECT payload->>'role' AS role, payload->>'provider' AS provider, payload->>'model' AS model,
-                count(*) AS calls,
-                count(*) FILTER (WHERE payload->>'outcome' <> 'tool_call') AS failed,
-                COALESCE(sum((payload->>'prompt_tokens')::bigint),0) AS prompt,
-                COALESCE(sum((payload->>'completion_tokens')::bigint),0) AS completion,
-                COALESCE(sum(COALESCE((payload->>'cost_usd')::numeric,0)),0) AS cost,
-                COALESCE(sum((payload->>'duration_ms')::bigint),0) AS duration
-           FROM events WHERE run_id = $1 AND type = 'llm_call'
-          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
-        [runId],
-      );
-    return rows.map((r) => ({
-      role: r.role,
-      provider: r.provider,
-      model: r.model,
-      calls: Number(r.calls),
-      failed_calls: Number(r.failed),
-      prompt_tokens: Number(r.prompt),
-      completion_tokens: Number(r.completion),
-      cost_usd: Math.round(Number(r.cost) * 1e6) / 1e6,
-      duration_ms: Number(r.duration),
-    }));
-  }
-
   /** `GET /reports/run_summary/{run_id}`. */
   async runSummary(runId: string) {
     const { run, tiers, phases } = await this.load(runId);
     const index = await this.runIssueIndex(runId);
     return {
-      llm: await this.llmUsage(runId),
-      llm_calls_by_model: await this.llmCallsByModel(runId),
+      llm: await this.events.llmUsage(runId),
+      llm_calls_by_model: await this.events.llmCallsByModel(runId),
       run_id: run.runId,
       state: run.state,
       safety_profile: run.safetyProfile,

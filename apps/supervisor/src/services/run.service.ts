@@ -136,6 +136,7 @@ export class RunService {
           minorIssuesCount: 0,
           majorIssuesCount: 0,
           failureReason: null,
+          failureCap: null,
           debtStatus: plan === req ? null : `debt cleanup scheduled: ${plan.phases.length - req.phases.length} phase(s) for aged issues`,
           maxParallelPhases: r.max_parallel_phases ?? 1,
           approvedThroughTierIndex: -1,

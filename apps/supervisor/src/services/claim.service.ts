@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { ClaimRequest, ClaimResponse, PhaseState } from '@app/contracts';
+import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
+import type { PhaseEntity, RunEntity } from '../entities/index.js';
+import { EventRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
+import { BudgetService, CLAIMABLE_RUN_STATES } from './budget.service.js';
+import type { RecordAnswer } from './idempotency.service.js';
+import { NotificationHub } from './notification-hub.js';
+import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
+
+/** `POST /phases/claim`: the long poll and the claim itself. */
+@Injectable()
+export class ClaimService {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly runs: RunRepository,
+    private readonly phases: PhaseRepository,
+    private readonly events: EventRepository,
+    private readonly progress: ProgressService,
+    private readonly budgets: BudgetService,
+    private readonly hub: NotificationHub,
+    @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
+  ) {}
+
+  /** Long-polls up to `wait_ms` for a claimable phase; null means 204. */
+  async claim(req: ClaimRequest, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
+    const deadline = Date.now() + (req.wait_ms ?? 0);
+    for (;;) {
+      const claimed = await this.tryClaim(req, recordAnswer);
+      if (claimed) return claimed;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return null;
+      // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
+      await this.hub.waitForClaimable(Math.min(remaining, 5000), req.run_id);
+    }
+  }
+
+  /** `recordAnswer` stores an Idempotency-Key's answer in the claim's own transaction. */
+  private async tryClaim(req: ClaimRequest, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
+    return this.ds.transaction(async (em) => {
+      const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5);
+      for (const run of candidates) {
+        const phases = await this.phases.listForRun(em, run.runId);
+        const exhausted = await this.budgets.claimExhaustion(em, run, phases);
+        if (exhausted) {
+          await this.progress.exhaustBudget(em, run, exhausted);
+          continue;
+        }
+        const token = randomUUID();
+        const phase = await this.phases.claimNextInRun(em, run.runId, req.executor_id, token, this.config.leaseSeconds);
+        if (!phase) continue;
+        await this.events.append(em, [
+          { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.claimsCount, executor_id: req.executor_id } },
+        ]);
+        await this.progress.settle(em, run);
+        // Another phase of this run may still be claimable (parallel runs): wake other waiters.
+        if (run.maxParallelPhases > 1) await this.events.notify(em, CLAIMABLE_CHANNEL, run.runId);
+        // The states read before the claim, with the claimed phase as it is now: nothing else of
+        // the run changed in between (its row is locked), so no second read of every phase.
+        const phaseStates = Object.fromEntries(phases.map((p) => [p.phaseId, p.id === phase.id ? phase.state : p.state]));
+        const response = await this.claimResponse(em, run, phase, token, phaseStates);
+        await recordAnswer?.(em, { status: 200, body: response });
+        return response;
+      }
+      return null;
+    });
+  }
+
+  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string, phaseStates: Record<string, PhaseState>): Promise<ClaimResponse> {
+    const strategy = run.strategy.phases[phase.phaseId];
+    const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
+    return {
+      run_id: run.runId,
+      phase_id: phase.phaseId,
+      lease_token: token,
+      lease_expires_at: new Date(phase.leaseExpiresAt!).toISOString(),
+      lease_seconds: this.config.leaseSeconds,
+      attempt: phase.claimsCount,
+      max_attempts: phase.maxAttempts,
+      phase: {
+        phase_id: phase.phaseId,
+        tier_id: phase.tierId,
+        phase_index: phase.phaseIndex,
+        name: phase.name,
+        description: phase.description,
+        task_category: phase.taskCategory,
+        complexity: phase.complexity,
+        builder_mode: phase.builderMode,
+        scope: phase.scope,
+        acceptance_criteria: phase.acceptanceCriteria,
+        ci: phase.ci,
+        allow_mass_deletion: phase.allowMassDeletion,
+        allow_mass_addition: phase.allowMassAddition,
+      },
+      strategy,
+      budget_left: await this.budgets.budgetLeft(em, run, phase),
+      previous_attempts: attempts.map((a) => ({
+        attempt: a.attempt,
+        outcome: a.outcome,
+        reason: a.reason,
+        feedback: a.feedback,
+        edits_hash: a.editsHash,
+        created_at: new Date(a.createdAt).toISOString(),
+      })),
+      run: {
+        run_id: run.runId,
+        base_branch: run.baseBranch,
+        integration_branch: `autonomous/${run.runId}`,
+        repo_url: run.repoUrl,
+        safety_profile: run.safetyProfile,
+        ci: run.ci,
+        protected_paths: run.protectedPaths,
+        phase_states: phaseStates,
+      },
+    };
+  }
+}

@@ -1,0 +1,3 @@
+import { runOf, tiers } from './tiers.js';
+
+export default runOf(tiers.e2e);
