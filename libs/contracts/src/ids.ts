@@ -34,3 +34,10 @@ export const RelativePathSchema = z
   .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.includes('\\') && !p.includes('\0'), 'must be a relative path with "/"')
   .refine((p) => !p.split('/').some((seg) => seg === '..'), 'must not contain ".."')
   .refine((p) => !p.split('/').some((seg) => seg.toLowerCase() === '.git'), 'must not touch .git');
+
+/** Path parameters of the routes under `/runs/{run_id}`. */
+export const RunPathParamsSchema = z.strictObject({ run_id: IdSchema });
+/** Path parameters of the routes under `/runs/{run_id}/phases/{phase_id}`. */
+export const PhasePathParamsSchema = z.strictObject({ run_id: IdSchema, phase_id: IdSchema });
+/** Path parameters of the routes under `/projects/{project_id}`. */
+export const ProjectPathParamsSchema = z.strictObject({ project_id: IdSchema });

@@ -1,5 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { HIGH_RISK_CATEGORY_DEFAULTS, NORMAL_CATEGORY_DEFAULTS, TASK_CATEGORY_ALIASES } from '@app/domain';
+import { type CapabilitiesResponse, CapabilitiesResponseSchema } from '@app/contracts';
+import { ApiRoute, named } from '../http/api-route.js';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import { AUTOPACK_VERSION } from '../version.js';
 
@@ -9,7 +11,8 @@ export class CapabilitiesController {
   constructor(@Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig) {}
 
   @Get('capabilities')
-  get() {
+  @ApiRoute({ tag: 'meta', summary: 'Approval modes, providers, limits, version', response: named('Capabilities', CapabilitiesResponseSchema), errors: [401] })
+  get(): CapabilitiesResponse {
     return {
       version: AUTOPACK_VERSION,
       approval_modes: ['auto', 'checkpoints', 'final'],

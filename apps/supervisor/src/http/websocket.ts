@@ -2,8 +2,21 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { IdSchema } from '@app/contracts';
+import { IdSchema, RunPathParamsSchema, StreamedEventSchema } from '@app/contracts';
 import type { EventStreamService } from '../services/event-stream.service.js';
+import { type ExtraApiRoute, named } from './api-route.js';
+
+/** The WebSocket route in the OpenAPI document: it is served by the upgrade handler below, not by Nest's router. */
+export const RUN_STREAM_ROUTE: ExtraApiRoute = {
+  method: 'get',
+  path: '/runs/:run_id/stream',
+  tag: 'events',
+  summary: 'WebSocket (Upgrade: websocket): the same events as /events, one JSON message each',
+  params: RunPathParamsSchema,
+  response: named('StreamedEvent', StreamedEventSchema),
+  success: 101,
+  errors: [401, 404],
+};
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
