@@ -7,3 +7,5 @@ export * from './executor.contract.js';
 export * from './tools.contract.js';
 export * from './reports.contract.js';
 export * from './events.contract.js';
+export * from './limits.js';
+export * from './vocabulary.js';

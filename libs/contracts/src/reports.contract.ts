@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IdSchema } from './ids.js';
+import { IdSchema, ProjectIdQuerySchema } from './ids.js';
 import { ApprovalModeSchema, PhaseStateSchema, RunStateSchema, SafetyProfileSchema, TierStateSchema } from './states.js';
 import { CategoryOverrideSchema } from './strategy.contract.js';
 
@@ -11,8 +11,6 @@ import { CategoryOverrideSchema } from './strategy.contract.js';
 
 const isoTime = z.string();
 const count = z.number().int();
-/** A project id in a query string: an id's alphabet, up to 100 characters (dots are not checked further). */
-const ProjectIdQuerySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/);
 
 /** `GET /runs` 200: one page of runs, newest first. */
 export const RunListResponseSchema = z.object({
