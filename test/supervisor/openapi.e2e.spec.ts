@@ -39,14 +39,17 @@ function handlers(): Map<string, { reads: Set<RouteParamtypes>; spec: ApiRouteSp
   const found = new Map<string, { reads: Set<RouteParamtypes>; spec: ApiRouteSpec | undefined }>();
   const scanner = sup.app.get(MetadataScanner);
   for (const wrapper of sup.app.get(DiscoveryService).getControllers()) {
-    const proto = (wrapper.metatype as { prototype: Record<string, object> }).prototype;
+    const controller = wrapper.metatype as { prototype: Record<string, object> };
+    const prefix = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '').replace(/^\/|\/$/g, '');
+    const proto = controller.prototype;
     for (const name of scanner.getAllMethodNames(proto)) {
-      const path: unknown = Reflect.getMetadata(PATH_METADATA, proto[name]);
-      if (typeof path !== 'string') continue;
+      const own: unknown = Reflect.getMetadata(PATH_METADATA, proto[name]);
+      if (typeof own !== 'string') continue;
+      const path = [prefix, own.replace(/^\//, '')].filter(Boolean).join('/');
       const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, proto[name]) as RequestMethod].toLowerCase();
       const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, proto.constructor, name) ?? {}) as Record<string, unknown>;
       const reads = new Set(Object.keys(args).map((k) => Number(k.split(':')[0]) as RouteParamtypes));
-      found.set(`${method} /${path.replace(/^\//, '')}`, { reads, spec: Reflect.getMetadata(API_ROUTE_METADATA, proto[name]) as ApiRouteSpec | undefined });
+      found.set(`${method} /${path}`, { reads, spec: Reflect.getMetadata(API_ROUTE_METADATA, proto[name]) as ApiRouteSpec | undefined });
     }
   }
   return found;
@@ -143,7 +146,7 @@ describe('the OpenAPI document', () => {
       const spec = nest.get(route)?.spec;
       const response = spec?.response;
       if (!response) throw new Error(`${route}: no registered response schema`);
-      const schema = 'schema' in response ? (response.schema as z.ZodType) : (response as z.ZodType);
+      const schema = response instanceof z.ZodType ? response : response.schema;
       const parsed = schema.safeParse(body);
       expect({ route, issues: parsed.success ? [] : parsed.error.issues.slice(0, 5) }).toEqual({ route, issues: [] });
       const documented = schemaOf(doc.paths[toOpenApi(path)][method].responses[String(spec.success ?? 200)].content) as JsonSchema;

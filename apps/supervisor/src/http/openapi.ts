@@ -109,7 +109,6 @@ export function buildOpenApiDocument(version: string, routes: readonly Documente
     }
     return { $ref: `#/components/schemas/${name}` };
   };
-  const isNamed = (r: ApiRouteSpec['response']): r is NamedSchema => 'name' in r && 'schema' in r && typeof r.name === 'string';
   const paths: Record<string, Record<string, unknown>> = {};
   for (const { method, path: expressPath, spec: r } of routes) {
     const path = expressPath.replace(/:(\w+)/g, '{$1}');
@@ -120,7 +119,7 @@ export function buildOpenApiDocument(version: string, routes: readonly Documente
     for (const [name, field] of Object.entries(r.query?.shape ?? {})) {
       params.push({ name, in: 'query', required: false, schema: schemaOf(field as z.ZodType, 'input') });
     }
-    const body = isNamed(r.response) ? ref(r.response, 'output') : schemaOf(r.response, 'output');
+    const body = r.response instanceof z.ZodType ? schemaOf(r.response, 'output') : ref(r.response, 'output');
     const responses: Record<string, unknown> = {
       [String(r.success ?? 200)]: { description: 'success', content: { [r.contentType ?? 'application/json']: { schema: body } } },
     };
