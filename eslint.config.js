@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.autopack/**', 'bin/**', 'apps/dashboard/public/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.autopack/**', 'bin/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { ExecutorIdSchema, ID_PATTERN } from '@app/contracts';
 
 /** Executor configuration: defaults < environment < command-line flags, validated once. */
 export interface ExecutorConfig {
@@ -58,8 +59,6 @@ const nonEmpty = (v: string | undefined) => (v && v.trim() ? v.trim() : undefine
 /** A flag's text, or undefined when absent, empty or not text (yargs gives an array for a repeated flag). */
 const text = (v: unknown) => (typeof v === 'string' ? nonEmpty(v) : undefined);
 
-const RUN_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.))*$/;
-const EXECUTOR_ID = /^[\x21-\x7e]{1,200}$/;
 
 /**
  * An absolute http:// or https:// URL with a host: what --api-url must be. Stricter than
@@ -87,7 +86,7 @@ function problemsOf(flags: ExecutorFlags, config: ExecutorConfig, apiUrlFrom: st
   };
   if (flags.runId !== undefined && once(flags.runId, '--run-id')) {
     if (!config.runId) problems.push('--run-id: must not be empty');
-    else if (config.runId.length > 100 || !RUN_ID.test(config.runId)) {
+    else if (config.runId.length > 100 || !ID_PATTERN.test(config.runId)) {
       problems.push('--run-id: must be at most 100 letters, digits, "_", "-" and single dots, starting with a letter or digit');
     }
   }
@@ -103,7 +102,7 @@ function problemsOf(flags: ExecutorFlags, config: ExecutorConfig, apiUrlFrom: st
   }
   if (flags.executorId !== undefined && once(flags.executorId, '--executor-id')) {
     if (!text(flags.executorId)) problems.push('--executor-id: must not be empty');
-    else if (!EXECUTOR_ID.test(config.executorId)) problems.push('--executor-id: must be at most 200 printable characters without spaces');
+    else if (!ExecutorIdSchema.safeParse(config.executorId).success) problems.push('--executor-id: must be at most 200 printable characters without spaces');
   }
   if (!config.openaiKey && !config.anthropicKey) {
     problems.push('no LLM provider key: set OPENAI_API_KEY or ANTHROPIC_API_KEY (or --openai-key / --anthropic-key)');

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { type ClaimResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES } from '@app/contracts';
+import { type ClaimResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES, failureReason } from '@app/contracts';
 import { GitError, assertCleanWorktree, currentBranch, isHttpUrl, isRepository, removeStrayTempFiles } from '@app/git';
 import { type LlmClient, LlmError } from '@app/llm';
 import type { Logger } from 'pino';
@@ -302,7 +302,7 @@ export class Executor {
         return 'stopped';
       }
       // Anything else is this attempt's failure, reported with a code and message, never a stack.
-      const reason = err instanceof LlmError ? `llm_error: ${err.code}: ${err.message}` : `executor_error: ${(err as Error).message}`;
+      const reason = err instanceof LlmError ? failureReason('llm_error', `${err.code}: ${err.message}`) : failureReason('executor_error', (err as Error).message);
       log.error({ err: (err as Error).message }, 'attempt failed unexpectedly');
       await reporter.report({ stage: 'end', ending: { kind: 'attempt_error', reason } });
       return 'builder_failed';
@@ -320,7 +320,7 @@ export class Executor {
   private async handBackForProvider(claim: ClaimResponse, err: LlmError, log: Logger, llm: MeteredLlm, reporter: AttemptReporter): Promise<never> {
     const problem = err.describe(llm.lastUnreportedModel());
     log.warn({ code: err.code, provider: err.provider, status: err.status }, 'provider problem: handing the phase back uncharged');
-    await reporter.report({ stage: 'end', ending: { kind: 'provider_problem', reason: `provider_error: ${problem}: ${err.message}` } });
+    await reporter.report({ stage: 'end', ending: { kind: 'provider_problem', reason: failureReason('provider_error', `${problem}: ${err.message}`) } });
     const hint =
       err.kind === 'transient'
         ? 'run the executor again when the provider answers'

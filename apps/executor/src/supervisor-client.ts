@@ -58,9 +58,6 @@ const MAX_INTERNAL_ERROR_RETRIES = 2;
 /** Why an error answer is worth another try (the text logged), or undefined when it is the answer. */
 function retryableFailure(status: number, err: { code?: string; message?: string } | undefined, faultRetryLeft: boolean): string | undefined {
   if (status === 502 || status === 503 || status === 504) return `HTTP ${status}`;
-  // Another try of this very request is recorded as still running (a supervisor that stores
-  // answers atomically no longer says this, but one may still hold such a record): wait for it.
-  if (err?.code === 'IDEMPOTENCY_IN_PROGRESS') return 'earlier try still in progress';
   // A 500 is a supervisor fault, not an answer; one caught mid-failover may not recur, so it gets
   // a couple of retries (every request is idempotent or fenced by its lease).
   if (status === 500 && faultRetryLeft) return `HTTP 500: ${err?.message ?? 'internal error'}`;
@@ -92,8 +89,7 @@ export function escapeNulBytes(this: unknown, _key: string, value: unknown): unk
 /**
  * HTTP client of the supervisor. Responses are parsed with the same zod schemas the
  * supervisor is built from. Network errors and 502/503/504 are retried with exponential
- * backoff and jitter for `retryForMs`, and so is a 409 IDEMPOTENCY_IN_PROGRESS; a 500 is
- * retried twice; other coded errors are thrown as `SupervisorError`.
+ * backoff and jitter for `retryForMs`; a 500 is retried twice; other coded errors are thrown as `SupervisorError`.
  */
 export class SupervisorClient {
   private readonly base: string;

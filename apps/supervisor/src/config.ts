@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMITS } from '@app/contracts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -13,7 +14,7 @@ const EnvSchema = z.object({
   AUTOPACK_API_KEY: z.string().min(1).optional().or(z.literal('').transform(() => undefined)),
   AUTOPACK_LEASE_SECONDS: z.coerce.number().int().min(2).max(24 * 3600).default(60),
   AUTOPACK_DATA_DIR: z.string().min(1).default('.autopack'),
-  AUTOPACK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024),
+  AUTOPACK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(LIMITS.defaultMaxBodyBytes),
   AUTOPACK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AUTOPACK_PG_FAST: z.enum(['0', '1']).default('0'),
   AUTOPACK_RATE_LIMIT_PER_SEC: z.coerce.number().min(0).max(100_000).default(100),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { IdSchema } from './ids.js';
+import { ExecutorIdSchema, IdSchema } from './ids.js';
+import { LIMITS } from './limits.js';
 import { CiSpecSchema, PhaseScopeSchema } from './runs.contract.js';
 import { BudgetLeftSchema, PhaseStrategySchema } from './strategy.contract.js';
 import { PhaseStateSchema, QualityLevelSchema, SeveritySchema } from './states.js';
@@ -8,7 +9,7 @@ const LeaseTokenSchema = z.string().uuid();
 
 /** `POST /phases/claim` body. */
 export const ClaimRequestSchema = z.strictObject({
-  executor_id: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'),
+  executor_id: ExecutorIdSchema,
   run_id: IdSchema.optional(),
   capabilities: z
     .strictObject({
@@ -16,7 +17,7 @@ export const ClaimRequestSchema = z.strictObject({
       version: z.string().max(50).optional(),
     })
     .optional(),
-  wait_ms: z.number().int().min(0).max(30_000).optional(),
+  wait_ms: z.number().int().min(0).max(LIMITS.maxClaimWaitMs).optional(),
 });
 /** `POST /phases/claim` body. */
 export type ClaimRequest = z.infer<typeof ClaimRequestSchema>;
@@ -159,7 +160,7 @@ const fenced = {
 export const BuilderResultRequestSchema = z.strictObject({
   ...fenced,
   status: z.enum(['success', 'failed', 'needs_review']),
-  patch_content: z.string().max(5_000_000).optional(),
+  patch_content: z.string().max(LIMITS.patchChars).optional(),
   files_changed: z.array(z.string().max(1000)).max(10_000).default([]),
   lines_added: z.number().int().min(0).default(0),
   lines_removed: z.number().int().min(0).default(0),
@@ -168,9 +169,9 @@ export const BuilderResultRequestSchema = z.strictObject({
   duration_minutes: z.number().min(0).max(100_000).optional(),
   probe_results: z.array(probeResult).max(50).optional(),
   suggested_issues: z.array(SuggestedIssueSchema).max(100).default([]),
-  notes: z.string().max(20_000).optional(),
-  failure_reason: z.string().max(2000).optional(),
-  feedback: z.string().max(20_000).optional(),
+  notes: z.string().max(LIMITS.notesChars).optional(),
+  failure_reason: z.string().max(LIMITS.failureReasonChars).optional(),
+  feedback: z.string().max(LIMITS.feedbackChars).optional(),
   edits_hash: z.string().max(128).optional(),
   usage: UsageReportSchema.optional(),
   llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
@@ -196,7 +197,7 @@ export const AuditorRequestSchema = z.strictObject({
       passed: z.boolean(),
       exit_code: z.number().int().nullable().optional(),
       duration_seconds: z.number().min(0).optional(),
-      output_tail: z.string().max(20_000).optional(),
+      output_tail: z.string().max(LIMITS.ciOutputTailChars).optional(),
     })
     .optional(),
 });
@@ -207,7 +208,7 @@ export type AuditorRequest = z.infer<typeof AuditorRequestSchema>;
 export const AuditorResultRequestSchema = z.strictObject({
   ...fenced,
   recommendation: z.enum(['approve', 'revise', 'escalate']),
-  review_notes: z.string().max(20_000).optional(),
+  review_notes: z.string().max(LIMITS.notesChars).optional(),
   issues_found: z.array(SuggestedIssueSchema).max(200).default([]),
   suggested_patches: z.array(z.record(z.string(), z.unknown())).max(20).optional(),
   auditor_attempts: z.number().int().min(0).max(1000).optional(),
@@ -215,7 +216,7 @@ export const AuditorResultRequestSchema = z.strictObject({
   confidence: z.enum(['low', 'medium', 'high']).optional(),
   quality_level: QualityLevelSchema.optional(),
   commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
-  feedback: z.string().max(20_000).optional(),
+  feedback: z.string().max(LIMITS.feedbackChars).optional(),
   edits_hash: z.string().max(128).optional(),
   usage: UsageReportSchema.optional(),
   llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
@@ -235,8 +236,8 @@ export const UpdateStatusRequestSchema = z.strictObject({
   major_issues_count: z.number().int().min(0).max(100_000).optional(),
   quality_level: QualityLevelSchema.optional(),
   quality_blocked: z.boolean().optional(),
-  failure_reason: z.string().max(2000).optional(),
-  feedback: z.string().max(20_000).optional(),
+  failure_reason: z.string().max(LIMITS.failureReasonChars).optional(),
+  feedback: z.string().max(LIMITS.feedbackChars).optional(),
   edits_hash: z.string().max(128).optional(),
   commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
   ci_passed: z.boolean().optional(),

@@ -15,6 +15,15 @@ export const IdSchema = z
   .regex(ID_PATTERN, 'letters, digits, "_", "-" and single inner dots only')
   .refine((s) => !s.endsWith('.') && !s.toLowerCase().endsWith('.lock'), 'must not end with "." or ".lock"');
 
+/** An executor id: printable ASCII without spaces (it is logged and stored as the lease owner). */
+export const ExecutorIdSchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+/**
+ * A project id in a query string (`?project_id=`): the id alphabet and length, without the
+ * dot rules of `IdSchema` (an unknown project only has an empty backlog, nothing is named after it).
+ */
+export const ProjectIdQuerySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/);
+
 /** A git branch name for the base branch: conservative, no `..`, no leading `-`. */
 export const BranchNameSchema = z
   .string()
@@ -34,3 +43,10 @@ export const RelativePathSchema = z
   .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.includes('\\') && !p.includes('\0'), 'must be a relative path with "/"')
   .refine((p) => !p.split('/').some((seg) => seg === '..'), 'must not contain ".."')
   .refine((p) => !p.split('/').some((seg) => seg.toLowerCase() === '.git'), 'must not touch .git');
+
+/** Path parameters of the routes under `/runs/{run_id}`. */
+export const RunPathParamsSchema = z.strictObject({ run_id: IdSchema });
+/** Path parameters of the routes under `/runs/{run_id}/phases/{phase_id}`. */
+export const PhasePathParamsSchema = z.strictObject({ run_id: IdSchema, phase_id: IdSchema });
+/** Path parameters of the routes under `/projects/{project_id}`. */
+export const ProjectPathParamsSchema = z.strictObject({ project_id: IdSchema });

@@ -5,3 +5,7 @@ export * from './runs.contract.js';
 export * from './strategy.contract.js';
 export * from './executor.contract.js';
 export * from './tools.contract.js';
+export * from './reports.contract.js';
+export * from './events.contract.js';
+export * from './limits.js';
+export * from './vocabulary.js';

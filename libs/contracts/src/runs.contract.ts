@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BranchNameSchema, IdSchema, RelativePathSchema } from './ids.js';
+import { LIMITS } from './limits.js';
 import {
   ApprovalModeSchema,
   ComplexitySchema,
@@ -33,7 +34,7 @@ export const RunCreateSchema = z.strictObject({
   safety_profile: SafetyProfileSchema.optional(),
   run_scope: z.enum(['single_tier', 'multi_tier']).optional(),
   token_cap: z.number().int().min(1).max(1_000_000_000).optional(),
-  max_phases: z.number().int().min(1).max(1000).optional(),
+  max_phases: z.number().int().min(1).max(LIMITS.maxPhasesPerRun).optional(),
   max_duration_minutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
   cost_cap_usd: z.number().min(0).max(1_000_000).optional(),
   approval_mode: ApprovalModeSchema.optional(),
@@ -43,7 +44,7 @@ export const RunCreateSchema = z.strictObject({
   ci: CiSpecSchema.optional(),
   protected_paths: z.array(RelativePathSchema).max(200).optional(),
   /** Phases of this run that may be leased at the same time (default 1: commits are serialized). */
-  max_parallel_phases: z.number().int().min(1).max(64).optional(),
+  max_parallel_phases: z.number().int().min(1).max(LIMITS.maxParallelPhases).optional(),
   /** Add a debt-cleanup phase for aged backlog issues of the project (default true). */
   schedule_debt_cleanup: z.boolean().optional(),
 });
@@ -82,8 +83,8 @@ export type PhaseCreate = z.infer<typeof PhaseCreateSchema>;
 /** `POST /runs/start` body. */
 export const RunStartRequestSchema = z.strictObject({
   run: RunCreateSchema,
-  tiers: z.array(TierCreateSchema).min(1).max(100),
-  phases: z.array(PhaseCreateSchema).min(1).max(1000),
+  tiers: z.array(TierCreateSchema).min(1).max(LIMITS.maxTiersPerRun),
+  phases: z.array(PhaseCreateSchema).min(1).max(LIMITS.maxPhasesPerRun),
 });
 /** `POST /runs/start` body. */
 export type RunStartRequest = z.infer<typeof RunStartRequestSchema>;
@@ -214,6 +215,6 @@ export const ApproveRequestSchema = z.strictObject({
 export type ApproveRequest = z.infer<typeof ApproveRequestSchema>;
 
 /** `POST /runs/{id}/cancel` body (optional). */
-export const CancelRequestSchema = z.strictObject({ reason: z.string().max(2000).optional() });
+export const CancelRequestSchema = z.strictObject({ reason: z.string().max(LIMITS.failureReasonChars).optional() });
 /** A cancel request. */
 export type CancelRequest = z.infer<typeof CancelRequestSchema>;

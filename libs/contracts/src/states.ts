@@ -2,18 +2,26 @@ import { z } from 'zod';
 
 /** Run states (CONTRACT.md section 7), equal to the values stored in the database. */
 export const RUN_STATES = [
+  /** Not entered yet: a droplet build (CONTRACT.md section 8) will start here while its planner step runs. */
   'PLAN_BOOTSTRAP',
+  /** Where `POST /runs/start` puts a run. */
   'RUN_CREATED',
+  /** Not entered yet: kept for the original's clients; a run goes from RUN_CREATED to PHASE_EXECUTION. */
   'PHASE_QUEUEING',
   'PHASE_EXECUTION',
+  /** Not entered yet as a run state (phases have their own GATE): the original's run sub-state. */
   'GATE',
+  /** Not entered yet as a run state (phases have their own CI_RUNNING): the original's run sub-state. */
   'CI_RUNNING',
+  /** Not entered yet: promotion of a build (CONTRACT.md section 8) will snapshot the branch here. */
   'SNAPSHOT_CREATED',
   'AWAITING_APPROVAL',
   'DONE_SUCCESS',
   'DONE_FAILED_BUDGET_EXHAUSTED',
+  /** Not entered yet: a build's plan or deploy refused by policy (CONTRACT.md section 8) will end here. */
   'DONE_FAILED_POLICY_VIOLATION',
   'DONE_FAILED_REQUIRES_HUMAN_REVIEW',
+  /** Not entered yet: a deploy or health check that cannot reach its environment (CONTRACT.md section 8) will end here. */
   'DONE_FAILED_ENVIRONMENT',
   'CANCELLED',
 ] as const;

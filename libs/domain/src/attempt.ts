@@ -1,5 +1,5 @@
-import type { PhaseState } from '@app/contracts';
-import type { FailureCap } from './budget.js';
+import type { PhaseState, RunEvent as RunEventRecord } from '@app/contracts';
+import type { FailureCap } from '@app/contracts';
 import { type PhaseEvent, transitionPhase } from './phase.machine.js';
 
 /** The phase events that end an attempt (and release its lease). */
@@ -56,7 +56,7 @@ export interface AttemptEndDecision {
   reason: string | null;
   processIssue: ProcessIssue | null;
   /** The `phase_state` audit event. */
-  event: { type: 'phase_state'; payload: Record<string, unknown> };
+  event: Extract<RunEventRecord, { type: 'phase_state' }>;
 }
 
 /**

@@ -1,21 +1,4 @@
-/**
- * Every cap that can end a run or a phase, as stored in `runs.failure_cap` and
- * `phases.failure_cap`. Reports read this code; they never parse a failure reason.
- */
-export const FAILURE_CAPS = [
-  'token_cap',
-  'cost_cap_usd',
-  'max_duration_minutes',
-  'max_phases',
-  'max_minor_issues_total',
-  'tier_token_cap',
-  'tier_ci_run_cap',
-  'incident_token_cap',
-  'max_attempts',
-  'max_abandonments',
-] as const;
-/** A cap that ended a run or a phase. */
-export type FailureCap = (typeof FAILURE_CAPS)[number];
+import type { FailureCap } from '@app/contracts';
 
 /** A crossed budget: which cap, and a human-readable reason naming it. */
 export interface BudgetExhaustion {

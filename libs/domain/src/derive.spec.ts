@@ -1,4 +1,4 @@
-import { needsCheckpointApproval, claimableTier, deriveRunOutcome, deriveTierCleanliness, deriveTierState, tiersBlockedByFailure } from './derive.js';
+import { needsCheckpointApproval, deriveRunOutcome, deriveTierCleanliness, deriveTierState, tiersBlockedByFailure } from './derive.js';
 
 describe('derivations', () => {
   it.each([
@@ -30,15 +30,14 @@ describe('derivations', () => {
     expect(deriveRunOutcome(['FAILED', 'SKIPPED'], 'auto')).toBe('failForReview');
   });
 
-  it('gates tiers in index order and skips tiers after a failure', () => {
+  it('skips the unfinished tiers after a failed one', () => {
     const tiers = [
       { tierId: 'b', tierIndex: 1, state: 'PENDING' as const },
       { tierId: 'a', tierIndex: 0, state: 'COMPLETE' as const },
       { tierId: 'c', tierIndex: 2, state: 'PENDING' as const },
     ];
-    expect(claimableTier(tiers)?.tierId).toBe('b');
+    expect(tiersBlockedByFailure(tiers)).toEqual([]);
     const failed = [{ ...tiers[1], state: 'FAILED' as const }, tiers[0], tiers[2]];
-    expect(claimableTier(failed)).toBeUndefined();
     expect(tiersBlockedByFailure(failed).map((t) => t.tierId).sort()).toEqual(['b', 'c']);
   });
 });

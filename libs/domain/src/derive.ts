@@ -58,20 +58,6 @@ export interface IndexedTier {
   state: TierState;
 }
 
-/**
- * Tiers run in index order: phases of a tier become claimable only when every earlier tier
- * is COMPLETE or SKIPPED. Returns the tier whose phases may be claimed, or undefined.
- */
-export function claimableTier(tiers: readonly IndexedTier[]): IndexedTier | undefined {
-  const ordered = [...tiers].sort((a, b) => a.tierIndex - b.tierIndex);
-  for (const tier of ordered) {
-    if (tier.state === 'COMPLETE' || tier.state === 'SKIPPED') continue;
-    if (tier.state === 'FAILED') return undefined;
-    return tier;
-  }
-  return undefined;
-}
-
 /** Tiers that can never run because an earlier tier failed: they are skipped. */
 export function tiersBlockedByFailure(tiers: readonly IndexedTier[]): IndexedTier[] {
   const failedIndex = Math.min(...tiers.filter((t) => t.state === 'FAILED').map((t) => t.tierIndex));

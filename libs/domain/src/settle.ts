@@ -1,4 +1,4 @@
-import type { ApprovalMode, Cleanliness, PhaseState, RunState, TierState } from '@app/contracts';
+import type { ApprovalMode, Cleanliness, PhaseState, RunEvent as RunEventRecord, RunState, TierState } from '@app/contracts';
 import { deriveRunOutcome, deriveTierCleanliness, deriveTierState, needsCheckpointApproval, tiersBlockedByFailure } from './derive.js';
 import { transitionPhase } from './phase.machine.js';
 import { type RunEvent, isRunTerminal, transitionRun } from './run.machine.js';
@@ -72,11 +72,7 @@ export interface RunMove {
 }
 
 /** An audit event to append (the run id is the caller's). */
-export interface SettleEvent {
-  phaseId?: string;
-  type: 'phase_state' | 'tier_state' | 'run_state';
-  payload: Record<string, unknown>;
-}
+export type SettleEvent = Extract<RunEventRecord, { type: 'phase_state' | 'tier_state' | 'run_state' }> & { phaseId?: string };
 
 /** Everything settling changes, in the order it is applied; `events` in the order they are appended. */
 export interface Settlement {

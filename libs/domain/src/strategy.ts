@@ -91,8 +91,6 @@ export const TASK_CATEGORY_ALIASES: Readonly<Record<string, string>> = {
   security_auth: 'security_auth_change',
 };
 
-/** The generic defaults used for phases with no or an unknown category. */
-export const GENERIC_CATEGORY_DEFAULTS: Readonly<CategoryDefaults> = generic;
 
 /** Resolves a task category (or alias) to its table key; unknown categories resolve to `generic`. */
 export function resolveCategory(taskCategory: string | null | undefined): string {

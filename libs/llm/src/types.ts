@@ -1,9 +1,6 @@
 /** The LLM providers Autopack talks to. */
 export type Provider = 'openai' | 'anthropic';
 
-/** Every supported provider, in a stable order. */
-export const PROVIDERS: readonly Provider[] = ['openai', 'anthropic'];
-
 /** A tool the model is forced to call. */
 export interface ToolSpec {
   /** Tool (function) name, e.g. `submit_changes`. */

@@ -264,8 +264,8 @@ export class Factories {
   /** A stored Idempotency-Key answer, `ageSeconds` old (the table has no entity). */
   async makeIdempotencyKey(o: { route: string; key: string; requestHash?: string; status?: number; response?: unknown; ageSeconds?: number }): Promise<void> {
     await this.ds.query(
-      `INSERT INTO idempotency_keys (route, key, request_hash, state, status, response, created_at)
-       VALUES ($1,$2,$3,'done',$4,$5::jsonb, now() - make_interval(secs => $6))`,
+      `INSERT INTO idempotency_keys (route, key, request_hash, status, response, created_at)
+       VALUES ($1,$2,$3,$4,$5::jsonb, now() - make_interval(secs => $6))`,
       [o.route, o.key, o.requestHash ?? 'hash', o.status ?? 201, JSON.stringify(o.response ?? null), o.ageSeconds ?? 0],
     );
   }

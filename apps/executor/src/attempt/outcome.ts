@@ -1,2 +1,2 @@
-/** What one attempt ended with (for logs and tests). */
-export type AttemptOutcome = 'complete' | 'resumed' | 'builder_failed' | 'refused' | 'repeated_edits' | 'ci_failed' | 'auditor_rejected' | 'push_rejected' | 'stopped';
+/** What one attempt ended with (for logs and tests): the shared vocabulary of libs/contracts. */
+export type { AttemptOutcome } from '@app/contracts';

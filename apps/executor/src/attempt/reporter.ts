@@ -1,4 +1,4 @@
-import type { ClaimResponse, PhaseWriteResponse, SuggestedIssue, ToolIssue, UsageReport } from '@app/contracts';
+import { type ClaimResponse, LIMITS, type PhaseWriteResponse, type SuggestedIssue, type ToolIssue, type UsageReport, failureReason } from '@app/contracts';
 import type { Logger } from 'pino';
 import { SupervisorError } from '../supervisor-client.js';
 import type { BuildResult } from './build.js';
@@ -91,8 +91,8 @@ export class AttemptReporter {
           return supervisor.builderResult(runId, phaseId, {
             lease_token: token,
             status: 'failed',
-            failure_reason: b.reason.slice(0, 2000),
-            feedback: b.feedback.slice(0, 20_000),
+            failure_reason: b.reason.slice(0, LIMITS.failureReasonChars),
+            feedback: b.feedback.slice(0, LIMITS.feedbackChars),
             tokens_used: tokens,
             usage: b.usage,
             files_changed: [],
@@ -112,7 +112,7 @@ export class AttemptReporter {
           tokens_used: tokens,
           usage: b.usage,
           suggested_issues: toSuggested(b.args.issues, 'builder'),
-          notes: b.args.summary.slice(0, 20_000),
+          notes: b.args.summary.slice(0, LIMITS.notesChars),
           edits_hash: b.editsHash,
           ...this.llm.drainCalls(),
         });
@@ -156,7 +156,7 @@ export class AttemptReporter {
           recommendation: 'revise',
           ...this.reviewReport(review),
           quality_level: 'blocked',
-          feedback: `Your previous change was blocked (${gate.reasons.join('; ')}) and discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, 20_000),
+          feedback: `Your previous change was blocked (${gate.reasons.join('; ')}) and discarded.\n${review.summary}\n${formatIssues(review.issues)}`.slice(0, LIMITS.feedbackChars),
           edits_hash: r.editsHash,
         });
       }
@@ -180,7 +180,7 @@ export class AttemptReporter {
         return supervisor.updateStatus(runId, phaseId, {
           lease_token: token,
           state: 'QUEUED',
-          failure_reason: `push_rejected: another executor pushed to ${r.integrationBranch} first; the phase is built again on the new head`,
+          failure_reason: failureReason('push_rejected', `another executor pushed to ${r.integrationBranch} first; the phase is built again on the new head`),
           usage,
           ...this.llm.drainCalls(),
         });
@@ -194,15 +194,15 @@ export class AttemptReporter {
       case 'handed_back':
         return this.supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'QUEUED', ...this.llm.unreportedUsage() });
       case 'budget_refused':
-        return this.supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'FAILED', failure_reason: `budget: ${e.message}`.slice(0, 2000), ...this.llm.drainCalls() });
+        return this.supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'FAILED', failure_reason: failureReason('budget', e.message, LIMITS.failureReasonChars), ...this.llm.drainCalls() });
       case 'provider_problem':
-        return this.supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'QUEUED', failure_reason: e.reason.slice(0, 2000), ...this.llm.unreportedUsage() });
+        return this.supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'QUEUED', failure_reason: e.reason.slice(0, LIMITS.failureReasonChars), ...this.llm.unreportedUsage() });
       case 'attempt_error':
         return this.supervisor.updateStatus(runId, phaseId, {
           lease_token: token,
           state: 'FAILED',
-          failure_reason: e.reason.slice(0, 2000),
-          feedback: e.reason.slice(0, 2000),
+          failure_reason: e.reason.slice(0, LIMITS.failureReasonChars),
+          feedback: e.reason.slice(0, LIMITS.failureReasonChars),
           ...this.llm.drainCalls(),
         });
     }
@@ -211,7 +211,7 @@ export class AttemptReporter {
   /** The fields every review report carries: the auditors' notes and issues, the attempt's usage, and the LLM calls since the last report. */
   private reviewReport(review: Review) {
     return {
-      review_notes: review.summary.slice(0, 20_000),
+      review_notes: review.summary.slice(0, LIMITS.notesChars),
       issues_found: toSuggested(review.issues, 'auditor'),
       tokens_used: review.usage.prompt_tokens + review.usage.completion_tokens,
       usage: review.usage,

@@ -1,4 +1,4 @@
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { DataSourceOptions } from 'typeorm';
 import { ENTITIES } from '../entities/index.js';
 import { MIGRATIONS } from '../migrations/index.js';
 
@@ -14,12 +14,4 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     logging: false,
     extra: { max: 10, connectionTimeoutMillis: 5000 },
   };
-}
-
-/** Opens a data source and brings the schema up to date. */
-export async function openDatabase(url: string): Promise<DataSource> {
-  const ds = new DataSource(dataSourceOptions(url));
-  await ds.initialize();
-  await ds.runMigrations({ transaction: 'each' });
-  return ds;
 }

@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import type { CiSpec, PhaseScope, PhaseState } from '@app/contracts';
-import type { FailureCap } from '@app/domain';
+import type { FailureCap } from '@app/contracts';
 import { numericTransformer } from './run.entity.js';
 
 /** A phase of a run, with its lease and attempt bookkeeping (the single source of truth). */

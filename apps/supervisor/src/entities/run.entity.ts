@@ -1,6 +1,7 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { ApprovalMode, CiSpec, RunState, SafetyProfile } from '@app/contracts';
-import type { CompiledStrategy, FailureCap } from '@app/domain';
+import type { FailureCap } from '@app/contracts';
+import type { CompiledStrategy } from '@app/domain';
 
 /** numeric/bigint columns come back from pg as strings; store them as numbers in JS. */
 export const numericTransformer = {

@@ -1,8 +1,9 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import express from 'express';
 import { DomainError } from '@app/contracts';
 import type { Logger } from 'pino';
+import { apiKeyCheck, apiKeyDigest } from './api-key.js';
 import { mapError } from './error-mapping.js';
 
 function send(res: Response, err: DomainError): void {
@@ -10,20 +11,12 @@ function send(res: Response, err: DomainError): void {
   res.status(mapped.status).json(mapped.body);
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/**
- * `X-API-Key` (or `Authorization: Bearer`) check, before anything reads the body.
- * Compared in constant time over digests so neither content nor length leaks.
- */
+/** `X-API-Key` (or `Authorization: Bearer`) check, before anything reads the body (see `apiKeyCheck`). */
 export function apiKeyMiddleware(apiKey: string | undefined) {
-  const expected = apiKey ? digest(apiKey) : undefined;
+  const keyMatches = apiKeyCheck(apiKey);
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!expected || (req.method === 'GET' && (req.path === '/health' || req.path === '/executor/health'))) return next();
-    const header = req.headers['x-api-key'];
-    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    const given = typeof header === 'string' ? header : bearer;
-    if (!given || !timingSafeEqual(digest(given), expected)) {
+    if (!keyMatches || (req.method === 'GET' && (req.path === '/health' || req.path === '/executor/health'))) return next();
+    if (!keyMatches(req.headers)) {
       return send(res, new DomainError('UNAUTHORIZED', 'missing or invalid API key'));
     }
     next();
@@ -135,7 +128,7 @@ export function writeRateLimitMiddleware(perSecond: number, burst: number) {
   const buckets = new Map<string, { tokens: number; at: number }>();
   return (req: Request, res: Response, next: NextFunction): void => {
     if (perSecond <= 0 || !['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method)) return next();
-    const key = typeof req.headers['x-api-key'] === 'string' ? `k:${digest(req.headers['x-api-key']).toString('hex')}` : `a:${req.socket.remoteAddress ?? 'unknown'}`;
+    const key = typeof req.headers['x-api-key'] === 'string' ? `k:${apiKeyDigest(req.headers['x-api-key']).toString('hex')}` : `a:${req.socket.remoteAddress ?? 'unknown'}`;
     const now = Date.now();
     const b = buckets.get(key) ?? { tokens: burst, at: now };
     b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);

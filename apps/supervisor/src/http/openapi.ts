@@ -1,91 +1,71 @@
+import { RequestMethod } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { z } from 'zod';
-import {
-  ApproveRequestSchema,
-  AuditorRequestSchema,
-  AuditorResultRequestSchema,
-  BuilderResultRequestSchema,
-  CancelRequestSchema,
-  ClaimRequestSchema,
-  ClaimResponseSchema,
-  ErrorBodySchema,
-  HeartbeatRequestSchema,
-  HeartbeatResponseSchema,
-  ListRunsQuerySchema,
-  PhaseWriteResponseSchema,
-  ProjectRulesetSchema,
-  RecordIssueRequestSchema,
-  ReserveBudgetRequestSchema,
-  ReserveBudgetResponseSchema,
-  RunResponseSchema,
-  RunStartRequestSchema,
-  RunStateSchema,
-  UpdateStatusRequestSchema,
-} from '@app/contracts';
+import { ErrorBodySchema } from '@app/contracts';
+import { API_ROUTE_METADATA, type ApiRouteSpec, type ExtraApiRoute, type NamedSchema } from './api-route.js';
 import { NULL_IS_NOT_ABSENT } from './validation.js';
 
-/** One documented route. Paths use OpenAPI `{param}` syntax. */
-export interface RouteDoc {
-  method: 'get' | 'post' | 'put';
+/** A route as Nest registered it, with the schemas registered on its handler. */
+export interface DocumentedRoute {
+  method: 'get' | 'post' | 'put' | 'delete' | 'patch';
+  /** Express-style path (`/runs/:run_id`). */
   path: string;
-  summary: string;
-  tag: string;
-  body?: [string, z.ZodType];
-  response?: [string, z.ZodType];
-  query?: z.ZodObject;
-  success?: number;
-  extraSuccess?: Record<number, string>;
-  errors?: number[];
-  contentType?: string;
-  auth?: false;
-  /** Honours an `Idempotency-Key` header (a retry with the same key and body replays the first answer). */
-  idempotent?: true;
-  /** Autopack-compatible body: `null` in an optional field is taken as absent (see `nullsAsAbsent`). */
-  nullAsAbsent?: true;
+  spec: ApiRouteSpec;
 }
 
-const json = (name: string, schema: z.ZodType): [string, z.ZodType] => [name, schema];
-const runParam = '{run_id}';
-const phasePath = (action: string) => `/runs/${runParam}/phases/{phase_id}/${action}`;
-const write = [400, 401, 404, 409, 413, 415, 422];
+const METHODS: Partial<Record<RequestMethod, DocumentedRoute['method']>> = {
+  [RequestMethod.GET]: 'get',
+  [RequestMethod.POST]: 'post',
+  [RequestMethod.PUT]: 'put',
+  [RequestMethod.DELETE]: 'delete',
+  [RequestMethod.PATCH]: 'patch',
+};
+
+const joinPath = (...parts: unknown[]) =>
+  '/' +
+  parts
+    .flatMap((p) => (typeof p === 'string' ? [p] : []))
+    .map((p) => p.replace(/^\/+|\/+$/g, ''))
+    .filter(Boolean)
+    .join('/');
 
 /**
- * Every route the supervisor serves. The request and response schemas are the zod schemas
- * the supervisor validates with and the executor parses with, so the document cannot drift
- * from the code (a test compares this list with the routes Nest registered).
+ * Every route handler of the app's controllers with the schemas registered on it by
+ * `@ApiRoute`, plus the routes served outside Nest's router (`extra`). Throws, naming them,
+ * when a handler has no registered schemas or its path parameters and `params` disagree: the
+ * document is built at boot, so such a route stops the supervisor from starting.
  */
-export const ROUTES: RouteDoc[] = [
-  { method: 'post', nullAsAbsent: true, idempotent: true, path: '/runs/start', tag: 'runs', summary: 'Create a run from tiers and phases', body: json('RunStartRequest', RunStartRequestSchema), response: json('Run', RunResponseSchema), success: 201, errors: write },
-  { method: 'get', path: '/runs', tag: 'runs', summary: 'List runs (filter by state, paging)', query: ListRunsQuerySchema, errors: [401, 422] },
-  { method: 'get', path: `/runs/${runParam}`, tag: 'runs', summary: 'A run with tiers[].phases[], flat phases[], budgets and promotion eligibility', response: json('Run', RunResponseSchema), errors: [401, 404] },
-  { method: 'post', idempotent: true, path: '/phases/claim', tag: 'executor', summary: 'Claim the next phase (long poll up to wait_ms)', body: json('ClaimRequest', ClaimRequestSchema), response: json('ClaimResponse', ClaimResponseSchema), success: 200, extraSuccess: { 204: 'nothing claimable within wait_ms' }, errors: write },
-  { method: 'post', path: phasePath('heartbeat'), tag: 'executor', summary: 'Extend a lease', body: json('HeartbeatRequest', HeartbeatRequestSchema), response: json('HeartbeatResponse', HeartbeatResponseSchema), errors: write },
-  { method: 'post', nullAsAbsent: true, path: phasePath('builder_result'), tag: 'executor', summary: 'Builder outcome of the current attempt', body: json('BuilderResultRequest', BuilderResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', nullAsAbsent: true, path: phasePath('auditor_request'), tag: 'executor', summary: 'Move the phase to GATE for review', body: json('AuditorRequest', AuditorRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', nullAsAbsent: true, path: phasePath('auditor_result'), tag: 'executor', summary: 'Review outcome: approve, revise or escalate', body: json('AuditorResultRequest', AuditorResultRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', nullAsAbsent: true, path: phasePath('update_status'), tag: 'executor', summary: 'State change checked against the phase state machine', body: json('UpdateStatusRequest', UpdateStatusRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', nullAsAbsent: true, idempotent: true, path: phasePath('record_issue'), tag: 'issues', summary: 'Record an issue into the phase, the run index and the project backlog', body: json('RecordIssueRequest', RecordIssueRequestSchema), response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: write },
-  { method: 'post', idempotent: true, path: phasePath('reserve_budget'), tag: 'executor', summary: 'Reserve the worst case of an LLM call before making it (409 BUDGET_EXHAUSTED if it does not fit)', body: json('ReserveBudgetRequest', ReserveBudgetRequestSchema), response: json('ReserveBudgetResponse', ReserveBudgetResponseSchema), errors: write },
-  { method: 'post', path: phasePath('retry'), tag: 'operator', summary: 'Re-queue a FAILED phase', response: json('PhaseWriteResponse', PhaseWriteResponseSchema), errors: [401, 404, 409] },
-  { method: 'get', path: `/runs/${runParam}/issues/index`, tag: 'issues', summary: 'Run issue index', errors: [401, 404] },
-  { method: 'get', path: '/project/issues/backlog', tag: 'issues', summary: 'Project backlog with aging', query: z.strictObject({ project_id: z.string().optional() }), errors: [401, 422] },
-  { method: 'get', path: `/runs/${runParam}/integration_status`, tag: 'runs', summary: '{branch, exists, commits_ahead_of_base, current_commit}', errors: [401, 404] },
-  { method: 'get', path: '/metrics/runs', tag: 'metrics', summary: 'Run metrics', query: z.strictObject({ status: RunStateSchema.optional() }), errors: [401, 422] },
-  { method: 'get', path: `/metrics/tiers/${runParam}`, tag: 'metrics', summary: 'Tier metrics of a run', errors: [401, 404] },
-  { method: 'get', path: '/reports/issue_backlog_summary', tag: 'reports', summary: 'Backlog summary: aging, needs cleanup', query: z.strictObject({ project_id: z.string().optional() }), errors: [401] },
-  { method: 'get', path: '/reports/budget_analysis', tag: 'reports', summary: 'Budget utilization and budget-exhausted runs', errors: [401] },
-  { method: 'get', path: `/reports/run_summary/${runParam}`, tag: 'reports', summary: 'Run summary', errors: [401, 404] },
-  { method: 'post', path: `/runs/${runParam}/cancel`, tag: 'operator', summary: 'Cancel a run', body: json('CancelRequest', CancelRequestSchema), response: json('Run', RunResponseSchema), errors: [401, 404, 409] },
-  { method: 'post', path: `/runs/${runParam}/approve`, tag: 'operator', summary: 'Answer an approval gate', body: json('ApproveRequest', ApproveRequestSchema), response: json('Run', RunResponseSchema), errors: [401, 404, 409, 422] },
-  { method: 'get', path: `/runs/${runParam}/events`, tag: 'events', summary: 'Server-Sent Events of the run (supports Last-Event-ID, ?after=, ?follow=false)', contentType: 'text/event-stream', errors: [401, 404] },
-  { method: 'get', path: `/runs/${runParam}/stream`, tag: 'events', summary: 'WebSocket (Upgrade: websocket): the same events as /events', contentType: 'application/json', success: 101, errors: [401, 404] },
-  { method: 'get', path: '/projects/{project_id}/ruleset', tag: 'operator', summary: 'Strategy overrides of a project', errors: [401] },
-  { method: 'put', path: '/projects/{project_id}/ruleset', tag: 'operator', summary: 'Replace the strategy overrides of a project', body: json('ProjectRuleset', ProjectRulesetSchema), errors: [401, 422] },
-  { method: 'get', path: '/metrics', tag: 'metrics', summary: 'Prometheus text format', contentType: 'text/plain', errors: [401] },
-  { method: 'get', path: '/capabilities', tag: 'meta', summary: 'Approval modes, providers, limits, version', errors: [401] },
-  { method: 'get', path: '/health', tag: 'meta', summary: '{status, database, version}; 503 when the database is unreachable', extraSuccess: { 503: 'database unreachable' }, auth: false },
-  { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', errors: [401] },
-  { method: 'get', path: '/docs', tag: 'meta', summary: 'This document, rendered', contentType: 'text/html', errors: [401] },
-];
+export function collectApiRoutes(discovery: DiscoveryService, scanner: MetadataScanner, extra: readonly ExtraApiRoute[] = []): DocumentedRoute[] {
+  const routes: DocumentedRoute[] = [];
+  const problems: string[] = [];
+  for (const wrapper of discovery.getControllers()) {
+    const controller = wrapper.metatype as (new (...args: never[]) => unknown) | null;
+    if (!controller) continue;
+    const base: unknown = Reflect.getMetadata(PATH_METADATA, controller);
+    for (const name of scanner.getAllMethodNames(controller.prototype as object)) {
+      const handler = (controller.prototype as Record<string, unknown>)[name] as object;
+      const paths: unknown = Reflect.getMetadata(PATH_METADATA, handler);
+      if (paths === undefined) continue; // not a route handler
+      const method = METHODS[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
+      const spec = Reflect.getMetadata(API_ROUTE_METADATA, handler) as ApiRouteSpec | undefined;
+      for (const sub of Array.isArray(paths) ? paths : [paths]) {
+        const path = joinPath(base, sub);
+        if (!method) problems.push(`${controller.name}.${name} (${path}): a method the document cannot describe`);
+        else if (!spec) problems.push(`${controller.name}.${name} (${method.toUpperCase()} ${path}): no @ApiRoute schemas`);
+        else routes.push({ method, path, spec });
+      }
+    }
+  }
+  for (const { method, path, ...spec } of extra) routes.push({ method, path, spec });
+  for (const r of routes) {
+    const inPath = [...r.path.matchAll(/:(\w+)/g)].map((m) => m[1]).sort();
+    const declared = Object.keys(r.spec.params?.shape ?? {}).sort();
+    if (inPath.join() !== declared.join()) problems.push(`${r.method.toUpperCase()} ${r.path}: path parameters [${inPath.join(', ')}] but params [${declared.join(', ')}]`);
+  }
+  if (problems.length) throw new Error(`routes without a complete OpenAPI registration:\n${problems.join('\n')}`);
+  return routes;
+}
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const s = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
@@ -116,40 +96,42 @@ function optionalsAcceptNull(node: unknown): unknown {
   return out;
 }
 
-/** Builds the OpenAPI 3.1 document. */
-export function buildOpenApiDocument(version: string): Record<string, unknown> {
+/** Builds the OpenAPI 3.1 document of `routes` (see `collectApiRoutes`). */
+export function buildOpenApiDocument(version: string, routes: readonly DocumentedRoute[]): Record<string, unknown> {
   const components: Record<string, unknown> = { Error: schemaOf(ErrorBodySchema, 'output') };
-  const ref = (name: string, schema: z.ZodType, io: 'input' | 'output', nullAsAbsent = false) => {
-    const key = name;
-    if (!(key in components)) components[key] = nullAsAbsent ? optionalsAcceptNull(schemaOf(schema, io)) : schemaOf(schema, io);
-    return { $ref: `#/components/schemas/${key}` };
+  const registered = new Map<string, z.ZodType>([['Error', ErrorBodySchema]]);
+  const ref = ({ name, schema }: NamedSchema, io: 'input' | 'output', nullAsAbsent = false) => {
+    const seen = registered.get(name);
+    if (seen && seen !== schema) throw new Error(`two different schemas are named ${name} in the OpenAPI document`);
+    if (!seen) {
+      registered.set(name, schema);
+      components[name] = nullAsAbsent ? optionalsAcceptNull(schemaOf(schema, io)) : schemaOf(schema, io);
+    }
+    return { $ref: `#/components/schemas/${name}` };
   };
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of ROUTES) {
-    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 100 } }));
+  for (const { method, path: expressPath, spec: r } of routes) {
+    const path = expressPath.replace(/:(\w+)/g, '{$1}');
+    const params: Record<string, unknown>[] = Object.entries(r.params?.shape ?? {}).map(([name, field]) => ({ name, in: 'path', required: true, schema: schemaOf(field as z.ZodType, 'input') }));
     if (r.idempotent) {
       params.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', maxLength: 200 } });
     }
-    if (r.query) {
-      for (const [name, field] of Object.entries(r.query.shape)) {
-        params.push({ name, in: 'query', required: false, schema: schemaOf(field as z.ZodType, 'input') as never });
-      }
+    for (const [name, field] of Object.entries(r.query?.shape ?? {})) {
+      params.push({ name, in: 'query', required: false, schema: schemaOf(field as z.ZodType, 'input') });
     }
+    const body = r.response instanceof z.ZodType ? schemaOf(r.response, 'output') : ref(r.response, 'output');
     const responses: Record<string, unknown> = {
-      [String(r.success ?? 200)]: {
-        description: 'success',
-        content: { [r.contentType ?? 'application/json']: r.response ? { schema: ref(r.response[0], r.response[1], 'output') } : {} },
-      },
+      [String(r.success ?? 200)]: { description: 'success', content: { [r.contentType ?? 'application/json']: { schema: body } } },
     };
     for (const [code, description] of Object.entries(r.extraSuccess ?? {})) responses[code] = { description };
     for (const code of r.errors ?? []) responses[String(code)] = { description: 'coded error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-    paths[r.path] ??= {};
-    paths[r.path][r.method] = {
+    paths[path] ??= {};
+    paths[path][method] = {
       tags: [r.tag],
       summary: r.summary,
-      operationId: `${r.method}_${r.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '')}`,
+      operationId: `${method}_${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '')}`,
       ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: r.body[0] !== 'CancelRequest', content: { 'application/json': { schema: ref(r.body[0], r.body[1], 'input', r.nullAsAbsent) } } } } : {}),
+      ...(r.body ? { requestBody: { required: !r.bodyOptional, content: { 'application/json': { schema: ref(r.body, 'input', r.nullAsAbsent) } } } } : {}),
       responses,
       ...(r.auth === false ? { security: [] } : {}),
     };

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { DomainError, IdSchema } from '@app/contracts';
+import type { ApiRouteSpec, NamedSchema } from './api-route.js';
 
 function issuesOf(error: z.ZodError): { path: string; message: string; code: string }[] {
   return error.issues.slice(0, 50).map((i) => ({ path: i.path.join('.') || '(body)', message: i.message, code: i.code }));
@@ -98,4 +99,14 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.in
 export function parseId(value: string, what: 'run' | 'phase' | 'build'): string {
   if (!IdSchema.safeParse(value).success) throw new DomainError('NOT_FOUND', `${what} not found`);
   return value;
+}
+
+/** Parses a route's body with the schema registered on it by `@ApiRoute`, under the route's null-as-absent rule. */
+export function parseRouteBody<S extends z.ZodType>(route: ApiRouteSpec & { body: NamedSchema<S> }, body: unknown): z.infer<S> {
+  return parseBody(route.body.schema, body, { nullAsAbsent: route.nullAsAbsent === true });
+}
+
+/** Parses a route's query string with the schema registered on it by `@ApiRoute`. */
+export function parseRouteQuery<S extends z.ZodObject>(route: ApiRouteSpec & { query: S }, query: unknown): z.infer<S> {
+  return parseQuery(route.query, query);
 }

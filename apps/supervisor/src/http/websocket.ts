@@ -1,11 +1,22 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { IdSchema } from '@app/contracts';
+import { IdSchema, RunPathParamsSchema, StreamedEventSchema } from '@app/contracts';
 import type { EventStreamService } from '../services/event-stream.service.js';
+import { apiKeyCheck } from './api-key.js';
+import { type ExtraApiRoute, named } from './api-route.js';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+/** The WebSocket route in the OpenAPI document: it is served by the upgrade handler below, not by Nest's router. */
+export const RUN_STREAM_ROUTE: ExtraApiRoute = {
+  method: 'get',
+  path: '/runs/:run_id/stream',
+  tag: 'events',
+  summary: 'WebSocket (Upgrade: websocket): the same events as /events, one JSON message each',
+  params: RunPathParamsSchema,
+  response: named('StreamedEvent', StreamedEventSchema),
+  success: 101,
+  errors: [401, 404],
+};
 
 function reject(socket: Duplex, status: number, code: string): void {
   const body = JSON.stringify({ error: { code, message: code.toLowerCase().replace(/_/g, ' ') } });
@@ -18,17 +29,12 @@ function reject(socket: Duplex, status: number, code: string): void {
  */
 export function attachRunStreamWebSocket(server: Server, stream: EventStreamService, apiKey: string | undefined): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  const expected = apiKey ? digest(apiKey) : undefined;
+  const keyMatches = apiKeyCheck(apiKey);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const m = /^\/runs\/([^/]+)\/stream$/.exec(url.pathname);
     if (!m) return reject(socket, 404, 'ROUTE_NOT_FOUND');
-    if (expected) {
-      const header = req.headers['x-api-key'];
-      const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      const given = typeof header === 'string' ? header : bearer;
-      if (!given || !timingSafeEqual(digest(given), expected)) return reject(socket, 401, 'UNAUTHORIZED');
-    }
+    if (keyMatches && !keyMatches(req.headers)) return reject(socket, 401, 'UNAUTHORIZED');
     let runId: string;
     try {
       runId = decodeURIComponent(m[1]);

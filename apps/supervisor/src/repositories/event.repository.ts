@@ -1,15 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { RunEvent } from '@app/contracts';
 import { EventEntity } from '../entities/index.js';
 import { execSql } from './sql.js';
 
-/** An event to append. */
-export interface NewEvent {
+/** An event to append: one of the run event types, with its payload (see `RunEvent`). */
+export type NewEvent = RunEvent & {
   runId: string;
   phaseId?: string | null;
-  type: string;
-  payload?: Record<string, unknown>;
-}
+};
 
 /** The audit trail; appended in the same transaction as the change it describes. */
 @Injectable()

@@ -5,8 +5,7 @@ import { execSql } from './sql.js';
 /** A stored idempotent answer. */
 export interface StoredAnswer {
   requestHash: string;
-  state: 'in_progress' | 'done';
-  status: number | null;
+  status: number;
   response: unknown;
 }
 
@@ -17,13 +16,13 @@ export class IdempotencyRepository {
 
   /** What is stored under a key, if anything. */
   async find(route: string, key: string, em: EntityManager = this.ds.manager): Promise<StoredAnswer | null> {
-    const { rows } = await execSql<{ request_hash: string; state: 'in_progress' | 'done'; status: number | null; response: unknown }>(
+    const { rows } = await execSql<{ request_hash: string; status: number; response: unknown }>(
       em,
-      `SELECT request_hash, state, status, response FROM idempotency_keys WHERE route = $1 AND key = $2`,
+      `SELECT request_hash, status, response FROM idempotency_keys WHERE route = $1 AND key = $2`,
       [route, key],
     );
     const r = rows[0];
-    return r ? { requestHash: r.request_hash, state: r.state, status: r.status, response: r.response } : null;
+    return r ? { requestHash: r.request_hash, status: r.status, response: r.response } : null;
   }
 
   /**
@@ -33,7 +32,7 @@ export class IdempotencyRepository {
   async insertDone(route: string, key: string, requestHash: string, status: number, response: unknown, em: EntityManager = this.ds.manager): Promise<boolean> {
     const { rows } = await execSql(
       em,
-      `INSERT INTO idempotency_keys (route, key, request_hash, state, status, response) VALUES ($1,$2,$3,'done',$4,$5::jsonb)
+      `INSERT INTO idempotency_keys (route, key, request_hash, status, response) VALUES ($1,$2,$3,$4,$5::jsonb)
        ON CONFLICT (route, key) DO NOTHING RETURNING key`,
       [route, key, requestHash, status, JSON.stringify(response ?? null)],
     );

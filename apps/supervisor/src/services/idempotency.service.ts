@@ -79,8 +79,6 @@ export class IdempotencyService {
 
   private replay(stored: StoredAnswer, hash: string): Answer {
     if (stored.requestHash !== hash) throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request body');
-    // Rows written before answers were stored atomically may still say so.
-    if (stored.state === 'in_progress') throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is still being processed');
-    return { status: stored.status ?? 200, body: stored.response };
+    return { status: stored.status, body: stored.response };
   }
 }

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { DomainError, type RunState } from '@app/contracts';
+import { DomainError, type FailureCap, type RunState } from '@app/contracts';
 import {
   type BudgetExhaustion,
-  type FailureCap,
   type RunEndEvent,
   type RunMove,
   type SettlePhase,

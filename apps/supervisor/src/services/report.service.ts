@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DomainError, type RunState } from '@app/contracts';
-import type { FailureCap } from '@app/domain';
+import type { FailureCap } from '@app/contracts';
 import { integrationStatus } from '@app/git';
 import type { PhaseEntity, RunEntity, TierEntity } from '../entities/index.js';
 import { EventRepository, IssueRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';

@@ -5,8 +5,7 @@ import { DEFAULT_MAX_ABANDONMENTS, type StrategyRuleset, compileStrategy, debtCl
 import { EventRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { toBacklogState } from './issue.service.js';
-import { CLAIMABLE_CHANNEL as CLAIMABLE, ProgressService } from './progress.service.js';
-import { CLAIMABLE_CHANNEL } from './progress.service.js';
+import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
 import { toRunResponse } from './run-view.js';
 
 function duplicates(values: (string | number)[]): (string | number)[] {
@@ -70,7 +69,7 @@ export class RunService {
       await this.runs.setApproval(em, runId, { approvalState: allDone ? 'approved' : 'pending', approvalNotes: notes, approvedAt: now, approvedThroughTierIndex: doneThrough });
       const to = await this.progress.advanceRun(em, run, event);
       if (to === run.state) throw new DomainError('STALE_STATE', 'the run changed concurrently');
-      await this.events.notify(em, CLAIMABLE, runId);
+      await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
     });
     return this.get(runId);
   }
