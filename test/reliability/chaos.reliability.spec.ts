@@ -40,6 +40,8 @@ const BUILDER_DELAY_MS = 1000;
  * needs 2 s of CPU to boot, several on this busy 2-core machine, so those mostly hit booting
  * executors, or ones holding only the workspace lock or waiting for a dead peer's lease.
  */
+/** Extra delay of every model reply while the kills are behind the runs' progress. */
+const LLM_HOLD_MS = 1000;
 const MID_ATTEMPT_SHARE = 0.3;
 const MID_ATTEMPT_WAIT_MS = 2000;
 /** Kills are spread so that the last one comes before this share of the phases is complete. */
@@ -241,6 +243,7 @@ describe("an operator's worst day", () => {
       const supervisorBack: Promise<unknown>[] = apis.map(() => Promise.resolve());
       let postgresBack: Promise<unknown> = Promise.resolve();
       const figuresOfChaos = { executorKills: 0, killsHoldingLease: 0, supervisorKills: 0, postgresRestarts: 0, postgresOutageMs: 0 };
+      let killsWithModelHeld = 0;
       const chaosStart = Date.now();
       let scheduled = chaosStart;
       for (const [i, kill] of schedule.entries()) {
@@ -248,6 +251,11 @@ describe("an operator's worst day", () => {
         // caught up with), unless the kills fall behind the runs (a fast machine): then at once.
         scheduled += kill.gap;
         const behind = i / EXECUTOR_KILLS < progress / KILLS_DONE_BY_PROGRESS;
+        // Kills take their time (a victim's exit, a lease holder, a restart); when the work runs
+        // ahead of them anyway, slow the model down until they catch up, so the whole schedule
+        // is played while the runs still go, on any machine.
+        llm.setExtraDelay(behind ? LLM_HOLD_MS : 0);
+        if (behind) killsWithModelHeld++;
         await sleep(behind ? 100 : Math.max(100, scheduled - Date.now()));
         // The scheduled victim, or the next one that is running (not between a kill and its
         // restart) and whose run still goes (an executor leaves once its run is over); when
@@ -311,6 +319,7 @@ describe("an operator's worst day", () => {
           background(postgresBack);
         }
       }
+      llm.setExtraDelay(0);
       await Promise.all([...pending]);
       const chaosSeconds = Math.round((Date.now() - chaosStart) / 1000);
 
@@ -379,6 +388,7 @@ describe("an operator's worst day", () => {
         phases_complete: complete.size,
         executor_kills: figuresOfChaos.executorKills,
         kills_holding_lease: figuresOfChaos.killsHoldingLease,
+        kills_with_model_held: killsWithModelHeld,
         supervisor_kills: figuresOfChaos.supervisorKills,
         postgres_restarts: figuresOfChaos.postgresRestarts,
         postgres_outage_ms: figuresOfChaos.postgresOutageMs,

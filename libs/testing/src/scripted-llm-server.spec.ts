@@ -387,6 +387,18 @@ describe('scripted LLM server', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
+  it('adds the extra delay to every reply once set, and stops adding it at 0, keeping the script and counters', async () => {
+    const s = await start({ replies: [{ tool: TOOL, arguments: { summary: 'x' }, times: 3 }] });
+    s.setExtraDelay(300);
+    const t0 = Date.now();
+    await openaiClient(s).chat.completions.create(openaiBody('slowed'));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    s.setExtraDelay(0);
+    await openaiClient(s).chat.completions.create(openaiBody('fast'));
+    expect(s.servedUsage().replies).toBe(2);
+    expect(s.remainingReplies()).toEqual([expect.objectContaining({ index: 0, remaining: 1 })]);
+  });
+
   it('sums the usage of the replies it wrote, not of errors or replies whose client left during the delay', async () => {
     const s = await start({
       replies: [

@@ -105,6 +105,11 @@ export interface ScriptedLlmServer {
   servedUsage(): ServedUsage;
   /** Replaces the script and resets the usage counters (recorded requests are kept). */
   setScript(script: LlmScriptInput | LlmScript): void;
+  /**
+   * Adds `ms` to the delay of every reply answered from now on (0 stops it), keeping the script
+   * and every counter: lets a test slow the work down, e.g. so it outlasts a fault schedule.
+   */
+  setExtraDelay(ms: number): void;
   /** Stops the server, dropping open connections. */
   close(): Promise<void>;
 }
@@ -269,6 +274,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
 class ScriptedLlmServerImpl implements ScriptedLlmServer {
   private script: LlmScript;
   private used: number[] = [];
+  private extraDelayMs = 0;
   private readonly records: ScriptedRequestRecord[] = [];
   private readonly served: ServedUsage = { replies: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0 };
   private seq = 0;
@@ -342,6 +348,10 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
   setScript(script: LlmScriptInput | LlmScript): void {
     this.script = parseLlmScript(script);
     this.used = this.script.replies.map(() => 0);
+  }
+
+  setExtraDelay(ms: number): void {
+    this.extraDelayMs = Math.max(0, ms);
   }
 
   async close(): Promise<void> {
@@ -462,8 +472,9 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
     const status = reply.error ? reply.error.status : 200;
     this.record({ ...info, replyIndex: index, status });
 
-    if (reply.delay_ms) {
-      const completed = await this.delay(reply.delay_ms, res);
+    const delayMs = (reply.delay_ms ?? 0) + this.extraDelayMs;
+    if (delayMs > 0) {
+      const completed = await this.delay(delayMs, res);
       if (!completed) return;
     }
     if (reply.error) {

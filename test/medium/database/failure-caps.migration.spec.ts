@@ -2,21 +2,10 @@
  * The failure-caps migration gives runs that ended on a budget before it the cap their
  * reason names, so `budget_analysis` counts them as it did when it parsed the reason.
  */
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../../apps/supervisor/src/database/data-source.js';
 import { FailureCaps1732700000000 } from '../../../apps/supervisor/src/migrations/1732700000000-failure-caps.js';
 import { MIGRATIONS } from '../../../apps/supervisor/src/migrations/index.js';
 import { type TestDatabase, createTestDatabase } from '../../support/database.js';
-
-async function migrate(url: string, migrations: typeof MIGRATIONS): Promise<void> {
-  const ds = new DataSource({ ...dataSourceOptions(url), migrations });
-  await ds.initialize();
-  try {
-    await ds.runMigrations({ transaction: 'each' });
-  } finally {
-    await ds.destroy();
-  }
-}
+import { migrate } from '../support/migrate.js';
 
 describe(FailureCaps1732700000000.name, () => {
   let db: TestDatabase;
