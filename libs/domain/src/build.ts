@@ -1,0 +1,172 @@
+import {
+  BUILD_STEPS,
+  type BuildApprovalMode,
+  type BuildCheckpoint,
+  type BuildStatus,
+  type BuildStepNumber,
+  type BuildStepStatus,
+} from '@app/contracts';
+
+/*
+ * Droplet builds (CONTRACT.md section 8) as pure decisions: the build's and its steps'
+ * transition tables, where a build waits for approval, what a retry restarts, which queued
+ * builds may start, and progress with an estimate from earlier builds' step durations.
+ */
+
+/** Events that move a build. */
+export const BUILD_EVENTS = ['start', 'awaitApproval', 'approve', 'reject', 'complete', 'fail', 'cancel', 'retry'] as const;
+/** A build event. */
+export type BuildEvent = (typeof BUILD_EVENTS)[number];
+
+/**
+ * The build transition table. `completed` and `cancelled` are final; a `failed` build (a step
+ * that ran out of tries, or a rejection) only moves by an operator's retry, back to the queue.
+ */
+export const BUILD_TRANSITIONS = {
+  queued: { start: 'running', cancel: 'cancelled' },
+  running: { awaitApproval: 'awaiting_approval', complete: 'completed', fail: 'failed', cancel: 'cancelled' },
+  awaiting_approval: { approve: 'running', reject: 'failed', cancel: 'cancelled' },
+  completed: {},
+  failed: { retry: 'queued' },
+  cancelled: {},
+} as const satisfies Record<BuildStatus, Partial<Record<BuildEvent, BuildStatus>>>;
+
+/** Build statuses nothing but a retry moves on from. */
+export function isBuildFinished(status: BuildStatus): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+/** Applies a build event. Pure. */
+export function transitionBuild(from: BuildStatus, event: BuildEvent): { ok: true; to: BuildStatus } | { ok: false; reason: string } {
+  const row: Partial<Record<BuildEvent, BuildStatus>> = BUILD_TRANSITIONS[from];
+  const to = row[event];
+  return to ? { ok: true, to } : { ok: false, reason: `build cannot '${event}' when ${from}` };
+}
+
+/** Events that move one step. */
+export const BUILD_STEP_EVENTS = ['start', 'complete', 'fail', 'skip', 'reset'] as const;
+/** A step event. */
+export type BuildStepEvent = (typeof BUILD_STEP_EVENTS)[number];
+
+/**
+ * The step transition table. A step that was running when a process restarted stays running
+ * and is taken up again (its work is idempotent); `reset` puts a step back for a retry.
+ */
+export const BUILD_STEP_TRANSITIONS = {
+  pending: { start: 'running', skip: 'skipped' },
+  running: { complete: 'completed', fail: 'failed', reset: 'pending' },
+  completed: { reset: 'pending' },
+  failed: { reset: 'pending' },
+  skipped: { reset: 'pending' },
+} as const satisfies Record<BuildStepStatus, Partial<Record<BuildStepEvent, BuildStepStatus>>>;
+
+/** Applies a step event. Pure. */
+export function transitionBuildStep(from: BuildStepStatus, event: BuildStepEvent): { ok: true; to: BuildStepStatus } | { ok: false; reason: string } {
+  const row: Partial<Record<BuildStepEvent, BuildStepStatus>> = BUILD_STEP_TRANSITIONS[from];
+  const to = row[event];
+  return to ? { ok: true, to } : { ok: false, reason: `step cannot '${event}' when ${from}` };
+}
+
+/** The checkpoint a build waits at once `step` completed, if its mode waits there. */
+export function checkpointAfter(step: BuildStepNumber, mode: BuildApprovalMode): BuildCheckpoint | undefined {
+  if (mode === 'checkpoints' && step === 1) return 'spec_generated';
+  if ((mode === 'checkpoints' || mode === 'final') && step === 4) return 'built';
+  return undefined;
+}
+
+/** One step as stored. */
+export interface BuildStepView {
+  step: BuildStepNumber;
+  status: BuildStepStatus;
+  /** When it started running (ms since the epoch), if it did. */
+  startedAt?: number | null;
+  /** When it completed (ms since the epoch), if it did. */
+  completedAt?: number | null;
+}
+
+/** The step to run next: the first one neither completed nor skipped; undefined when none is left. */
+export function nextBuildStep(steps: readonly BuildStepView[]): BuildStepView | undefined {
+  return [...steps].sort((a, b) => a.step - b.step).find((s) => s.status !== 'completed' && s.status !== 'skipped');
+}
+
+/**
+ * The step a retry restarts from: `fromStep` as a number (1-6), a key (`deploy`) or a name
+ * (`Deploy`, any case), by default the failed step. A retry may go back, never past the step
+ * that failed (that would skip it).
+ */
+export function resolveRetryStep(
+  steps: readonly BuildStepView[],
+  fromStep: number | string | undefined,
+): { ok: true; step: BuildStepNumber } | { ok: false; reason: string } {
+  const failed = steps.find((s) => s.status === 'failed')?.step ?? nextBuildStep(steps)?.step;
+  if (failed === undefined) return { ok: false, reason: 'no step failed or is left to run' };
+  if (fromStep === undefined) return { ok: true, step: failed };
+  const text = String(fromStep).trim().toLowerCase();
+  const known = /^\d+$/.test(text) ? BUILD_STEPS.find((s) => s.step === Number(text)) : BUILD_STEPS.find((s) => s.key === text || s.name.toLowerCase() === text);
+  if (!known) return { ok: false, reason: `from_step must be 1-6 or one of ${BUILD_STEPS.map((s) => s.key).join(', ')} (got ${JSON.stringify(fromStep)})` };
+  if (known.step > failed) return { ok: false, reason: `from_step ${known.step} (${known.name}) comes after the step to run again, ${failed}; it would skip it` };
+  return { ok: true, step: known.step };
+}
+
+/** The steps a retry from `step` puts back to pending: that one and every later one that ran or was skipped. */
+export function stepsToReset(steps: readonly BuildStepView[], step: BuildStepNumber): BuildStepNumber[] {
+  return steps.filter((s) => s.step >= step && s.status !== 'pending').map((s) => s.step);
+}
+
+/** Queued builds in arrival order, as far as they may start now (at most `max` running at once). */
+export function buildsToStart<T extends { queuedAt: number }>(running: number, queued: readonly T[], max: number): T[] {
+  const free = Math.max(0, max - running);
+  return [...queued].sort((a, b) => a.queuedAt - b.queuedAt).slice(0, free);
+}
+
+/**
+ * What a step takes when no earlier build says otherwise, in seconds: a planner call, two small
+ * commits, the phases (most of a build), CI, a deploy with its health check, a registration.
+ */
+export const DEFAULT_STEP_SECONDS: Readonly<Record<BuildStepNumber, number>> = { 1: 60, 2: 10, 3: 600, 4: 120, 5: 60, 6: 5 };
+
+/** The median of the positive, finite values, or undefined. */
+function median(values: readonly number[]): number | undefined {
+  const v = values.filter((x) => Number.isFinite(x) && x > 0).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Progress of a build and the time it still needs. */
+export interface BuildEstimate {
+  /** 0-100, whole percent; 100 only when every step is done. */
+  progressPercent: number;
+  /** Seconds, rounded up; 0 when nothing is left. */
+  secondsRemaining: number;
+}
+
+/**
+ * Progress and the time left, weighted by what each step takes: the median of earlier builds'
+ * durations of that step (`history[step]`, in seconds), else {@link DEFAULT_STEP_SECONDS}. A
+ * running step counts the time it has run, up to 95% of what it is expected to take (it is not
+ * done until it says so); skipped steps count as done and take nothing.
+ */
+export function estimateBuild(steps: readonly BuildStepView[], history: Readonly<Partial<Record<BuildStepNumber, readonly number[]>>>, now: number): BuildEstimate {
+  let total = 0;
+  let done = 0;
+  let remaining = 0;
+  for (const { step } of BUILD_STEPS) {
+    const s = steps.find((x) => x.step === step);
+    const expected = median(history[step] ?? []) ?? DEFAULT_STEP_SECONDS[step];
+    const status = s?.status ?? 'pending';
+    if (status === 'skipped') continue;
+    total += expected;
+    if (status === 'completed') {
+      done += expected;
+    } else if (status === 'running' && s?.startedAt) {
+      const ran = Math.min(Math.max(0, (now - s.startedAt) / 1000), 0.95 * expected);
+      done += ran;
+      remaining += expected - ran;
+    } else {
+      remaining += expected;
+    }
+  }
+  if (total === 0 || remaining === 0) return { progressPercent: 100, secondsRemaining: 0 };
+  return { progressPercent: Math.min(99, Math.floor((100 * done) / total)), secondsRemaining: Math.ceil(remaining) };
+}
