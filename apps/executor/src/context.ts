@@ -115,3 +115,26 @@ export function buildContext(opts: {
   }
   return { files, missing, omitted, estimatedTokens: used };
 }
+
+/** The planner's view of the workspace: which files there are and how big, not what they say. */
+export interface RepositoryMap {
+  /** Repository-relative paths, sorted, with their sizes in bytes. */
+  files: { path: string; bytes: number }[];
+  /** More files exist than the map lists (it stops at `maxFiles`). */
+  truncated: boolean;
+}
+
+/**
+ * Maps the workspace for the planner: every file outside the deny-listed directories (the
+ * same ones no model ever sees), in path order, up to `maxFiles`. An empty repository maps
+ * to no files. Symlinks are skipped, as in the builder's context.
+ */
+export function repositoryMap(root: string, opts: { maxFiles?: number } = {}): RepositoryMap {
+  const maxFiles = opts.maxFiles ?? 300;
+  const found: string[] = [];
+  walk(root, '', found, maxFiles + 1);
+  return {
+    files: found.slice(0, maxFiles).map((p) => ({ path: p, bytes: lstatSync(path.join(root, p)).size })),
+    truncated: found.length > maxFiles,
+  };
+}

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultModel } from '@app/llm';
 import { ExecutorConfigError } from './config.js';
-import { type TaskProfile, fallbackFor, modelFor, resolveModelRouting } from './models.js';
+import { type TaskProfile, fallbackFor, highestPricePerMTok, modelFor, resolveModelRouting } from './models.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'autopack-models-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -153,4 +153,77 @@ fallback:
       'escalation.builder.1 routes to anthropic',
     );
   });
+
+  it('gives the planner its own model, escalation chain and max_tokens', () => {
+    const r = resolveModelRouting(
+      BOTH,
+      routingFile(`
+planner: { provider: anthropic, model: plan-1 }
+escalation:
+  planner: [ { provider: anthropic, model: plan-1 }, { provider: openai, model: plan-2 } ]
+max_tokens: { planner: 32000 }
+`),
+    );
+    expect([0, 1, 2].map((step) => modelFor(r, 'planner', feature, step)?.model)).toEqual(['plan-1', 'plan-2', 'plan-2']);
+    expect(r.plannerMaxTokens).toBe(32_000);
+    expect(fallbackFor(r, 'planner', { provider: 'anthropic', model: 'plan-1' })).toEqual({ provider: 'openai', model: defaultModel('openai', 'planner') });
+    expect(configError(() => resolveModelRouting({ openai: true, anthropic: false }, routingFile('planner: { provider: anthropic, model: p }')))).toContain('planner routes to anthropic (p) but no anthropic key');
+    expect(configError(() => resolveModelRouting(BOTH, routingFile('max_tokens: { planner: 10 }')))).toContain('max_tokens.planner');
+  });
 });
+
+describe('the planner role without a file', () => {
+  it.each([
+    [BOTH, 'openai'],
+    [{ openai: true, anthropic: false }, 'openai'],
+    [{ openai: false, anthropic: true }, 'anthropic'],
+  ] as const)('plans on the builder provider (keys %o: %s) with its default planner model', (keys, provider) => {
+    const r = resolveModelRouting(keys);
+    expect(r.defaults.planner).toEqual({ provider, model: defaultModel(provider, 'planner') });
+    expect(modelFor(r, 'planner', feature, 2)).toEqual(r.defaults.planner);
+    expect(r.plannerMaxTokens).toBe(16_384);
+  });
+});
+
+describe(highestPricePerMTok.name, () => {
+  it('is the highest input or output price of any model a phase role may be routed to, fallbacks included', () => {
+    const r = resolveModelRouting(
+      BOTH,
+      routingFile(`
+builder: { provider: openai, model: cheap }
+auditor: { provider: openai, model: cheap }
+secondary_auditor: { provider: openai, model: cheap }
+planner: { provider: openai, model: planner-only }
+fallback:
+  openai: { provider: anthropic, model: rescue }
+prices:
+  cheap: { input_per_mtok: 1, output_per_mtok: 2 }
+  rescue: { input_per_mtok: 30, output_per_mtok: 7 }
+  planner-only: { input_per_mtok: 500, output_per_mtok: 500 }
+`),
+    );
+    expect(highestPricePerMTok(r)).toBe(30);
+    const escalated = resolveModelRouting(
+      BOTH,
+      routingFile(`
+builder: { provider: openai, model: cheap }
+auditor: { provider: openai, model: cheap }
+secondary_auditor: { provider: openai, model: cheap }
+fallback:
+  openai: { provider: openai, model: cheap }
+escalation:
+  auditor: [ { provider: openai, model: big } ]
+prices:
+  cheap: { input_per_mtok: 1, output_per_mtok: 2 }
+  big: { input_per_mtok: 3, output_per_mtok: 60 }
+`),
+    );
+    expect(highestPricePerMTok(escalated)).toBe(60);
+  });
+
+  it('counts unknown prices as 0', () => {
+    const r = resolveModelRouting(BOTH, routingFile('builder: { provider: openai, model: m1 }\nauditor: { provider: openai, model: m2 }\nsecondary_auditor: { provider: openai, model: m3 }\nfallback: { openai: { provider: openai, model: m4 } }'));
+    expect(highestPricePerMTok(r)).toBe(0);
+  });
+});
+

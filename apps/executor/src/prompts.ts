@@ -1,5 +1,6 @@
-import type { AttemptRecord, ClaimResponse } from '@app/contracts';
-import type { BuilderContext } from './context.js';
+import type { AttemptRecord, CiSpec, ClaimResponse } from '@app/contracts';
+import type { PlanBudgets, PlanningCategory } from '@app/domain';
+import type { BuilderContext, RepositoryMap } from './context.js';
 
 /**
  * The Builder's system prompt. Stable across phases and attempts so providers can cache it
@@ -93,5 +94,59 @@ export function auditorPrompt(claim: ClaimResponse, diff: string, ci: CiReport |
   }
   parts.push(`# The change\n\`\`\`diff\n${diff}\n\`\`\``);
   parts.push('Call submit_review now.');
+  return parts.join('\n\n');
+}
+
+/** The Planner's system prompt (stable, cacheable). */
+export const PLANNER_SYSTEM_PROMPT = `You are the Planner of Autopack, an autonomous software build system.
+You turn an intent (one or a few sentences) into a plan of tiers and phases that Builders will carry out one phase at a time, and you report it by calling the tool submit_plan. Never answer in prose.
+
+Rules for the plan:
+- Tiers run in tier_index order; a tier starts when the one before it is complete. Phases of a tier run in phase_index order. Ids use letters, digits, "_", "-" and are unique.
+- Each phase is one focused change a Builder can make in one reply: a name, a description of what to build, acceptance criteria, a task_category from the category table, and a scope (scope.paths: the files or directories, ending in "/", it may change; relative paths inside the repository, never .git).
+- Give every phase that changes code a CI command (ci.command) that verifies it, such as the project's test command; a phase whose category needs CI must have one.
+- Keep the plan within the budgets: the sum of the incident token caps of your phases' categories must fit the tokens left, and the number of phases must fit the phase limit. Prefer few, well-scoped phases.
+- If feedback from an earlier attempt is given, fix every problem it names.`;
+
+/** What the planner is told: the intent, the repository, the categories it may use and the budgets. */
+export interface PlannerPromptInput {
+  intent: string;
+  repository: RepositoryMap;
+  categories: readonly PlanningCategory[];
+  budgets: PlanBudgets;
+  /** The run's default CI command, used by phases without one of their own. */
+  runCi?: CiSpec | null;
+  previousAttempts?: AttemptRecord[];
+}
+
+const formatTokens = (n: number) => n.toLocaleString('en-US');
+
+/** The Planner's user prompt for one attempt. */
+export function plannerPrompt(input: PlannerPromptInput): string {
+  const parts: string[] = [`# Intent\n${input.intent.trim()}`];
+  const { files, truncated } = input.repository;
+  parts.push(
+    files.length
+      ? `# Repository (${files.length}${truncated ? '+' : ''} files: path, bytes)\n${files.map((f) => `- ${f.path} (${f.bytes})`).join('\n')}${truncated ? '\n- ... more files not listed' : ''}`
+      : '# Repository\nThe repository is empty: the plan creates everything, starting with the project layout and its test command.',
+  );
+  const rows = input.categories.map(
+    (c) =>
+      `| ${c.category}${c.aliases.length ? ` (also ${c.aliases.join(', ')})` : ''} | ${c.highRisk ? 'yes' : 'no'} | ${c.complexity} | ${c.ciProfile}${c.needsCi ? ', CI required' : ''} | ${c.maxBuilderAttempts} | ${formatTokens(c.incidentTokenCap)} |`,
+  );
+  parts.push(
+    `# Task categories\nA phase without task_category is generic.\n\n| task_category | high risk | complexity | CI profile | builder attempts | incident token cap |\n|---|---|---|---|---|---|\n${rows.join('\n')}`,
+  );
+  const b = input.budgets;
+  const budgetLines = [
+    `- Tokens left for the planned phases: ${formatTokens(b.tokensLeft)} (the sum of your phases' incident token caps must not exceed it)`,
+    `- Phases: at most ${b.maxPhases}`,
+    b.costLeftUsd === null ? '- Cost: no cap' : `- Cost left: $${b.costLeftUsd.toFixed(2)}`,
+  ];
+  if (input.runCi) budgetLines.push(`- Phases without ci use the run's CI command: \`${input.runCi.command}\``);
+  parts.push(`# Budgets\n${budgetLines.join('\n')}`);
+  const fb = feedbackSection(input.previousAttempts ?? []);
+  if (fb) parts.push(fb.trim());
+  parts.push('Call submit_plan now.');
   return parts.join('\n\n');
 }

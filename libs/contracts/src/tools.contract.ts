@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RunStartRequestSchema } from './runs.contract.js';
 import { SeveritySchema } from './states.js';
 
 const editPath = z.string().min(1).max(1000);
@@ -43,6 +44,16 @@ export const SubmitReviewArgsSchema = z.strictObject({
 });
 /** Arguments of `submit_review`. */
 export type SubmitReviewArgs = z.infer<typeof SubmitReviewArgsSchema>;
+
+/**
+ * Arguments of the Planner tool `submit_plan` (CONTRACT.md section 4): the body of
+ * `POST /runs/start` without `run`, derived from its schema so a plan the tool accepts is a
+ * plan the route accepts. What the schema cannot see (ids unique, tiers exist, categories
+ * known, CI where the category needs it, budgets) is `validatePlan` in libs/domain.
+ */
+export const SubmitPlanArgsSchema = RunStartRequestSchema.omit({ run: true });
+/** Arguments of `submit_plan`: tiers and phases. */
+export type SubmitPlanArgs = z.infer<typeof SubmitPlanArgsSchema>;
 
 /** Tool names of the LLM protocol. */
 export const TOOL_NAMES = { builder: 'submit_changes', auditor: 'submit_review', planner: 'submit_plan' } as const;

@@ -9,3 +9,4 @@ export * from './quality-gate.js';
 export * from './attempt.js';
 export * from './settle.js';
 export * from './build.js';
+export * from './plan.js';

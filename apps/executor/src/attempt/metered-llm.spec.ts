@@ -39,6 +39,13 @@ describe(MeteredLlm.name, () => {
     expect(supervisor.bodies('reserveBudget')[0]).toMatchObject({ purpose: 'auditor' });
   });
 
+  it('reserves planner calls as planner spending, and records them as the planner', async () => {
+    const { supervisor, metered } = setup([{ toolInput: {} }]);
+    await metered.call('planner', routing.defaults.planner, req);
+    expect(supervisor.bodies('reserveBudget')[0]).toMatchObject({ purpose: 'planner' });
+    expect(metered.drainCalls().llm_calls?.map((c) => c.role)).toEqual(['planner']);
+  });
+
   it('makes no call the budget refuses', async () => {
     const { supervisor, llm, metered } = setup([{ toolInput: {} }]);
     supervisor.failWith.reserveBudget = new SupervisorError(409, 'BUDGET_EXHAUSTED', 'phase tokens spent');

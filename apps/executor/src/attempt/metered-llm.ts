@@ -146,7 +146,7 @@ export class MeteredLlm {
         lease_token: this.claim.lease_token,
         tokens: promptTokens + req.maxTokens,
         cost_usd: this.worstCaseCost(role, choice, promptTokens, req.maxTokens),
-        purpose: role === 'builder' ? 'builder' : 'auditor',
+        purpose: role === 'secondary_auditor' ? 'auditor' : role,
       });
       return r.reservation_id;
     } catch (err) {
