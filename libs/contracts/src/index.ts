@@ -9,3 +9,4 @@ export * from './reports.contract.js';
 export * from './events.contract.js';
 export * from './limits.js';
 export * from './vocabulary.js';
+export * from './delivery.contract.js';

@@ -8,3 +8,4 @@ export * from './issues.js';
 export * from './quality-gate.js';
 export * from './attempt.js';
 export * from './settle.js';
+export * from './delivery.js';
