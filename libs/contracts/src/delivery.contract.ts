@@ -30,6 +30,18 @@ export type Hook = z.infer<typeof HookSchema>;
 /** What a hook's absent fields mean. */
 export const HOOK_DEFAULTS = { method: 'POST', timeout_s: 30, retries: 3 } as const satisfies Partial<Hook>;
 
+/** The health check of a deploy: `url` must answer `expect_status` (200) within `timeout_s` (60). */
+export const HealthCheckSchema = z.strictObject({
+  url: z.string().min(1).max(2000),
+  expect_status: z.number().int().min(100).max(599).optional(),
+  timeout_s: z.number().int().min(1).max(3600).optional(),
+});
+/** A health check as written in a build request. */
+export type HealthCheck = z.infer<typeof HealthCheckSchema>;
+
+/** What a health check's absent fields mean. */
+export const HEALTH_CHECK_DEFAULTS = { expect_status: 200, timeout_s: 60 } as const satisfies Partial<HealthCheck>;
+
 /** The names a hook template may use, each written `{{name}}`. */
 export const TEMPLATE_VARIABLES = ['build_id', 'droplet_id', 'commit_sha', 'branch', 'deployment_url'] as const;
 /** A template variable name. */

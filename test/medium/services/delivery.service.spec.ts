@@ -1,3 +1,4 @@
+import { AppLogger, createRootLogger } from '../../../apps/supervisor/src/http/logger.js';
 import { DeliveryService, type SettledDelivery } from '../../../apps/supervisor/src/services/delivery.service.js';
 import { type HookTarget, freePort, startHookTarget } from '../../support/hook-target.js';
 import { waitFor } from '../../support/wait.js';
@@ -9,9 +10,12 @@ const FAST_QUEUE = { queuePollSeconds: 0.5, deliveryRetryDelaySeconds: 1 };
 let ctx: MediumContext;
 let sut: DeliveryService;
 let target: HookTarget;
+/** What the supervisor logged (info and up), as the process would write it. */
+const logLines: string[] = [];
 /** Answers per path: `/fail-<n>/...` fails n times with 503, `/slow` waits 3 s, `/created` answers 201, `/deploy` gives a URL. */
 beforeAll(async () => {
-  ctx = await createMediumContext({ init: true, config: FAST_QUEUE });
+  const logger = new AppLogger(createRootLogger('info', { write: (line: string) => void logLines.push(line) }));
+  ctx = await createMediumContext({ init: true, config: FAST_QUEUE, logger });
   sut = ctx.get(DeliveryService);
   target = await startHookTarget((req, nth) => {
     const path = req.url.split('?')[0];
@@ -145,6 +149,11 @@ describe('DeliveryService: hooks', () => {
     ]);
     for (const secret of ['sup3r-s3cret-value', 'k3y-0123456789', 't0ken-abcdef', 'qu3ry-s3cret']) expect(stored).not.toContain(secret);
     expect(stored).toContain('visible-value');
+    // The logs speak of both deliveries, without a credential.
+    const logs = logLines.join('');
+    expect(logs).toContain('b-1/secrets-failing/deploy');
+    expect(logs).toMatch(/ECONNREFUSED/);
+    for (const secret of ['sup3r-s3cret-value', 'k3y-0123456789', 't0ken-abcdef', 'qu3ry-s3cret']) expect(logs).not.toContain(secret);
   });
 
   it('keeps the credentials of a pending delivery apart, and drops them when it settles', async () => {

@@ -40,6 +40,8 @@ export interface MediumOptions {
    * would find it; `close` then leaves the database to its owner.
    */
   database?: TestDatabase;
+  /** The supervisor's logger (default: the process logger at the configured level, silent). */
+  logger?: AppLogger;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function createMediumContext(opts: MediumOptions = {}): Promise<Med
   const drop = opts.database ? async () => undefined : () => db.drop();
   try {
     const config = loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent' }, opts.config);
-    const logger = new AppLogger(createRootLogger(config.logLevel));
+    const logger = opts.logger ?? new AppLogger(createRootLogger(config.logLevel));
     const module = await Test.createTestingModule({ imports: [AppModule.forRoot(config, db.url, logger)] })
       .setLogger(logger)
       .compile();

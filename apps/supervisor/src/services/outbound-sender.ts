@@ -33,6 +33,20 @@ export interface SendResult {
   error: string | null;
 }
 
+/** The result of a health check: healthy in time or not, after how many requests. */
+export interface ProbeResult {
+  ok: boolean;
+  /** Status of the last answer, if any came. */
+  responseStatus: number | null;
+  /** Why the last request did not count as healthy. */
+  error: string | null;
+  tries: number;
+  durationMs: number;
+}
+
+/** Pause between health-check requests. */
+const PROBE_INTERVAL_MS = 1000;
+
 /** Answers longer than this are not read further (only a deploy answer's `url` is used). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
@@ -72,11 +86,11 @@ function describeFailure(err: unknown, timeoutS: number): string {
 export class OutboundSender {
   constructor(@Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig) {}
 
-  async sendHttp(call: OutboundHttp, idempotencyKey: string): Promise<SendResult> {
+  async sendHttp(call: OutboundHttp, idempotencyKey?: string): Promise<SendResult> {
     const headers: Record<string, string> = { 'user-agent': 'autopack-supervisor' };
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     // Lets a receiver recognize a retry of a call it may already have acted on.
-    if (!Object.keys(call.headers).some((h) => h.toLowerCase() === 'idempotency-key')) headers['idempotency-key'] = idempotencyKey;
+    if (idempotencyKey && !Object.keys(call.headers).some((h) => h.toLowerCase() === 'idempotency-key')) headers['idempotency-key'] = idempotencyKey;
     Object.assign(headers, call.headers);
     const secrets = secretValuesOf(call.url, call.headers, call.urlIsSecret);
     try {
@@ -102,6 +116,30 @@ export class OutboundSender {
     } catch (err) {
       return { ok: false, responseStatus: null, responseUrl: null, error: scrubSecrets(describeFailure(err, call.timeoutS), secrets) };
     }
+  }
+
+  /**
+   * A deploy's health check: GETs `url` until it answers `expectStatus`, for at most
+   * `timeoutS` overall (each request is cut off at what is left), a second between requests.
+   * A freshly started service may refuse connections at first, so failures before the
+   * deadline are not final. Not a delivery: nothing is stored, and after a restart the
+   * check is simply made again.
+   */
+  async probeHealth(check: { url: string; expectStatus: number; timeoutS: number }, signal?: AbortSignal): Promise<ProbeResult> {
+    const began = Date.now();
+    const deadline = began + check.timeoutS * 1000;
+    let tries = 0;
+    let last: SendResult = { ok: false, responseStatus: null, responseUrl: null, error: 'not checked' };
+    while (Date.now() < deadline && !signal?.aborted) {
+      tries++;
+      const leftS = Math.max(0.1, (deadline - Date.now()) / 1000);
+      last = await this.sendHttp({ url: check.url, method: 'GET', headers: {}, expectStatus: check.expectStatus, timeoutS: leftS });
+      if (last.ok) break;
+      const pause = Math.min(PROBE_INTERVAL_MS, deadline - Date.now());
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    if (!last.ok && last.error?.startsWith('timed out')) last = { ...last, error: `timed out after ${check.timeoutS}s` };
+    return { ok: last.ok, responseStatus: last.responseStatus, error: last.ok ? null : last.error, tries, durationMs: Date.now() - began };
   }
 
   async sendEmail(mail: OutboundEmail): Promise<SendResult> {
