@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LIMITS } from '@app/contracts';
+import { HealthCheckSchema, HookSchema, LIMITS } from '@app/contracts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -9,6 +9,34 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
 const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** The build hooks a build request may leave out, as configured (`AUTOPACK_HOOKS`, JSON). */
+const ConfiguredHooksSchema = z.strictObject({
+  deploy: HookSchema.optional(),
+  health_check: HealthCheckSchema.optional(),
+  register: HookSchema.optional(),
+  rollback: HookSchema.optional(),
+});
+/** Build hooks from the configuration. */
+export type ConfiguredHooks = z.infer<typeof ConfiguredHooksSchema>;
+
+/** `AUTOPACK_HOOKS`: a JSON object parsed and checked here, at the edge; its values are never echoed (headers may hold keys). */
+const hooksJson = optionalText.transform((text, ctx): ConfiguredHooks => {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+    return z.NEVER;
+  }
+  const parsed = ConfiguredHooksSchema.safeParse(value);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${i.path.join('.') || '(root)'}: ${i.message}` });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
 
 const EnvSchema = z.object({
   DATABASE_URL: z
@@ -31,6 +59,7 @@ const EnvSchema = z.object({
   AUTOPACK_NOTIFY_FROM: optionalText,
   AUTOPACK_SLACK_WEBHOOK_URL: optionalText.pipe(httpUrl.optional()),
   AUTOPACK_NOTIFY_WEBHOOK_URL: optionalText.pipe(httpUrl.optional()),
+  AUTOPACK_HOOKS: hooksJson,
   AUTOPACK_QUEUE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   AUTOPACK_QUEUE_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(1),
   AUTOPACK_QUEUE_MAINTENANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
@@ -62,6 +91,8 @@ export interface SupervisorConfig {
   slackWebhookUrl: string | undefined;
   /** URL of the `webhook` channel when the build names none. */
   notifyWebhookUrl: string | undefined;
+  /** Hooks (`deploy`, `health_check`, `register`, `rollback`) for builds whose request leaves them out. */
+  hooks: ConfiguredHooks;
   /** Jobs of the durable queue (pg-boss) worked on at once by this process. */
   queueConcurrency: number;
   /** How often an idle queue worker looks for jobs. */
@@ -108,6 +139,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env, overr
     notifyFrom: e.AUTOPACK_NOTIFY_FROM ?? 'Autopack <autopack@localhost>',
     slackWebhookUrl: e.AUTOPACK_SLACK_WEBHOOK_URL,
     notifyWebhookUrl: e.AUTOPACK_NOTIFY_WEBHOOK_URL,
+    hooks: e.AUTOPACK_HOOKS,
     queueConcurrency: e.AUTOPACK_QUEUE_CONCURRENCY,
     queuePollSeconds: e.AUTOPACK_QUEUE_POLL_SECONDS,
     queueMaintenanceSeconds: e.AUTOPACK_QUEUE_MAINTENANCE_SECONDS,

@@ -65,6 +65,7 @@ describe('NotificationService.notify', () => {
   });
 
   it('uses the configured targets for channels given by kind, and notifies an event once', async () => {
+    expect(sut.configuredChannels()).toEqual(['webhook', 'slack', 'email']);
     const event = { event: 'awaiting_approval', status: 'awaiting_approval', checkpoint: 'spec_generated' } as const;
     const first = await sut.notify(ctx.ds.manager, 'b-8', ['webhook', 'email'], event);
     const again = await sut.notify(ctx.ds.manager, 'b-8', ['webhook', 'email'], event);
@@ -100,6 +101,7 @@ describe('NotificationService.notify', () => {
   it('skips a channel without a target and says why', async () => {
     const bare = await createMediumContext({ config: { smtpUrl: undefined, notifyEmail: undefined, slackWebhookUrl: undefined, notifyWebhookUrl: undefined } });
     try {
+      expect(bare.get(NotificationService).configuredChannels()).toEqual([]);
       const r = await bare.get(NotificationService).notify(bare.ds.manager, 'b-10', ['slack', 'webhook', 'email'], { event: 'completed', status: 'completed' });
       expect(r.deliveries).toEqual([]);
       expect(r.skipped).toEqual([

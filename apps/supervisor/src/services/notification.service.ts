@@ -63,6 +63,19 @@ export class NotificationService {
   ) {}
 
   /**
+   * The channels of a build whose request names none: each kind whose target is configured
+   * (`AUTOPACK_NOTIFY_WEBHOOK_URL`, `AUTOPACK_SLACK_WEBHOOK_URL`, `AUTOPACK_SMTP_URL` with
+   * `AUTOPACK_NOTIFY_EMAIL`).
+   */
+  configuredChannels(): NotifyChannelType[] {
+    const channels: NotifyChannelType[] = [];
+    if (this.config.notifyWebhookUrl) channels.push('webhook');
+    if (this.config.slackWebhookUrl) channels.push('slack');
+    if (this.config.smtpUrl && this.config.notifyEmail) channels.push('email');
+    return channels;
+  }
+
+  /**
    * Requests one delivery per channel in `em`'s transaction (call it in the transaction that
    * records the event). Notifying the same event again changes nothing.
    */
