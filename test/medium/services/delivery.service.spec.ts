@@ -1,4 +1,5 @@
 import { AppLogger, createRootLogger } from '../../../apps/supervisor/src/http/logger.js';
+import { DeliveryRepository } from '../../../apps/supervisor/src/repositories/index.js';
 import { DeliveryService, type SettledDelivery } from '../../../apps/supervisor/src/services/delivery.service.js';
 import { type HookTarget, freePort, startHookTarget } from '../../support/hook-target.js';
 import { waitFor } from '../../support/wait.js';
@@ -207,6 +208,31 @@ describe('DeliveryService across a supervisor restart', () => {
       expect(rows.filter((a) => a.outcome === 'succeeded')).toHaveLength(1);
     } finally {
       await back?.close();
+      await second?.close();
+      await first.db.drop();
+    }
+  });
+
+  it('repeats an attempt cut off by a crash once the job expires, and records the cut-off attempt', async () => {
+    const first = await createMediumContext({ config: FAST_QUEUE });
+    let second: MediumContext | undefined;
+    try {
+      const k = { subjectId: 'b-crash', step: 'deploy', kind: 'deploy' };
+      await first.get(DeliveryService).requestHook(first.ds.manager, { key: k, hook: { url: `${target.url}/crashed-during` }, vars: {} });
+      // What a supervisor killed during the call leaves: attempt 1 started, its job active.
+      const [{ job_id: jobId }] = await first.db.query<{ job_id: string }>(`SELECT job_id FROM deliveries WHERE subject_id = 'b-crash'`);
+      expect(await first.get(DeliveryRepository).startAttempt(k, jobId)).toMatchObject({ attempt: 1 });
+      await first.db.query(`UPDATE pgboss.job SET state = 'active', started_on = now() - interval '1 minute', expire_in = interval '1 second' WHERE id = $1`, [jobId]);
+      await first.module.close();
+
+      second = await createMediumContext({ init: true, config: { ...FAST_QUEUE, queueMaintenanceSeconds: 1 }, database: first.db });
+      expect(await second.get(DeliveryService).waitForOutcome(k, { timeoutMs: 30_000 })).toMatchObject({ state: 'delivered', attempts: 2 });
+      expect((await second.get(DeliveryService).attemptsOf(k)).map((a) => [a.attempt, a.outcome])).toEqual([
+        [1, null],
+        [2, 'succeeded'],
+      ]);
+      expect(target.to('/crashed-during')).toHaveLength(1);
+    } finally {
       await second?.close();
       await first.db.drop();
     }

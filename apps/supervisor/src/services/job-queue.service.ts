@@ -57,7 +57,7 @@ export class JobQueue implements OnApplicationBootstrap, OnModuleDestroy {
       connectionString: url,
       schema: JOB_QUEUE_SCHEMA,
       application_name: 'autopack-supervisor-queue',
-      max: 4,
+      max: 3,
       migrate: true,
       supervise: true,
       schedule: false,
