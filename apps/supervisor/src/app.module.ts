@@ -18,6 +18,7 @@ import { AllExceptionsFilter } from './http/exception.filter.js';
 import { AppLogger } from './http/logger.js';
 import {
   BudgetRepository,
+  DeliveryRepository,
   EventRepository,
   IdempotencyRepository,
   IssueRepository,
@@ -43,6 +44,10 @@ import { PhaseReportService } from './services/phase-report.service.js';
 import { PhaseWriteService } from './services/phase-write.service.js';
 import { ProgressService } from './services/progress.service.js';
 import { RunService } from './services/run.service.js';
+import { JobQueue } from './services/job-queue.service.js';
+import { OutboundSender } from './services/outbound-sender.js';
+import { DeliveryService } from './services/delivery.service.js';
+import { NotificationService } from './services/notification.service.js';
 
 /**
  * The one supervisor module (controllers -> services -> repositories -> entities). A
@@ -85,6 +90,11 @@ export class AppModule {
         NotificationHub,
         LeaseSweeperService,
         HealthService,
+        DeliveryRepository,
+        JobQueue,
+        OutboundSender,
+        DeliveryService,
+        NotificationService,
       ],
     };
   }

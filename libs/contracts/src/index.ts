@@ -10,3 +10,4 @@ export * from './events.contract.js';
 export * from './limits.js';
 export * from './vocabulary.js';
 export * from './builds.states.js';
+export * from './delivery.contract.js';

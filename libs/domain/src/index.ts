@@ -10,3 +10,4 @@ export * from './attempt.js';
 export * from './settle.js';
 export * from './build.js';
 export * from './plan.js';
+export * from './delivery.js';

@@ -21,7 +21,7 @@ export interface MediumContext {
   factory: Factories;
   /** A provider of the supervisor's module by class (a service, a repository, …). */
   get<T>(type: Type<T>): T;
-  /** Closes the module (its connections) and drops the database. */
+  /** Closes the module (its connections) and drops the database (unless it was given). */
   close(): Promise<void>;
 }
 
@@ -30,10 +30,18 @@ export interface MediumOptions {
   config?: Partial<SupervisorConfig>;
   /**
    * Runs the lifecycle hooks, as the process does on start: NotificationHub opens its LISTEN
-   * connection and LeaseSweeperService starts its timer. Off by default: most specs call
+   * connection, LeaseSweeperService starts its timer and the job queue (JobQueue) its workers,
+   * which then work the jobs requested (deliveries). Off by default: most specs call
    * services directly and want nothing to run behind their back.
    */
   init?: boolean;
+  /**
+   * Builds the module on this database instead of a fresh clone, as a restarted supervisor
+   * would find it; `close` then leaves the database to its owner.
+   */
+  database?: TestDatabase;
+  /** The supervisor's logger (default: the process logger at the configured level, silent). */
+  logger?: AppLogger;
 }
 
 /**
@@ -42,10 +50,11 @@ export interface MediumOptions {
  * `beforeAll` and close it in `afterAll`; factories then insert exactly the rows a test needs.
  */
 export async function createMediumContext(opts: MediumOptions = {}): Promise<MediumContext> {
-  const db = await createMediumDatabase();
+  const db = opts.database ?? (await createMediumDatabase());
+  const drop = opts.database ? async () => undefined : () => db.drop();
   try {
     const config = loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent' }, opts.config);
-    const logger = new AppLogger(createRootLogger(config.logLevel));
+    const logger = opts.logger ?? new AppLogger(createRootLogger(config.logLevel));
     const module = await Test.createTestingModule({ imports: [AppModule.forRoot(config, db.url, logger)] })
       .setLogger(logger)
       .compile();
@@ -60,11 +69,11 @@ export async function createMediumContext(opts: MediumOptions = {}): Promise<Med
       get: (type) => module.get(type),
       close: async () => {
         await module.close();
-        await db.drop();
+        await drop();
       },
     };
   } catch (err) {
-    await db.drop();
+    await drop();
     throw err;
   }
 }

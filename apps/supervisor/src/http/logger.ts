@@ -16,15 +16,15 @@ export const REDACTED_KEYS = [
   'DATABASE_URL',
 ];
 
-/** Builds the process logger: structured JSON on stderr, secrets redacted by key. */
-export function createRootLogger(level: string): Logger {
+/** Builds the process logger: structured JSON on stderr (or `destination`), secrets redacted by key. */
+export function createRootLogger(level: string, destination: pino.DestinationStream = pino.destination(2)): Logger {
   return pino(
     {
       level,
       base: { service: 'autopack-supervisor' },
       redact: { paths: [...REDACTED_KEYS, ...REDACTED_KEYS.map((k) => `*.${k}`), ...REDACTED_KEYS.map((k) => `*.*.${k}`)], censor: '[redacted]' },
     },
-    pino.destination(2),
+    destination,
   );
 }
 

@@ -11,3 +11,5 @@ export { BudgetRepository } from './budget.repository.js';
 export { RulesetRepository } from './ruleset.repository.js';
 export { IdempotencyRepository, type StoredAnswer } from './idempotency.repository.js';
 export { StatsRepository } from './stats.repository.js';
+export { DeliveryRepository } from './delivery.repository.js';
+export type { AttemptResult, DeliveryAttemptRow, DeliveryKey, DeliveryRow, NewDelivery } from './delivery.repository.js';
