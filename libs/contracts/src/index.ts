@@ -11,3 +11,4 @@ export * from './limits.js';
 export * from './vocabulary.js';
 export * from './builds.states.js';
 export * from './delivery.contract.js';
+export * from './builds.contract.js';
