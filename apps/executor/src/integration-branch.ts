@@ -5,16 +5,19 @@ import type { ClaimResponse } from '@app/contracts';
 import {
   branchLog,
   checkoutBranch,
+  checkoutUnbornBranch,
   currentBranch,
   ensureIntegrationBranch,
   fetchBranch,
   findPhaseCommit,
   headCommit,
   isGitError,
+  isEmptyRepository,
   isHttpUrl,
   pushBranch,
   redactUrl,
   resetBranchToRemote,
+  resetBranchToUnborn,
 } from '@app/git';
 
 /**
@@ -65,18 +68,27 @@ export function integrationBranchOf(claim: ClaimResponse, workspace: string): In
  * repository, the branch is first reset to the shared one (or, before the run's first push, to
  * the shared base branch; for a repository that has neither, to the local base), dropping
  * whatever this workspace has that was never pushed. Without one, the branch is created from
- * the local base when missing.
+ * the local base when missing. In an empty workspace repository (no branch yet, and nothing
+ * shared) the branch is checked out unborn and the head is `null`: the run's first commit is
+ * a root commit.
  */
-export async function checkOutIntegrationBranch(b: IntegrationBranch): Promise<string> {
+export async function checkOutIntegrationBranch(b: IntegrationBranch): Promise<string | null> {
   const { workspace, branch, baseBranch, sharedUrl } = b;
   if (sharedUrl) {
     const shared = (await fetchBranch(workspace, { url: sharedUrl, branch })) ?? (await fetchBranch(workspace, { url: sharedUrl, branch: baseBranch }));
+    if (shared === null && (await isEmptyRepository(workspace))) return startUnborn(workspace, branch);
     const { head } = await resetBranchToRemote(workspace, { branch, commit: shared ?? (await headCommit(workspace, `refs/heads/${baseBranch}`)) });
     return head;
   }
   const { head } = await ensureIntegrationBranch(workspace, { runId: b.runId, baseBranch });
+  if (head === null) return startUnborn(workspace, branch);
   if ((await currentBranch(workspace)) !== branch) await checkoutBranch(workspace, branch, { requireClean: true });
   return head;
+}
+
+async function startUnborn(workspace: string, branch: string): Promise<null> {
+  await checkoutUnbornBranch(workspace, branch);
+  return null;
 }
 
 /** Whether a kept commit stays: `phaseCommit` is the commit of the phase that won instead, if any. */
@@ -91,7 +103,7 @@ export type PublishResult = { kept: true } | { kept: false; phaseCommit: string 
  * credentials) are thrown, unless the shared branch shows the push landed after all (only
  * its answer was lost).
  */
-export async function publishCommit(b: IntegrationBranch, { commit, parent }: { commit: string; parent: string }): Promise<PublishResult> {
+export async function publishCommit(b: IntegrationBranch, { commit, parent }: { commit: string; parent: string | null }): Promise<PublishResult> {
   const { workspace, branch, sharedUrl } = b;
   if (!sharedUrl) return { kept: true };
   try {
@@ -101,7 +113,8 @@ export async function publishCommit(b: IntegrationBranch, { commit, parent }: { 
     const rejected = isGitError(err, 'PUSH_REJECTED');
     // A push whose answer was lost may have landed all the same: only the shared branch knows.
     if (!rejected && (await sharedHead(workspace, sharedUrl, branch)) === commit) return { kept: true };
-    await resetBranchToRemote(workspace, { branch, commit: parent });
+    if (parent === null) await resetBranchToUnborn(workspace, branch);
+    else await resetBranchToRemote(workspace, { branch, commit: parent });
     if (!rejected) throw err;
   }
   await checkOutIntegrationBranch(b);

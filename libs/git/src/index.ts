@@ -23,6 +23,7 @@ export {
   currentBranch,
   headCommit,
   initRepository,
+  isEmptyRepository,
   isRepository,
   type GitAuthor,
   type InitRepositoryOptions,
@@ -32,8 +33,10 @@ export {
   DIRTY_PATHS_LIMIT,
   assertCleanWorktree,
   checkoutBranch,
+  checkoutUnbornBranch,
   discardPaths,
   resetBranchToRemote,
+  resetBranchToUnborn,
   worktreeChanges,
   type CheckoutBranchOptions,
   type DiscardResult,
@@ -58,4 +61,13 @@ export {
   type BranchLogEntry,
   type FindPhaseCommitQuery,
 } from './history.js';
+export {
+  promoteBranch,
+  resetBranchTo,
+  type PromoteBranchOptions,
+  type PromotionKind,
+  type PromotionResult,
+  type ResetBranchToOptions,
+  type ResetBranchToResult,
+} from './promotion.js';
 export { removeStrayTempFiles } from './git-fs.js';
