@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type GitHttpServer, startGitHttpServer } from '../../../test/support/git-http-server.js';
-import { commitChanges, createSampleRepository, currentBranch, headCommit, initRepository, isEmptyRepository, listTrackedFiles } from '@app/git';
-import { type IntegrationBranch, type TipCommit, checkOutIntegrationBranch, commitsOfEndedPhases, publishCommit } from './integration-branch.js';
+import { commitChanges, createSampleRepository, currentBranch, formatCommitMessage, headCommit, initRepository, isEmptyRepository, listTrackedFiles, worktreeChanges } from '@app/git';
+import { type IntegrationBranch, type TipCommit, checkOutIntegrationBranch, commitsOfEndedPhases, dropCommitsOfEndedPhases, publishCommit } from './integration-branch.js';
 
 const run = 'r1';
 const c = (sha: string, phaseId?: string, runId = run): TipCommit => ({ sha, runId: phaseId ? runId : undefined, phaseId });
@@ -70,6 +70,23 @@ describe('checkOutIntegrationBranch', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('takes the branch back to unborn when its root commit belongs to a phase that ended without it', async () => {
+    await initRepository(workspace);
+    await checkOutIntegrationBranch(integration());
+    fs.writeFileSync(path.join(workspace, 'p1.md'), 'p1\n');
+    const root = await commitChanges(workspace, { branch: 'autonomous/r1', written: ['p1.md'], deleted: [], message: formatCommitMessage({ phaseId: 'p1', summary: 'p1', runId: 'r1', attempt: 1 }), author });
+    expect(await dropCommitsOfEndedPhases(integration(), { p1: 'QUEUED' }, false)).toMatchObject({ dropped: [] });
+    expect(await headCommit(workspace, 'refs/heads/autonomous/r1')).toBe(root);
+
+    const r = await dropCommitsOfEndedPhases(integration(), { p1: 'FAILED' }, false);
+    expect(r).toMatchObject({ resetTo: null, dropped: [{ sha: root, phaseId: 'p1' }], shared: false });
+    expect(await isEmptyRepository(workspace)).toBe(true);
+    expect(await currentBranch(workspace)).toBe('autonomous/r1');
+    expect(fs.existsSync(path.join(workspace, 'p1.md'))).toBe(false);
+    expect(await worktreeChanges(workspace)).toEqual({ clean: true, paths: [], total: 0 });
+    expect(await checkOutIntegrationBranch(integration())).toBeNull();
   });
 
   it('still creates the branch from the base in a repository with commits', async () => {

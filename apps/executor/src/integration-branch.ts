@@ -16,6 +16,7 @@ import {
   isHttpUrl,
   pushBranch,
   redactUrl,
+  resetBranchTo,
   resetBranchToRemote,
   resetBranchToUnborn,
 } from '@app/git';
@@ -178,6 +179,9 @@ export function commitsOfEndedPhases(log: readonly TipCommit[], runId: string, p
   return { resetTo, dropped, buried };
 }
 
+/** How many commits down from the head {@link dropCommitsOfEndedPhases} reads. */
+const LOG_DEPTH = 200;
+
 /**
  * Applies {@link commitsOfEndedPhases} to the workspace's integration branch: whoever holds the
  * workspace next removes the commits of phases that ended without completing (a lost report
@@ -192,12 +196,18 @@ export async function dropCommitsOfEndedPhases(
 ): Promise<EndedPhaseCommits & { shared: boolean }> {
   const { workspace, branch, runId } = b;
   const none = { resetTo: null, dropped: [], buried: [], shared: false };
-  if ((await resolveBranchOrNull(workspace, branch)) === null) return none;
-  const log = (await branchLog(workspace, branch, { depth: 200 })).map((c) => ({ sha: c.sha, runId: c.trailers['Autopack-Run'], phaseId: c.trailers['Autopack-Phase'] }));
+  const head = await resolveBranchOrNull(workspace, branch);
+  if (head === null) return none;
+  const log = (await branchLog(workspace, branch, { depth: LOG_DEPTH })).map((c) => ({ sha: c.sha, runId: c.trailers['Autopack-Run'], phaseId: c.trailers['Autopack-Phase'] }));
   const decision = commitsOfEndedPhases(log, runId, phaseStates, runEnded);
-  if (decision.resetTo === null) return { ...decision, shared: false };
+  // Every commit goes, down to the branch's root commit (a run that started in an empty
+  // repository): the branch goes back to unborn. A log cut at its depth has no root in it.
+  const toUnborn = decision.resetTo === null && decision.dropped.length > 0 && log.length < LOG_DEPTH;
+  if (decision.resetTo === null && !toUnborn) return { ...decision, shared: false };
   if (b.sharedUrl) return { ...decision, resetTo: null, shared: true };
-  await resetBranchToRemote(workspace, { branch, commit: decision.resetTo });
+  if (decision.resetTo !== null) await resetBranchToRemote(workspace, { branch, commit: decision.resetTo });
+  else if ((await currentBranch(workspace)) === branch) await resetBranchToUnborn(workspace, branch);
+  else await resetBranchTo(workspace, { branch, sha: null, expected: head });
   return { ...decision, shared: false };
 }
 
