@@ -180,6 +180,26 @@ describe('promoteBranch', () => {
     fsck(dir);
   });
 
+  it('reports merges isomorphic-git cannot make (a file against a directory) and unrelated histories as MERGE_CONFLICT', async () => {
+    const { dir } = await workspace();
+    await commitOn(dir, BRANCH, { docs: 'a file\n' });
+    const moved = await moveMain(dir, { 'docs/guide.md': 'a directory\n' });
+    const unsupported = await errorOf(promoteBranch(dir, { base: 'main', head: BRANCH, author }));
+    expect(unsupported.code).toBe('MERGE_CONFLICT');
+    expect(unsupported.data).toMatchObject({ reason: 'unsupported' });
+    expect(await headCommit(dir, 'refs/heads/main')).toBe(moved);
+
+    // A base branch that does not share any history with head (made apart from it).
+    const tree = await git.writeTree({ fs: gitFs, dir, tree: [] });
+    const stranger = await git.commit({ fs: gitFs, dir, message: 'unrelated\n', author: { ...author, timestamp: 0 }, tree, parent: [], ref: 'refs/heads/other', noUpdateBranch: true });
+    await git.writeRef({ fs: gitFs, dir, ref: 'refs/heads/other', value: stranger });
+    const unrelated = await errorOf(promoteBranch(dir, { base: 'other', head: BRANCH, author }));
+    expect(unrelated.code).toBe('MERGE_CONFLICT');
+    expect(unrelated.data).toMatchObject({ reason: 'unrelated_histories', paths: [] });
+    expect(await headCommit(dir, 'refs/heads/other')).toBe(stranger);
+    fsck(dir);
+  });
+
   it('refuses to move a base branch that is checked out, and reports a missing head', async () => {
     const { dir, base } = await workspace();
     await commitOn(dir, BRANCH, { 'src/a.ts': 'export const a = 1;\n' });
