@@ -43,7 +43,16 @@ export {
   type ResetBranchOptions,
   type WorktreeChanges,
 } from './worktree.js';
-export { SYNC_REMOTE, fetchBranch, isHttpUrl, pushBranch, redactUrl, type RemoteBranchOptions } from './remote.js';
+export {
+  SYNC_REMOTE,
+  fetchBranch,
+  isHttpUrl,
+  pushBranch,
+  redactUrl,
+  rewindRemoteBranch,
+  type RemoteBranchOptions,
+  type RewindRemoteBranchOptions,
+} from './remote.js';
 export { commitChanges, type CommitChangesInput } from './commit.js';
 export {
   countCommitsAhead,

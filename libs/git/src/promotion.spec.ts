@@ -290,9 +290,9 @@ describe('resetBranchTo', () => {
     expect(stale.data).toEqual({ branch: 'main', expected: 'a'.repeat(40), actual: tip });
     expect(await headCommit(dir, 'refs/heads/main')).toBe(tip);
 
-    expect(await resetBranchTo(dir, { branch: 'main', sha: promoted.previous, expected: promoted.sha })).toEqual({ branch: 'main', previous: tip, sha: base, changed: true });
+    expect(await resetBranchTo(dir, { branch: 'main', sha: promoted.previous, expected: promoted.sha })).toEqual({ branch: 'main', previous: tip, sha: base, changed: true, pushed: false });
     expect(await headCommit(dir, 'refs/heads/main')).toBe(base);
-    expect(await resetBranchTo(dir, { branch: 'main', sha: base, expected: tip })).toEqual({ branch: 'main', previous: base, sha: base, changed: false });
+    expect(await resetBranchTo(dir, { branch: 'main', sha: base, expected: tip })).toEqual({ branch: 'main', previous: base, sha: base, changed: false, pushed: false });
     await expectWorkspaceUntouched(dir, tip);
     fsck(dir);
   });
@@ -305,7 +305,7 @@ describe('resetBranchTo', () => {
     const promoted = await promoteBranch(dir, { base: 'main', head: BRANCH, author });
     expect(promoted.kind).toBe('created');
 
-    expect(await resetBranchTo(dir, { branch: 'main', sha: null, expected: root })).toEqual({ branch: 'main', previous: root, sha: null, changed: true });
+    expect(await resetBranchTo(dir, { branch: 'main', sha: null, expected: root })).toEqual({ branch: 'main', previous: root, sha: null, changed: true, pushed: false });
     expect(await errorOf(headCommit(dir, 'refs/heads/main'))).toMatchObject({ code: 'REF_NOT_FOUND' });
     expect(await resetBranchTo(dir, { branch: 'main', sha: null, expected: root })).toMatchObject({ changed: false });
     expect((await errorOf(resetBranchTo(dir, { branch: 'main', sha: 'nope', expected: null }))).code).toBe('INVALID_ARGUMENT');
@@ -357,6 +357,71 @@ describe('promotion with a shared repository', () => {
     await expectWorkspaceUntouched(ws, tip);
     // Retried after the push landed: nothing more to do.
     expect(await promoteBranch(ws, { base: 'main', head: BRANCH, author, url })).toEqual({ kind: 'up_to_date', previous: result.sha, sha: result.sha, pushed: false });
+  });
+
+  it('rolls the shared base branch back from the promoted commit only, then the local one; retried, it changes nothing', async () => {
+    const { repo, ws, url, tip } = await shared();
+    const moved = server.commit(repo, { branch: 'main', files: { 'docs/notes.md': 'notes\n' }, message: 'elsewhere' });
+    const promoted = await promoteBranch(ws, { base: 'main', head: BRANCH, author, url });
+    expect(promoted.kind).toBe('merge');
+    // A repository that refuses every non-fast-forward update refuses the rollback too.
+    const refused = await errorOf(resetBranchTo(ws, { branch: 'main', sha: promoted.previous, expected: promoted.sha, url }));
+    expect(refused.code).toBe('PUSH_REJECTED');
+    expect(server.git(repo, 'rev-parse', 'main').trim()).toBe(promoted.sha);
+    expect(await headCommit(ws, 'refs/heads/main')).toBe(promoted.sha);
+    server.git(repo, 'config', 'receive.denyNonFastForwards', 'false');
+
+    const back = { branch: 'main', sha: promoted.previous, expected: promoted.sha, url };
+    expect(await resetBranchTo(ws, back)).toEqual({ branch: 'main', previous: promoted.sha, sha: moved, changed: true, pushed: true });
+    expect(server.git(repo, 'rev-parse', 'main').trim()).toBe(moved);
+    expect(await headCommit(ws, 'refs/heads/main')).toBe(moved);
+    expect(await resetBranchTo(ws, back)).toEqual({ branch: 'main', previous: moved, sha: moved, changed: false, pushed: false });
+    server.git(repo, 'fsck', '--strict');
+    await expectWorkspaceUntouched(ws, tip);
+  });
+
+  it('refuses to roll the shared base back when it moved on after the promotion, and deletes a base the promotion created', async () => {
+    const { repo, ws, url } = await shared();
+    const promoted = await promoteBranch(ws, { base: 'main', head: BRANCH, author, url });
+    const later = server.commit(repo, { branch: 'main', files: { 'later.txt': 'later\n' }, message: 'later' });
+    const err = await errorOf(resetBranchTo(ws, { branch: 'main', sha: promoted.previous, expected: promoted.sha, url }));
+    expect(err.code).toBe('BRANCH_MOVED');
+    expect(err.data).toMatchObject({ branch: 'main', expected: promoted.sha, actual: later });
+    expect(server.git(repo, 'rev-parse', 'main').trim()).toBe(later);
+    expect(await headCommit(ws, 'refs/heads/main')).toBe(promoted.sha);
+
+    // A base the promotion created in an empty shared repository goes away again.
+    const empty = `empty${++seq}`;
+    server.createRepository(empty, {});
+    server.git(empty, 'update-ref', '-d', 'refs/heads/main');
+    const emptyUrl = server.url(empty);
+    await pushBranch(ws, { url: emptyUrl, branch: BRANCH });
+    await resetBranchTo(ws, { branch: 'main', sha: null, expected: promoted.sha });
+    const created = await promoteBranch(ws, { base: 'main', head: BRANCH, author, url: emptyUrl });
+    expect(created).toMatchObject({ kind: 'created', previous: null, pushed: true });
+    // git refuses to delete a repository's current branch (HEAD) unless configured to allow it.
+    const refused = await errorOf(resetBranchTo(ws, { branch: 'main', sha: null, expected: created.sha, url: emptyUrl }));
+    expect(refused.code).toBe('PUSH_REJECTED');
+    expect(await headCommit(ws, 'refs/heads/main')).toBe(created.sha);
+    server.git(empty, 'config', 'receive.denyDeleteCurrent', 'ignore');
+    expect(await resetBranchTo(ws, { branch: 'main', sha: null, expected: created.sha, url: emptyUrl })).toMatchObject({ changed: true, pushed: true });
+    expect(await errorOf(headCommit(ws, 'refs/heads/main'))).toMatchObject({ code: 'REF_NOT_FOUND' });
+    expect(server.git(empty, 'for-each-ref', '--format=%(refname)', 'refs/heads/main').trim()).toBe('');
+    expect(await fetchBranch(ws, { url: emptyUrl, branch: 'main' })).toBeNull();
+  });
+
+  it('does not overwrite a shared base that moves between the check and the rollback (the remote compares atomically)', async () => {
+    const { repo, ws, url } = await shared();
+    server.git(repo, 'config', 'receive.denyNonFastForwards', 'false');
+    const promoted = await promoteBranch(ws, { base: 'main', head: BRANCH, author, url });
+    let theirs: string | undefined;
+    server.intercept = (r) => {
+      if (r.service === 'receive-pack' && r.kind === 'rpc' && !theirs) theirs = server.commit(repo, { branch: 'main', files: { 'z.txt': 'theirs\n' }, message: 'theirs' });
+    };
+    const err = await errorOf(resetBranchTo(ws, { branch: 'main', sha: promoted.previous, expected: promoted.sha, url }));
+    expect(err.code).toBe('PUSH_REJECTED');
+    expect(server.git(repo, 'rev-parse', 'main').trim()).toBe(theirs);
+    expect(await headCommit(ws, 'refs/heads/main')).toBe(promoted.sha);
   });
 
   it('fast-forwards the shared base branch', async () => {

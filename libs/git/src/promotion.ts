@@ -21,7 +21,7 @@ import {
   resolveOrNull,
   type GitAuthor,
 } from './internal.js';
-import { fetchBranch, pushBranch } from './remote.js';
+import { fetchBranch, pushBranch, rewindRemoteBranch } from './remote.js';
 
 /** How many conflicting paths MERGE_CONFLICT lists in `data.paths`. */
 const CONFLICT_PATHS_LIMIT = 50;
@@ -152,6 +152,13 @@ export interface ResetBranchToOptions {
   sha: string | null;
   /** Where it must be now (`null`: it must not exist); anything else throws BRANCH_MOVED. */
   expected: string | null;
+  /**
+   * The run's shared repository (`repo_url`, http(s)): its branch is moved back first, from
+   * `expected` only (see {@link rewindRemoteBranch}), then the local one.
+   */
+  url?: string;
+  /** Extra HTTP headers for the shared repository. */
+  headers?: Record<string, string>;
 }
 
 /** Result of {@link resetBranchTo}. */
@@ -162,23 +169,27 @@ export interface ResetBranchToResult {
   sha: string | null;
   /** False when the branch already was at `sha` (a retried rollback). */
   changed: boolean;
+  /** True when the shared repository's branch was moved back by this call. */
+  pushed: boolean;
 }
 
 /**
  * Rolls a branch back (or forward) to `sha`, guarded by `expected`: the branch must still be
  * where the caller last saw it, so a promotion or push that happened meanwhile is not
  * silently undone. A branch already at `sha` is left alone (`changed: false`), so a retried
- * rollback succeeds. `sha: null` deletes the branch. Only the local ref moves: the working
- * tree and index are not touched, and nothing is pushed (taking a shared branch back would
- * need a forced push).
+ * rollback succeeds. `sha: null` deletes the branch. The working tree and index are not
+ * touched.
  *
- * The check and the write are two steps, not one atomic compare-and-swap (isomorphic-git has
+ * With `url`, the shared repository's branch goes back first: the one update here that is not
+ * a fast-forward, so it is made only from `expected`, which the remote checks atomically. The
+ * local check and write are two steps, not one atomic compare-and-swap (isomorphic-git has
  * none); the executor's workspace lock is what keeps other writers out in between.
  *
  * Throws NOT_A_REPOSITORY, INVALID_ARGUMENT, REF_NOT_FOUND (`sha` is not a commit here),
- * BRANCH_CHECKED_OUT, BRANCH_MOVED (`data.expected`, `data.actual`) or GIT_FAILED.
+ * BRANCH_CHECKED_OUT, BRANCH_MOVED (`data.expected`, `data.actual`; `data.url` when it is the
+ * shared branch that moved), the remote codes of {@link rewindRemoteBranch}, or GIT_FAILED.
  */
-export async function resetBranchTo(dir: string, { branch, sha, expected }: ResetBranchToOptions): Promise<ResetBranchToResult> {
+export async function resetBranchTo(dir: string, { branch, sha, expected, url, headers }: ResetBranchToOptions): Promise<ResetBranchToResult> {
   await assertRepository(dir);
   for (const [field, value] of [
     ['sha', sha],
@@ -190,8 +201,7 @@ export async function resetBranchTo(dir: string, { branch, sha, expected }: Rese
   }
   await assertNotCheckedOut(dir, branch, 'reset');
   const actual = await resolveOrNull(dir, branchRef(branch));
-  if (actual === sha) return { branch, previous: actual, sha, changed: false };
-  if (actual !== expected) {
+  if (actual !== sha && actual !== expected) {
     throw new GitError('BRANCH_MOVED', `Branch ${branch} is at ${actual ?? '(missing)'}, not at the expected ${expected ?? '(missing)'}`, {
       branch,
       expected,
@@ -199,8 +209,10 @@ export async function resetBranchTo(dir: string, { branch, sha, expected }: Rese
     });
   }
   if (sha !== null) await resolveCommit(dir, sha);
+  const pushed = url === undefined ? false : await rewindRemoteBranch(dir, { url, branch, headers, to: sha, expected });
+  if (actual === sha) return { branch, previous: actual, sha, changed: false, pushed };
   await moveBranch(dir, branch, actual, sha);
-  return { branch, previous: actual, sha, changed: true };
+  return { branch, previous: actual, sha, changed: true, pushed };
 }
 
 /** Throws BRANCH_CHECKED_OUT when HEAD points at `branch` (also an unborn one). */

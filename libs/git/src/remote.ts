@@ -214,3 +214,63 @@ export async function pushBranch(dir: string, options: RemoteBranchOptions): Pro
   }
   return head;
 }
+
+const ZERO_OID = '0000000000000000000000000000000000000000';
+
+/** Options of {@link rewindRemoteBranch}. */
+export interface RewindRemoteBranchOptions extends RemoteBranchOptions {
+  /** Where the remote branch goes (a commit in this repository), or `null` to delete it. */
+  to: string | null;
+  /** Where the remote branch must be now (`null`: it must not exist). */
+  expected: string | null;
+}
+
+/**
+ * Moves the remote `branch` to `to` even when that is not a fast-forward (a rollback), but
+ * only from `expected`: the push names the remote's current commit, as the remote advertised
+ * it, as the one it replaces, and the remote refuses the update if the branch moved since (a
+ * compare-and-swap, git's `--force-with-lease`). Returns true when it moved the branch, false
+ * when the branch already was at `to`. Throws BRANCH_MOVED (`data.actual`: where the remote
+ * branch is) when it is neither at `expected` nor at `to`, PUSH_REJECTED when it moved between
+ * the check and the update, INVALID_ARGUMENT, REMOTE_AUTH_FAILED or REMOTE_FAILED.
+ */
+export async function rewindRemoteBranch(dir: string, options: RewindRemoteBranchOptions): Promise<boolean> {
+  const { url, branch, headers, to, expected } = options;
+  await assertRepository(dir);
+  assertHttpUrl(url);
+  await ensureSyncRemote(dir, url);
+  let seen: string | null | undefined;
+  try {
+    await git.push({
+      fs,
+      http,
+      dir,
+      url,
+      remote: SYNC_REMOTE,
+      // A commit id is pushed as is; deleting needs a ref only to name the update.
+      ref: to ?? expected ?? branchRef(branch),
+      remoteRef: branchRef(branch),
+      force: to !== null,
+      delete: to === null,
+      headers,
+      cache: {},
+      onPrePush: ({ remoteRef }) => {
+        seen = remoteRef.oid === ZERO_OID ? null : remoteRef.oid;
+        return seen === expected && seen !== to;
+      },
+    });
+    return true;
+  } catch (err) {
+    if (isoGitCode(err) === 'UserCanceledError' && seen !== undefined) {
+      if (seen === to) return false;
+      const where = redactUrl(url);
+      throw new GitError('BRANCH_MOVED', `The branch ${branch} of ${where} is at ${seen ?? '(missing)'}, not at the expected ${expected ?? '(missing)'}`, {
+        url: where,
+        branch,
+        expected,
+        actual: seen,
+      });
+    }
+    throw remoteError(err, 'push', options);
+  }
+}
