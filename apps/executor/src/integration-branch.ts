@@ -5,16 +5,20 @@ import type { ClaimResponse } from '@app/contracts';
 import {
   branchLog,
   checkoutBranch,
+  checkoutUnbornBranch,
   currentBranch,
   ensureIntegrationBranch,
   fetchBranch,
   findPhaseCommit,
   headCommit,
   isGitError,
+  isEmptyRepository,
   isHttpUrl,
   pushBranch,
   redactUrl,
+  resetBranchTo,
   resetBranchToRemote,
+  resetBranchToUnborn,
 } from '@app/git';
 
 /**
@@ -65,18 +69,27 @@ export function integrationBranchOf(claim: ClaimResponse, workspace: string): In
  * repository, the branch is first reset to the shared one (or, before the run's first push, to
  * the shared base branch; for a repository that has neither, to the local base), dropping
  * whatever this workspace has that was never pushed. Without one, the branch is created from
- * the local base when missing.
+ * the local base when missing. In an empty workspace repository (no branch yet, and nothing
+ * shared) the branch is checked out unborn and the head is `null`: the run's first commit is
+ * a root commit.
  */
-export async function checkOutIntegrationBranch(b: IntegrationBranch): Promise<string> {
+export async function checkOutIntegrationBranch(b: IntegrationBranch): Promise<string | null> {
   const { workspace, branch, baseBranch, sharedUrl } = b;
   if (sharedUrl) {
     const shared = (await fetchBranch(workspace, { url: sharedUrl, branch })) ?? (await fetchBranch(workspace, { url: sharedUrl, branch: baseBranch }));
+    if (shared === null && (await isEmptyRepository(workspace))) return startUnborn(workspace, branch);
     const { head } = await resetBranchToRemote(workspace, { branch, commit: shared ?? (await headCommit(workspace, `refs/heads/${baseBranch}`)) });
     return head;
   }
   const { head } = await ensureIntegrationBranch(workspace, { runId: b.runId, baseBranch });
+  if (head === null) return startUnborn(workspace, branch);
   if ((await currentBranch(workspace)) !== branch) await checkoutBranch(workspace, branch, { requireClean: true });
   return head;
+}
+
+async function startUnborn(workspace: string, branch: string): Promise<null> {
+  await checkoutUnbornBranch(workspace, branch);
+  return null;
 }
 
 /** Whether a kept commit stays: `phaseCommit` is the commit of the phase that won instead, if any. */
@@ -91,7 +104,7 @@ export type PublishResult = { kept: true } | { kept: false; phaseCommit: string 
  * credentials) are thrown, unless the shared branch shows the push landed after all (only
  * its answer was lost).
  */
-export async function publishCommit(b: IntegrationBranch, { commit, parent }: { commit: string; parent: string }): Promise<PublishResult> {
+export async function publishCommit(b: IntegrationBranch, { commit, parent }: { commit: string; parent: string | null }): Promise<PublishResult> {
   const { workspace, branch, sharedUrl } = b;
   if (!sharedUrl) return { kept: true };
   try {
@@ -101,7 +114,8 @@ export async function publishCommit(b: IntegrationBranch, { commit, parent }: { 
     const rejected = isGitError(err, 'PUSH_REJECTED');
     // A push whose answer was lost may have landed all the same: only the shared branch knows.
     if (!rejected && (await sharedHead(workspace, sharedUrl, branch)) === commit) return { kept: true };
-    await resetBranchToRemote(workspace, { branch, commit: parent });
+    if (parent === null) await resetBranchToUnborn(workspace, branch);
+    else await resetBranchToRemote(workspace, { branch, commit: parent });
     if (!rejected) throw err;
   }
   await checkOutIntegrationBranch(b);
@@ -165,6 +179,9 @@ export function commitsOfEndedPhases(log: readonly TipCommit[], runId: string, p
   return { resetTo, dropped, buried };
 }
 
+/** How many commits down from the head {@link dropCommitsOfEndedPhases} reads. */
+const LOG_DEPTH = 200;
+
 /**
  * Applies {@link commitsOfEndedPhases} to the workspace's integration branch: whoever holds the
  * workspace next removes the commits of phases that ended without completing (a lost report
@@ -179,12 +196,18 @@ export async function dropCommitsOfEndedPhases(
 ): Promise<EndedPhaseCommits & { shared: boolean }> {
   const { workspace, branch, runId } = b;
   const none = { resetTo: null, dropped: [], buried: [], shared: false };
-  if ((await resolveBranchOrNull(workspace, branch)) === null) return none;
-  const log = (await branchLog(workspace, branch, { depth: 200 })).map((c) => ({ sha: c.sha, runId: c.trailers['Autopack-Run'], phaseId: c.trailers['Autopack-Phase'] }));
+  const head = await resolveBranchOrNull(workspace, branch);
+  if (head === null) return none;
+  const log = (await branchLog(workspace, branch, { depth: LOG_DEPTH })).map((c) => ({ sha: c.sha, runId: c.trailers['Autopack-Run'], phaseId: c.trailers['Autopack-Phase'] }));
   const decision = commitsOfEndedPhases(log, runId, phaseStates, runEnded);
-  if (decision.resetTo === null) return { ...decision, shared: false };
+  // Every commit goes, down to the branch's root commit (a run that started in an empty
+  // repository): the branch goes back to unborn. A log cut at its depth has no root in it.
+  const toUnborn = decision.resetTo === null && decision.dropped.length > 0 && log.length < LOG_DEPTH;
+  if (decision.resetTo === null && !toUnborn) return { ...decision, shared: false };
   if (b.sharedUrl) return { ...decision, resetTo: null, shared: true };
-  await resetBranchToRemote(workspace, { branch, commit: decision.resetTo });
+  if (decision.resetTo !== null) await resetBranchToRemote(workspace, { branch, commit: decision.resetTo });
+  else if ((await currentBranch(workspace)) === branch) await resetBranchToUnborn(workspace, branch);
+  else await resetBranchTo(workspace, { branch, sha: null, expected: head });
   return { ...decision, shared: false };
 }
 

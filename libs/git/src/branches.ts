@@ -3,8 +3,8 @@
  */
 import { gitFs as fs } from './git-fs.js';
 import git from 'isomorphic-git';
-import { isoGitCode, toGitError } from './errors.js';
-import { assertRepository, branchRef, isNotFound, resolveBranch, resolveOrNull } from './internal.js';
+import { GitError, isoGitCode, toGitError } from './errors.js';
+import { assertRepository, branchRef, hasNoBranches, isNotFound, resolveBranch, resolveOrNull } from './internal.js';
 import { integrationBranchName } from './messages.js';
 
 /** Which integration branch and base branch an operation is about. */
@@ -17,18 +17,28 @@ export interface IntegrationBranchQuery {
 /**
  * Makes sure `autonomous/<runId>` exists, creating it at the tip of `baseBranch` if not.
  * Idempotent, also when two executors race to create it. Returns its name, whether this
- * call created it, and its tip. Throws BRANCH_NOT_FOUND when it must be created and the
- * base branch is missing, INVALID_ARGUMENT for an unusable run id.
+ * call created it, and its tip.
+ *
+ * In an empty repository (no branch at all, so no base commit to start from) the branch
+ * starts unborn: nothing is created, `head` is `null`, and its first commit, once the branch
+ * is checked out with `checkoutUnbornBranch`, is a root commit.
+ *
+ * Throws BRANCH_NOT_FOUND when it must be created and the base branch is missing from a
+ * repository that has other branches, INVALID_ARGUMENT for an unusable run id.
  */
 export async function ensureIntegrationBranch(
   dir: string,
   { runId, baseBranch = 'main' }: IntegrationBranchQuery,
-): Promise<{ branch: string; created: boolean; head: string }> {
+): Promise<{ branch: string; created: boolean; head: string | null }> {
   const branch = integrationBranchName(runId);
   await assertRepository(dir);
   const existing = await resolveOrNull(dir, branchRef(branch));
   if (existing !== null) return { branch, created: false, head: existing };
-  const base = await resolveBranch(dir, baseBranch);
+  const base = await resolveOrNull(dir, branchRef(baseBranch));
+  if (base === null) {
+    if (await hasNoBranches(dir)) return { branch, created: false, head: null };
+    throw new GitError('BRANCH_NOT_FOUND', `Branch ${baseBranch} does not exist`, { branch: baseBranch });
+  }
   try {
     await git.branch({ fs, dir, ref: branch, object: base });
   } catch (err) {

@@ -16,6 +16,12 @@ export type GitErrorCode =
   | 'REF_NOT_FOUND'
   /** An operation that must run on the checked-out branch was asked to use another one. */
   | 'BRANCH_NOT_CHECKED_OUT'
+  /** A branch that is checked out in the working tree was asked to move behind its back (promotion, rollback). */
+  | 'BRANCH_CHECKED_OUT'
+  /** A guarded branch move found the branch somewhere else than expected (someone moved it meanwhile). */
+  | 'BRANCH_MOVED'
+  /** A promotion needs a merge that cannot be made cleanly; `data.paths` names the conflicting files. */
+  | 'MERGE_CONFLICT'
   /** The working tree holds uncommitted changes or untracked files. */
   | 'DIRTY_WORKTREE'
   /** A path is absolute, escapes the repository, touches `.git` or runs through a symlink. */

@@ -23,6 +23,7 @@ export {
   currentBranch,
   headCommit,
   initRepository,
+  isEmptyRepository,
   isRepository,
   type GitAuthor,
   type InitRepositoryOptions,
@@ -32,15 +33,26 @@ export {
   DIRTY_PATHS_LIMIT,
   assertCleanWorktree,
   checkoutBranch,
+  checkoutUnbornBranch,
   discardPaths,
   resetBranchToRemote,
+  resetBranchToUnborn,
   worktreeChanges,
   type CheckoutBranchOptions,
   type DiscardResult,
   type ResetBranchOptions,
   type WorktreeChanges,
 } from './worktree.js';
-export { SYNC_REMOTE, fetchBranch, isHttpUrl, pushBranch, redactUrl, type RemoteBranchOptions } from './remote.js';
+export {
+  SYNC_REMOTE,
+  fetchBranch,
+  isHttpUrl,
+  pushBranch,
+  redactUrl,
+  rewindRemoteBranch,
+  type RemoteBranchOptions,
+  type RewindRemoteBranchOptions,
+} from './remote.js';
 export { commitChanges, type CommitChangesInput } from './commit.js';
 export {
   countCommitsAhead,
@@ -58,4 +70,13 @@ export {
   type BranchLogEntry,
   type FindPhaseCommitQuery,
 } from './history.js';
+export {
+  promoteBranch,
+  resetBranchTo,
+  type PromoteBranchOptions,
+  type PromotionKind,
+  type PromotionResult,
+  type ResetBranchToOptions,
+  type ResetBranchToResult,
+} from './promotion.js';
 export { removeStrayTempFiles } from './git-fs.js';

@@ -59,6 +59,15 @@ export async function resolveBranch(dir: string, branch: string): Promise<string
   return oid;
 }
 
+/** True for a repository without any branch: freshly initialised, nothing committed yet. */
+export async function hasNoBranches(dir: string): Promise<boolean> {
+  try {
+    return (await git.listBranches({ fs, dir })).length === 0;
+  } catch (err) {
+    throw toGitError(err, 'GIT_FAILED', 'Could not list the branches', { dir });
+  }
+}
+
 /** The branch HEAD points at (also when it has no commit yet), or `null` when HEAD is detached. */
 export async function currentBranchOrNull(dir: string): Promise<string | null> {
   try {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,6 +90,20 @@ describe('fetchBranch', () => {
     server.git(repo, 'update-ref', '-d', 'refs/heads/main');
     const { ws } = setup();
     expect(await fetchBranch(ws, { url: server.url(repo), branch: 'main' })).toBeNull();
+  });
+
+  it('fetches from a remote whose HEAD has no commit (only other branches), storing the objects the ref names', async () => {
+    const repo = `unborn-head${++seq}`;
+    server.createRepository(repo, FILES);
+    const theirs = server.commit(repo, { branch: BRANCH, from: 'main', files: { 'src/new.ts': 'export const n = 1;\n' }, message: 'theirs' });
+    server.git(repo, 'update-ref', '-d', 'refs/heads/main');
+    const { ws } = setup();
+    expect(await fetchBranch(ws, { url: server.url(repo), branch: BRANCH })).toBe(theirs);
+    expect((await branchLog(ws, `refs/remotes/${SYNC_REMOTE}/${BRANCH}`)).map((c) => c.message.trim())).toEqual(['theirs', 'init']);
+    expect(await fetchBranch(ws, { url: server.url(repo), branch: 'main' })).toBeNull();
+    const fsck = spawnSync('git', ['-c', 'safe.directory=*', 'fsck', '--strict'], { cwd: ws, encoding: 'utf8' });
+    expect(fsck.stderr).toBe('');
+    expect(fsck.status).toBe(0);
   });
 });
 

@@ -8,8 +8,8 @@
  * the underlying error as `cause`, because isomorphic-git puts the raw URL into some of them.
  */
 import { gitFs as fs } from './git-fs.js';
-import git from 'isomorphic-git';
-import http from 'isomorphic-git/http/node';
+import git, { type GitHttpRequest, type GitHttpResponse, type HttpClient } from 'isomorphic-git';
+import nodeHttp from 'isomorphic-git/http/node';
 import { GitError, isoGitCode } from './errors.js';
 import { assertRepository, branchRef, isNotFound, resolveBranch } from './internal.js';
 
@@ -99,6 +99,64 @@ function remoteError(err: unknown, action: 'fetch' | 'push', { url, branch }: Re
   });
 }
 
+/** Splits a pkt-line stream into its packets (`null` for a flush packet); `undefined` when it is not one. */
+function pktLines(buf: Buffer): (Buffer | null)[] | undefined {
+  const lines: (Buffer | null)[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const length = Number.parseInt(buf.subarray(i, i + 4).toString('ascii'), 16);
+    if (!Number.isInteger(length) || (length !== 0 && length < 4) || i + Math.max(length, 4) > buf.length) return undefined;
+    lines.push(length === 0 ? null : buf.subarray(i + 4, i + length));
+    i += Math.max(length, 4);
+  }
+  return lines;
+}
+
+function pktLine(line: Buffer | null): Buffer {
+  if (line === null) return Buffer.from('0000', 'ascii');
+  return Buffer.concat([Buffer.from((line.length + 4).toString(16).padStart(4, '0'), 'ascii'), line]);
+}
+
+/**
+ * An upload-pack ref advertisement that names no HEAD (the remote's default branch has no
+ * commit yet, for example a shared repository whose only branch is a run's integration
+ * branch) gets a `symref=HEAD:<first ref>` capability. isomorphic-git's fetch looks HEAD up
+ * after writing the fetched remote-tracking ref but before storing the pack, and throws when
+ * it is missing (isomorphic-git issue #1654): the ref would then name objects that were never
+ * stored. Fetches here are single-branch, so the symref is read for that lookup only.
+ */
+export function withAdvertisedHead(advertisement: Buffer): Buffer {
+  const lines = pktLines(advertisement);
+  if (!lines) return advertisement;
+  const first = lines.findIndex((l, i) => l !== null && i > 0 && l.includes(0));
+  if (first < 0) return advertisement;
+  const refLine = lines[first]!;
+  const nul = refLine.indexOf(0);
+  const [, name] = refLine.subarray(0, nul).toString('utf8').split(' ');
+  if (!name || name === 'capabilities^{}' || refLine.subarray(nul + 1).includes('symref=HEAD:')) return advertisement;
+  const names = lines.slice(first).map((l) => (l === null ? '' : l.toString('utf8').split(/[ \0\n]/)[1]));
+  if (names.includes('HEAD')) return advertisement;
+  lines[first] = Buffer.concat([refLine.subarray(0, nul + 1), Buffer.from(`symref=HEAD:${name} `, 'utf8'), refLine.subarray(nul + 1)]);
+  return Buffer.concat(lines.map(pktLine));
+}
+
+async function collect(body: AsyncIterableIterator<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** isomorphic-git's node HTTP client, with {@link withAdvertisedHead} applied to fetch ref advertisements. */
+const http: HttpClient = {
+  async request(request: GitHttpRequest): Promise<GitHttpResponse> {
+    const response = await nodeHttp.request(request);
+    const discovery = (request.method ?? 'GET') === 'GET' && /\/info\/refs\?service=git-upload-pack$/.test(request.url);
+    if (!discovery || response.statusCode !== 200 || !response.body) return response;
+    const amended = withAdvertisedHead(await collect(response.body));
+    return { ...response, body: (async function* () { yield amended; })() };
+  },
+};
+
 /**
  * Declares {@link SYNC_REMOTE} in `.git/config` (URL without credentials, and a fetch refspec,
  * which isomorphic-git needs to record fetched branches). Written only when it differs.
@@ -155,4 +213,64 @@ export async function pushBranch(dir: string, options: RemoteBranchOptions): Pro
     throw remoteError(err, 'push', options);
   }
   return head;
+}
+
+const ZERO_OID = '0000000000000000000000000000000000000000';
+
+/** Options of {@link rewindRemoteBranch}. */
+export interface RewindRemoteBranchOptions extends RemoteBranchOptions {
+  /** Where the remote branch goes (a commit in this repository), or `null` to delete it. */
+  to: string | null;
+  /** Where the remote branch must be now (`null`: it must not exist). */
+  expected: string | null;
+}
+
+/**
+ * Moves the remote `branch` to `to` even when that is not a fast-forward (a rollback), but
+ * only from `expected`: the push names the remote's current commit, as the remote advertised
+ * it, as the one it replaces, and the remote refuses the update if the branch moved since (a
+ * compare-and-swap, git's `--force-with-lease`). Returns true when it moved the branch, false
+ * when the branch already was at `to`. Throws BRANCH_MOVED (`data.actual`: where the remote
+ * branch is) when it is neither at `expected` nor at `to`, PUSH_REJECTED when it moved between
+ * the check and the update, INVALID_ARGUMENT, REMOTE_AUTH_FAILED or REMOTE_FAILED.
+ */
+export async function rewindRemoteBranch(dir: string, options: RewindRemoteBranchOptions): Promise<boolean> {
+  const { url, branch, headers, to, expected } = options;
+  await assertRepository(dir);
+  assertHttpUrl(url);
+  await ensureSyncRemote(dir, url);
+  let seen: string | null | undefined;
+  try {
+    await git.push({
+      fs,
+      http,
+      dir,
+      url,
+      remote: SYNC_REMOTE,
+      // A commit id is pushed as is; deleting needs a ref only to name the update.
+      ref: to ?? expected ?? branchRef(branch),
+      remoteRef: branchRef(branch),
+      force: to !== null,
+      delete: to === null,
+      headers,
+      cache: {},
+      onPrePush: ({ remoteRef }) => {
+        seen = remoteRef.oid === ZERO_OID ? null : remoteRef.oid;
+        return seen === expected && seen !== to;
+      },
+    });
+    return true;
+  } catch (err) {
+    if (isoGitCode(err) === 'UserCanceledError' && seen !== undefined) {
+      if (seen === to) return false;
+      const where = redactUrl(url);
+      throw new GitError('BRANCH_MOVED', `The branch ${branch} of ${where} is at ${seen ?? '(missing)'}, not at the expected ${expected ?? '(missing)'}`, {
+        url: where,
+        branch,
+        expected,
+        actual: seen,
+      });
+    }
+    throw remoteError(err, 'push', options);
+  }
 }

@@ -9,6 +9,7 @@ import {
   assertRepository,
   currentBranchOrNull,
   gitSignature,
+  hasNoBranches,
   resolveOrNull,
   type GitAuthor,
 } from './internal.js';
@@ -67,6 +68,12 @@ export async function createSampleRepository(
   } catch (err) {
     throw toGitError(err, 'COMMIT_FAILED', `Could not create the sample repository in ${dir}`, { dir });
   }
+}
+
+/** True when the repository has no branch yet (freshly initialised, nothing committed). */
+export async function isEmptyRepository(dir: string): Promise<boolean> {
+  await assertRepository(dir);
+  return hasNoBranches(dir);
 }
 
 /** The checked-out branch name (e.g. `main`), or `null` when HEAD is detached. */

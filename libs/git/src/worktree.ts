@@ -141,6 +141,61 @@ export async function checkoutBranch(
   return { branch, head: target };
 }
 
+/**
+ * Points HEAD at `branch` in a repository with no commit on HEAD yet (a freshly initialised
+ * one), so the branch is checked out unborn and the next commit on it is a root commit. The
+ * working tree must be clean (no untracked or staged files), as for {@link checkoutBranch}.
+ * A no-op when HEAD already points at it. Throws INVALID_ARGUMENT when `branch` exists (use
+ * {@link checkoutBranch}) or HEAD already has a commit, DIRTY_WORKTREE, or CHECKOUT_FAILED.
+ */
+export async function checkoutUnbornBranch(dir: string, branch: string): Promise<{ branch: string; head: null }> {
+  await assertRepository(dir);
+  if ((await resolveOrNull(dir, branchRef(branch))) !== null) {
+    throw new GitError('INVALID_ARGUMENT', `Branch ${branch} already exists; check it out instead`, { branch });
+  }
+  if ((await resolveOrNull(dir, 'HEAD')) !== null) {
+    throw new GitError('INVALID_ARGUMENT', `Cannot start ${branch} unborn: HEAD already has a commit`, { branch });
+  }
+  if ((await currentBranchOrNull(dir)) === branch) return { branch, head: null };
+  await assertCleanWorktree(dir);
+  try {
+    await git.writeRef({ fs, dir, ref: 'HEAD', value: branchRef(branch), symbolic: true, force: true });
+  } catch (err) {
+    throw toGitError(err, 'CHECKOUT_FAILED', `Could not check out the unborn branch ${branch}`, { branch });
+  }
+  return { branch, head: null };
+}
+
+/**
+ * Takes the checked-out `branch` back to unborn: the undo of a run's root commit in what was
+ * an empty repository (a root commit has no parent to reset to). The files its head commit
+ * tracks leave the index and the working tree (untracked files stay), then the branch ref is
+ * deleted, so HEAD, index and tree are as right after {@link checkoutUnbornBranch}. A no-op
+ * when the branch is already unborn. Throws BRANCH_NOT_CHECKED_OUT or CHECKOUT_FAILED.
+ */
+export async function resetBranchToUnborn(dir: string, branch: string): Promise<{ branch: string; head: null }> {
+  await assertRepository(dir);
+  const current = await currentBranchOrNull(dir);
+  if (current !== branch) {
+    throw new GitError('BRANCH_NOT_CHECKED_OUT', `Cannot reset ${branch} to unborn: the checked-out branch is ${current ?? '(detached HEAD)'}`, { branch, current });
+  }
+  const head = await resolveOrNull(dir, branchRef(branch));
+  if (head === null) return { branch, head: null };
+  const cache = {};
+  try {
+    const files = await git.listFiles({ fs, dir, ref: head, cache });
+    if (files.length > 0) await git.remove({ fs, dir, filepath: files, cache });
+    for (const p of files) {
+      await removeWorktreePath(dir, p);
+      await pruneEmptyParents(dir, p);
+    }
+    await git.deleteRef({ fs, dir, ref: branchRef(branch) });
+  } catch (err) {
+    throw toGitError(err, 'CHECKOUT_FAILED', `Could not reset ${branch} to unborn`, { branch });
+  }
+  return { branch, head: null };
+}
+
 /** Options of {@link resetBranchToRemote}. */
 export interface ResetBranchOptions {
   /** The local branch to move (created when missing). */

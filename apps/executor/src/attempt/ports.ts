@@ -1,5 +1,5 @@
 import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, UpdateStatusRequest } from '@app/contracts';
-import { type CommitChangesInput, commitChanges, findPhaseCommit, headCommit, resetBranchToRemote } from '@app/git';
+import { type CommitChangesInput, commitChanges, findPhaseCommit, headCommit, isGitError, resetBranchToRemote, resetBranchToUnborn } from '@app/git';
 import type { ForcedToolCallRequest, ForcedToolCallResult, Provider } from '@app/llm';
 import { type CiResult, runCi, scrubbedEnvironment } from '../ci-runner.js';
 import { type EndedPhaseCommits, type IntegrationBranch, type PublishResult as BranchPublishResult, checkOutIntegrationBranch, dropCommitsOfEndedPhases, publishCommit } from '../integration-branch.js';
@@ -27,16 +27,27 @@ export interface AttemptLlm {
 
 /** The git operations of an attempt on the workspace's integration branch. */
 export interface AttemptGit {
-  /** Checks the integration branch out (synced from the shared repository if any); returns its head. */
-  checkOut(b: IntegrationBranch): Promise<string>;
+  /** Checks the integration branch out (synced from the shared repository if any); returns its head, `null` while it is unborn (empty repository). */
+  checkOut(b: IntegrationBranch): Promise<string | null>;
   /** Removes the commits of phases that ended without completing (see `commitsOfEndedPhases`). */
   dropEndedCommits(b: Pick<IntegrationBranch, 'workspace' | 'branch' | 'runId' | 'sharedUrl'>, states: Readonly<Record<string, string>>, runEnded: boolean): Promise<EndedPhaseCommits & { shared: boolean }>;
   findPhaseCommit(workspace: string, q: { branch: string; runId: string; phaseId: string }): Promise<{ sha: string } | null>;
   headCommit(workspace: string, ref: string): Promise<string>;
   commit(workspace: string, input: CommitChangesInput): Promise<string>;
-  /** Makes a new branch head final (pushes it when the run has a shared repository). */
-  publish(b: IntegrationBranch, commit: { commit: string; parent: string }): Promise<BranchPublishResult>;
-  resetBranch(workspace: string, to: { branch: string; commit: string }): Promise<unknown>;
+  /** Makes a new branch head final (pushes it when the run has a shared repository); `parent` is null for a root commit. */
+  publish(b: IntegrationBranch, commit: { commit: string; parent: string | null }): Promise<BranchPublishResult>;
+  /** Moves the checked-out branch to `commit`; `null` takes it back to unborn (undoing a root commit). */
+  resetBranch(workspace: string, to: { branch: string; commit: string | null }): Promise<unknown>;
+}
+
+/** The branch's head, or `null` while it is unborn (the first commit of a run in an empty repository). */
+export async function branchHeadOrNull(git: Pick<AttemptGit, 'headCommit'>, workspace: string, branch: string): Promise<string | null> {
+  try {
+    return await git.headCommit(workspace, branch);
+  } catch (err) {
+    if (isGitError(err, 'REF_NOT_FOUND')) return null;
+    throw err;
+  }
 }
 
 /** Runs a CI command in the workspace. */
@@ -57,7 +68,7 @@ export const workspaceGit: AttemptGit = {
   headCommit,
   commit: commitChanges,
   publish: publishCommit,
-  resetBranch: resetBranchToRemote,
+  resetBranch: (workspace, { branch, commit }) => (commit === null ? resetBranchToUnborn(workspace, branch) : resetBranchToRemote(workspace, { branch, commit })),
 };
 
 /** The real CI runner: `sh -c` in the workspace with a scrubbed environment (no known secrets). */

@@ -3,7 +3,7 @@ import { formatCommitMessage } from '@app/git';
 import type { Logger } from 'pino';
 import type { IntegrationBranch } from '../integration-branch.js';
 import type { WorkingChange } from './applied-change.js';
-import type { AttemptGit, AttemptSupervisor } from './ports.js';
+import { type AttemptGit, type AttemptSupervisor, branchHeadOrNull } from './ports.js';
 import { throwIfStopped } from './stop.js';
 
 const AUTHOR = { name: 'Autopack', email: 'autopack@localhost' };
@@ -13,7 +13,7 @@ const AUTHOR = { name: 'Autopack', email: 'autopack@localhost' };
  * or another executor pushed first and the commit was dropped; `phaseCommit` is then this
  * phase's commit on what won, if any.
  */
-export type PublishResult = { kind: 'published'; sha: string; parent: string } | { kind: 'push_lost'; phaseCommit: string | null };
+export type PublishResult = { kind: 'published'; sha: string; parent: string | null } | { kind: 'push_lost'; phaseCommit: string | null };
 
 /**
  * Stage 5: commit and push. Once committed the change is kept (the working copy is the branch
@@ -29,7 +29,7 @@ export async function publish(
   const { git } = deps;
   const { workspace, branch } = integration;
   throwIfStopped(change.signal);
-  const parent = await git.headCommit(workspace, branch);
+  const parent = await branchHeadOrNull(git, workspace, branch);
   const sha = await git.commit(workspace, {
     branch,
     written: change.written,
@@ -53,7 +53,7 @@ export async function publish(
 export async function dropCommitOfEndedPhase(
   deps: { git: AttemptGit; supervisor: Pick<AttemptSupervisor, 'getRun'>; workspace: string },
   claim: ClaimResponse,
-  { sha, parent }: { sha: string; parent: string },
+  { sha, parent }: { sha: string; parent: string | null },
   log: Logger,
 ): Promise<void> {
   const { git, supervisor, workspace: ws } = deps;

@@ -1,7 +1,7 @@
 import type { CiSpec } from '@app/contracts';
 import type { Logger } from 'pino';
 import { CiBaselineCache, type CiResult, type CiVerdict, judgeCi } from '../ci-runner.js';
-import type { AttemptGit, CiRunner } from './ports.js';
+import { type AttemptGit, type CiRunner, branchHeadOrNull } from './ports.js';
 import { throwIfStopped } from './stop.js';
 
 /** One CI run of an attempt's change, judged against the baseline. */
@@ -42,7 +42,8 @@ export class Verifier {
 
   /** CI of the clean branch head. */
   async baseline(branch: string, spec: CiSpec, signal: AbortSignal, log: Logger): Promise<CiResult> {
-    const head = await this.deps.git.headCommit(this.deps.workspace, branch);
+    // An unborn branch (empty repository) has no commit yet: its baseline is the empty tree's.
+    const head = (await branchHeadOrNull(this.deps.git, this.deps.workspace, branch)) ?? '(unborn)';
     return this.baselines.get(head, spec.command, async () => {
       log.info({ head, command: spec.command }, 'running CI on the unchanged branch head (baseline)');
       const result = await this.deps.ci.run(spec, signal);
