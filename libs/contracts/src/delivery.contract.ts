@@ -32,7 +32,7 @@ export const HOOK_DEFAULTS = { method: 'POST', timeout_s: 30, retries: 3 } as co
 
 /** The health check of a deploy: `url` must answer `expect_status` (200) within `timeout_s` (60). */
 export const HealthCheckSchema = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).max(2000),
+  url: z.string().min(1).max(2000),
   expect_status: z.number().int().min(100).max(599).optional(),
   timeout_s: z.number().int().min(1).max(3600).optional(),
 });
