@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync } from 'node:fs';
+import { type Stats, lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ClaimResponse, type SubmitPlanArgs, failureReason } from '@app/contracts';
 import type { Logger } from 'pino';
@@ -26,7 +26,7 @@ export function specCommitSummary(plan: SubmitPlanArgs): string {
 /** The bytes at `file` in the workspace, `null` when absent; a symlink or directory there is refused. */
 function currentSpecBytes(workspace: string, file: string): string | null {
   const abs = path.join(workspace, file);
-  let stat;
+  let stat: Stats;
   try {
     stat = lstatSync(abs);
   } catch {
