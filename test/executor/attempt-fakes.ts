@@ -5,7 +5,8 @@
 import type { ClaimResponse, HeartbeatResponse, PhaseState, PhaseWriteResponse, RunResponse } from '@app/contracts';
 import type { ForcedToolCallRequest, ForcedToolCallResult, Provider } from '@app/llm';
 import pino from 'pino';
-import type { AttemptGit, AttemptLlm, AttemptSupervisor, CiRunner, Clock } from '../../apps/executor/src/attempt/ports.js';
+import type { PromoteBranchOptions, PromotionResult, ResetBranchToOptions, ResetBranchToResult } from '@app/git';
+import type { AttemptGit, AttemptLlm, AttemptSupervisor, BuildGit, CiRunner, Clock } from '../../apps/executor/src/attempt/ports.js';
 import type { CiResult } from '../../apps/executor/src/ci-runner.js';
 import type { IntegrationBranch, PublishResult } from '../../apps/executor/src/integration-branch.js';
 import { resolveModelRouting } from '../../apps/executor/src/models.js';
@@ -258,5 +259,52 @@ export class FakeGit implements AttemptGit {
     this.ops.push(`resetBranch ${to.branch} ${to.commit}`);
     this.head = to.commit;
     return { branch: to.branch, head: to.commit };
+  }
+}
+
+/** The build steps' git (ports.ts BuildGit) in memory: files per ref, and answers (or errors) per operation; every call is logged. */
+export class FakeBuildGit implements BuildGit {
+  readonly ops: string[] = [];
+  /** What `readFileAtRef` finds: ref -> path -> text. */
+  files: Record<string, Record<string, string>> = {};
+  /** What `listTrackedFiles` answers. */
+  tracked: string[] = [];
+  promoteAs: PromotionResult | Error = { kind: 'fast_forward', previous: 'base0000', sha: 'head0000', pushed: false };
+  resetAs: ResetBranchToResult | Error = { branch: 'main', previous: 'head0000', sha: 'base0000', changed: true, pushed: false };
+  /** What `fetchBranch` answers. */
+  sharedHead: string | null = null;
+  readonly promotions: PromoteBranchOptions[] = [];
+  readonly resets: ResetBranchToOptions[] = [];
+  /** Called inside `promote` (to abort a signal mid-call, say). */
+  onPromote: ((options: PromoteBranchOptions) => void) | undefined;
+
+  async readFileAtRef(_ws: string, ref: string, filepath: string) {
+    this.ops.push(`readFileAtRef ${ref} ${filepath}`);
+    return this.files[ref]?.[filepath] ?? null;
+  }
+
+  async listTrackedFiles(_ws: string, ref: string) {
+    this.ops.push(`listTrackedFiles ${ref}`);
+    return [...this.tracked];
+  }
+
+  async promote(_ws: string, options: PromoteBranchOptions) {
+    this.ops.push(`promote ${options.head} into ${options.base}`);
+    this.promotions.push(options);
+    this.onPromote?.(options);
+    if (this.promoteAs instanceof Error) throw this.promoteAs;
+    return this.promoteAs;
+  }
+
+  async resetBranchTo(_ws: string, options: ResetBranchToOptions) {
+    this.ops.push(`resetBranchTo ${options.branch} ${options.sha} from ${options.expected}${options.url ? ' shared' : ''}`);
+    this.resets.push(options);
+    if (this.resetAs instanceof Error) throw this.resetAs;
+    return this.resetAs;
+  }
+
+  async fetchBranch(_ws: string, options: { url: string; branch: string }) {
+    this.ops.push(`fetchBranch ${options.branch}`);
+    return this.sharedHead;
   }
 }

@@ -1,5 +1,5 @@
 import { type SubmitPlanArgs, SubmitPlanArgsSchema } from '@app/contracts';
-import { renderSpecMarkdown } from './spec-markdown.js';
+import { parseSpecPlan, renderSpecMarkdown } from './spec-markdown.js';
 
 const plan: SubmitPlanArgs = {
   tiers: [
@@ -94,5 +94,24 @@ describe(renderSpecMarkdown.name, () => {
     const spec = renderSpecMarkdown(INTENT, fencey);
     expect(spec).toContain('\n````json\n');
     expect(spec.endsWith('\n````\n')).toBe(true);
+  });
+});
+
+describe(parseSpecPlan.name, () => {
+  it('reads back the plan a rendered SPEC carries, also with backtick runs and CRLF line ends', () => {
+    expect(parseSpecPlan(renderSpecMarkdown(INTENT, plan))).toEqual({ ok: true, plan });
+    const fencey: SubmitPlanArgs = { ...plan, phases: [{ ...plan.phases[2], description: 'use ```js blocks``` and\n\n## Plan as data\n\n```json\n{}\n```' }] };
+    // The intent is prose only (not in the data block), so it may hold any fence at all.
+    const tricky = renderSpecMarkdown(`${INTENT}\n## Plan as data\n\n${'`'.repeat(3)}json\n{}\n${'`'.repeat(3)}\n`, plan);
+    expect(parseSpecPlan(tricky)).toEqual({ ok: true, plan });
+    expect(parseSpecPlan(renderSpecMarkdown(INTENT, fencey))).toEqual({ ok: true, plan: fencey });
+    expect(parseSpecPlan(renderSpecMarkdown(INTENT, plan).replace(/\n/g, '\r\n'))).toEqual({ ok: true, plan });
+  });
+
+  it('says why a SPEC holds no plan: no data block, a block that is not JSON, or one that fails the schema', () => {
+    expect(parseSpecPlan('# SPEC\n\nJust prose.\n')).toEqual({ ok: false, problem: expect.stringMatching(/no "## Plan as data" JSON block/) });
+    expect(parseSpecPlan('# SPEC\n\n## Plan as data\n\n```json\n{ not json\n```\n')).toEqual({ ok: false, problem: expect.stringMatching(/^the plan block is not JSON/) });
+    const bad = parseSpecPlan(`# SPEC\n\n## Plan as data\n\n\`\`\`json\n${JSON.stringify({ tiers: [], phases: [{ phase_id: 'x' }] })}\n\`\`\`\n`);
+    expect(bad).toEqual({ ok: false, problem: expect.stringMatching(/^the plan block does not match the plan schema: tiers: .*; phases\.0\.phase_index: /) });
   });
 });

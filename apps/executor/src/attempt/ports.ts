@@ -1,5 +1,22 @@
 import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, UpdateStatusRequest } from '@app/contracts';
-import { type CommitChangesInput, commitChanges, findPhaseCommit, headCommit, isGitError, resetBranchToRemote, resetBranchToUnborn } from '@app/git';
+import {
+  type CommitChangesInput,
+  type PromoteBranchOptions,
+  type PromotionResult,
+  type ResetBranchToOptions,
+  type ResetBranchToResult,
+  commitChanges,
+  fetchBranch,
+  findPhaseCommit,
+  headCommit,
+  isGitError,
+  listTrackedFiles,
+  promoteBranch,
+  readFileAtRef,
+  resetBranchTo,
+  resetBranchToRemote,
+  resetBranchToUnborn,
+} from '@app/git';
 import type { ForcedToolCallRequest, ForcedToolCallResult, Provider } from '@app/llm';
 import { type CiResult, runCi, scrubbedEnvironment } from '../ci-runner.js';
 import { type EndedPhaseCommits, type IntegrationBranch, type PublishResult as BranchPublishResult, checkOutIntegrationBranch, dropCommitsOfEndedPhases, publishCommit } from '../integration-branch.js';
@@ -40,6 +57,25 @@ export interface AttemptGit {
   resetBranch(workspace: string, to: { branch: string; commit: string | null }): Promise<unknown>;
 }
 
+/**
+ * The git operations of a build's non-code steps beyond the integration branch: reading what a
+ * commit holds (the SPEC, the foundation files), and moving the base branch (promotion and
+ * rollback). None touches the working tree: the workspace keeps the integration branch
+ * checked out throughout.
+ */
+export interface BuildGit {
+  /** `filepath` in the commit `ref` names, as UTF-8, or `null` when that commit has no such file. */
+  readFileAtRef(workspace: string, ref: string, filepath: string): Promise<string | null>;
+  /** Every file tracked in the commit `ref` names. */
+  listTrackedFiles(workspace: string, ref: string): Promise<string[]>;
+  /** Moves the base branch to head: fast-forward, merge commit, created or already up to date (`promoteBranch`). */
+  promote(workspace: string, options: PromoteBranchOptions): Promise<PromotionResult>;
+  /** Moves a branch back to where it was, guarded by where it must be now (`resetBranchTo`). */
+  resetBranchTo(workspace: string, options: ResetBranchToOptions): Promise<ResetBranchToResult>;
+  /** Fetches a branch of a shared repository (its objects and remote-tracking ref; local branches stay); its commit, `null` when it has none. */
+  fetchBranch(workspace: string, options: { url: string; branch: string }): Promise<string | null>;
+}
+
 /** The branch's head, or `null` while it is unborn (the first commit of a run in an empty repository). */
 export async function branchHeadOrNull(git: Pick<AttemptGit, 'headCommit'>, workspace: string, branch: string): Promise<string | null> {
   try {
@@ -69,6 +105,15 @@ export const workspaceGit: AttemptGit = {
   commit: commitChanges,
   publish: publishCommit,
   resetBranch: (workspace, { branch, commit }) => (commit === null ? resetBranchToUnborn(workspace, branch) : resetBranchToRemote(workspace, { branch, commit })),
+};
+
+/** The real git operations of the build steps (isomorphic-git through @app/git). */
+export const workspaceBuildGit: BuildGit = {
+  readFileAtRef,
+  listTrackedFiles,
+  promote: promoteBranch,
+  resetBranchTo,
+  fetchBranch,
 };
 
 /** The real CI runner: `sh -c` in the workspace with a scrubbed environment (no known secrets). */
