@@ -146,6 +146,28 @@ describe('demo deployer', () => {
     expect(dep.deployments().filter((d) => d.status === 'running')).toEqual([]);
   });
 
+  it('handles concurrent deploys of one build one after the other', async () => {
+    const { repo, sha: first } = await repoWith(demoServiceFiles('Hello v1'));
+    const second = await commitOnMain(repo, demoServiceFiles('Hello v2'), 'v2\n');
+    const third = await commitOnMain(repo, demoServiceFiles('Hello v3'), 'v3\n');
+    const dep = await deployer();
+    // Two deliveries of the same commit at once: one deployment.
+    const same = await Promise.all([1, 2].map(() => call(`${dep.url}/deploy`, { build_id: 'cc', commit_sha: first, repo })));
+    expect(same.map((r) => r.status)).toEqual([200, 200]);
+    expect(same[1].body.deployment_id).toBe(same[0].body.deployment_id);
+    // Two commits at once: each replaces the one before, whichever came first, and only the
+    // last one handled is left running.
+    const both = await Promise.all([second, third].map((sha) => call(`${dep.url}/deploy`, { build_id: 'cc', commit_sha: sha, repo })));
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    const ids = both.map((r) => r.body.deployment_id as string);
+    expect(ids).not.toContain(same[0].body.deployment_id);
+    const last = dep.deployments().at(-1)!;
+    expect(ids).toContain(last.deployment_id);
+    const running = dep.deployments().filter((d) => d.status === 'running');
+    expect(running.map((d) => [d.deployment_id, d.current])).toEqual([[last.deployment_id, true]]);
+    for (const r of [same[0], ...both.filter((x) => x.body.deployment_id !== last.deployment_id)]) await gone(r.body.pid);
+  });
+
   it('runs the service with a minimal environment and the fixture passes its own tests', async () => {
     process.env.AUTOPACK_TEST_SECRET = 'do-not-leak';
     try {
@@ -205,7 +227,7 @@ describe('demo deployer', () => {
       'package.json': JSON.stringify({ type: 'module' }),
     };
     const { repo, sha } = await repoWith(hang);
-    const dep = await deployer({ startTimeoutMs: 2000, outputTailChars: 200 });
+    const dep = await deployer({ startTimeoutMs: 5000, outputTailChars: 200 });
     const failed = await call(`${dep.url}/deploy`, { build_id: 'hang', commit_sha: sha, repo });
     expect(failed.status).toBe(502);
     expect(failed.body.error.code).toBe('SERVICE_DID_NOT_START');
