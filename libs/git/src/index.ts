@@ -79,4 +79,5 @@ export {
   type ResetBranchToOptions,
   type ResetBranchToResult,
 } from './promotion.js';
+export { exportTree, type ExportTreeResult } from './export.js';
 export { removeStrayTempFiles } from './git-fs.js';
