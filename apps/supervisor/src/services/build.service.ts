@@ -151,7 +151,7 @@ export class BuildService {
     for (const step of stepsToReset(views, from.step)) {
       await this.moveStep(em, runId, step, 'reset', { stamp: 'reset' }, steps);
     }
-    await this.move(em, runId, 'failed', 'retry', { error: null, deploymentUrl: null, stamp: 'queued' }, { step: from.step });
+    await this.move(em, runId, 'failed', 'retry', { error: null, stamp: 'queued' }, { step: from.step });
     return { build: await this.mustFind(em, runId), fromStep: from.step };
   }
 
