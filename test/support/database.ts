@@ -75,5 +75,7 @@ export async function stateSnapshot(db: TestDatabase): Promise<unknown> {
     reservations: await all('budget_reservations'),
     usage: await all('usage_reports'),
     idempotency: await all('idempotency_keys'),
+    builds: await all('builds'),
+    buildSteps: await db.query('SELECT * FROM build_steps ORDER BY run_id, step'),
   };
 }

@@ -19,6 +19,7 @@ import { AppLogger } from './http/logger.js';
 import {
   BudgetRepository,
   DeliveryRepository,
+  BuildRepository,
   EventRepository,
   IdempotencyRepository,
   IssueRepository,
@@ -46,6 +47,7 @@ import { ProgressService } from './services/progress.service.js';
 import { RunService } from './services/run.service.js';
 import { JobQueue } from './services/job-queue.service.js';
 import { OutboundSender } from './services/outbound-sender.js';
+import { BuildService } from './services/build.service.js';
 import { DeliveryService } from './services/delivery.service.js';
 import { NotificationService } from './services/notification.service.js';
 
@@ -91,9 +93,11 @@ export class AppModule {
         LeaseSweeperService,
         HealthService,
         DeliveryRepository,
+        BuildRepository,
         JobQueue,
         OutboundSender,
         DeliveryService,
+        BuildService,
         NotificationService,
       ],
     };

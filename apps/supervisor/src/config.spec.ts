@@ -67,3 +67,16 @@ describe('loadSupervisorConfig: deliveries and notifications', () => {
     expect(problems({ AUTOPACK_HOOKS: '{not json' })).toEqual(['AUTOPACK_HOOKS: must be a JSON object']);
   });
 });
+
+describe('loadSupervisorConfig: builds', () => {
+  it('runs three builds at once by default and reads AUTOPACK_MAX_CONCURRENT_BUILDS', () => {
+    expect(loadSupervisorConfig({}).maxConcurrentBuilds).toBe(3);
+    expect(loadSupervisorConfig({ AUTOPACK_MAX_CONCURRENT_BUILDS: '7' }).maxConcurrentBuilds).toBe(7);
+  });
+
+  it('refuses a cap that is not a positive whole number', () => {
+    for (const bad of ['0', '-1', '1.5', 'many']) {
+      expect(problems({ AUTOPACK_MAX_CONCURRENT_BUILDS: bad }).map((p) => p.split(':')[0])).toEqual(['AUTOPACK_MAX_CONCURRENT_BUILDS']);
+    }
+  });
+});

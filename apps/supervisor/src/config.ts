@@ -64,6 +64,7 @@ const EnvSchema = z.object({
   AUTOPACK_QUEUE_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(1),
   AUTOPACK_QUEUE_MAINTENANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   AUTOPACK_DELIVERY_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  AUTOPACK_MAX_CONCURRENT_BUILDS: z.coerce.number().int().min(1).max(1000).default(3),
 });
 
 /** Supervisor configuration, parsed once from the environment at the edge. */
@@ -101,6 +102,8 @@ export interface SupervisorConfig {
   queueMaintenanceSeconds: number;
   /** First retry delay of a failed delivery; each further retry waits about twice as long. */
   deliveryRetryDelaySeconds: number;
+  /** Builds running or awaiting approval at once; later ones wait queued, first come first served. */
+  maxConcurrentBuilds: number;
 }
 
 /** A configuration problem, reported with every bad variable at once and without values. */
@@ -144,6 +147,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env, overr
     queuePollSeconds: e.AUTOPACK_QUEUE_POLL_SECONDS,
     queueMaintenanceSeconds: e.AUTOPACK_QUEUE_MAINTENANCE_SECONDS,
     deliveryRetryDelaySeconds: e.AUTOPACK_DELIVERY_RETRY_DELAY_SECONDS,
+    maxConcurrentBuilds: e.AUTOPACK_MAX_CONCURRENT_BUILDS,
     ...overrides,
   };
   if (!config.apiKey && !LOOPBACK.has(config.host)) {

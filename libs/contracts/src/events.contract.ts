@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BuildCheckpointSchema, BuildStatusSchema } from './builds.states.js';
 import { LlmCallRecordSchema, UsageReportSchema } from './executor.contract.js';
 import { PhaseStateSchema, RunStateSchema, SafetyProfileSchema, SeveritySchema, TierStateSchema } from './states.js';
 
@@ -93,6 +94,20 @@ export const LlmUsageEventSchema = z.object({
   payload: UsageReportSchema.loose().extend({ role: z.string(), tokens: z.number() }),
 });
 
+/** `build_status`: a droplet build moved (the build's stream is made from these). */
+export const BuildStatusEventSchema = z.object({
+  type: z.literal('build_status'),
+  payload: z.looseObject({
+    from: BuildStatusSchema,
+    to: BuildStatusSchema,
+    /** The checkpoint it waits at (when `to` is `awaiting_approval`) or was answered at. */
+    checkpoint: BuildCheckpointSchema.optional(),
+    /** The step concerned (the one that completed, failed, or a retry restarts from). */
+    step: z.number().int().min(1).max(6).optional(),
+    error: z.string().optional(),
+  }),
+});
+
 /** Every event type with its payload. */
 export const RunEventSchema = z.discriminatedUnion('type', [
   RunCreatedEventSchema,
@@ -106,6 +121,7 @@ export const RunEventSchema = z.discriminatedUnion('type', [
   IssuesResolvedEventSchema,
   LlmCallEventSchema,
   LlmUsageEventSchema,
+  BuildStatusEventSchema,
 ]);
 /** An event type with its payload. */
 export type RunEvent = z.infer<typeof RunEventSchema>;

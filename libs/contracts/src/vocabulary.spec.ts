@@ -43,11 +43,13 @@ describe('limits', () => {
 describe('run events', () => {
   it('type every event the supervisor appends, by its type', () => {
     expect([...RUN_EVENT_TYPES].sort()).toEqual(
-      ['issue_recorded', 'issues_resolved', 'llm_call', 'llm_usage', 'phase_claimed', 'phase_retry', 'phase_state', 'run_approval', 'run_created', 'run_state', 'tier_state'].sort(),
+      ['build_status', 'issue_recorded', 'issues_resolved', 'llm_call', 'llm_usage', 'phase_claimed', 'phase_retry', 'phase_state', 'run_approval', 'run_created', 'run_state', 'tier_state'].sort(),
     );
     expect(RunEventSchema.safeParse({ type: 'phase_state', payload: { from: 'EXECUTING', to: 'COMPLETE', event: 'complete', attempt: 1, outcome: 'complete' } }).success).toBe(true);
     expect(RunEventSchema.safeParse({ type: 'phase_state', payload: { from: 'EXECUTING', to: 'DONE' } }).success).toBe(false);
     expect(RunEventSchema.safeParse({ type: 'run_exploded', payload: {} }).success).toBe(false);
+    expect(RunEventSchema.safeParse({ type: 'build_status', payload: { from: 'running', to: 'awaiting_approval', checkpoint: 'built', step: 4 } }).success).toBe(true);
+    expect(RunEventSchema.safeParse({ type: 'build_status', payload: { from: 'running', to: 'waiting' } }).success).toBe(false);
   });
 
   it('stream with their id, run, phase and time', () => {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import type { PhaseState } from '@app/contracts';
+import type { BuildStepStatus, PhaseState } from '@app/contracts';
 import { DEFAULT_MAX_ABANDONMENTS, type StrategyPhaseInput, compileStrategy } from '@app/domain';
 import {
   BacklogEntity,
+  BuildEntity,
   EventEntity,
   PhaseAttemptEntity,
   PhaseEntity,
@@ -32,6 +33,22 @@ export type MakePhase = Partial<Omit<PhaseEntity, 'leaseToken' | 'leaseOwner' | 
 export type MakeAttempt = Partial<PhaseAttemptEntity> & { runId: string; phaseId: string };
 export type MakeEvent = Partial<EventEntity> & { runId: string; type: string };
 export type MakeIssue = Partial<PhaseIssueEntity> & { runId: string; phaseId: string };
+export interface MakeBuildStep {
+  status?: BuildStepStatus;
+  tries?: number;
+  error?: string;
+  startedSecondsAgo?: number;
+  completedSecondsAgo?: number;
+}
+export type MakeBuild = Partial<Pick<BuildEntity, 'runId' | 'status' | 'checkpoint' | 'approvalMode' | 'autoDeploy' | 'notifyChannels' | 'hooks' | 'error' | 'deploymentUrl'>> & {
+  dropletId?: string;
+  dropletName?: string;
+  intent?: string;
+  /** How long it has been queued (FIFO order). */
+  queuedSecondsAgo?: number;
+  /** Steps by number. */
+  steps?: Partial<Record<number, MakeBuildStep>>;
+};
 export type MakeBacklogEntry = Partial<BacklogEntity> & { issueKey: string };
 
 /**
@@ -244,6 +261,46 @@ export class Factories {
       projectId,
     });
     return this.ds.getRepository(BacklogEntity).findOneByOrFail({ projectId, issueKey: o.issueKey });
+  }
+
+  /**
+   * A build of a run (made with {@link makeRun} when `runId` names none), `queued` with its
+   * six steps `pending` by default; `steps` sets some steps' status and times (seconds ago).
+   * A build awaiting approval waits at `checkpoint` (default `built`).
+   */
+  async makeBuild(o: MakeBuild = {}): Promise<BuildEntity> {
+    const runId = o.runId ?? (await this.makeRun()).runId;
+    if (!(await this.ds.getRepository(RunEntity).existsBy({ runId }))) await this.makeRun({ runId });
+    const status = o.status ?? 'queued';
+    const checkpoint = o.checkpoint ?? (status === 'awaiting_approval' ? 'built' : null);
+    await this.ds.query(
+      `INSERT INTO builds (run_id, droplet_id, droplet_name, intent, approval_mode, auto_deploy, notify_channels, hooks, status, checkpoint, error, deployment_url, queued_at, started_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8::jsonb,$9,$10,$11,$12, now() - make_interval(secs => $13), CASE WHEN $9 = 'queued' THEN NULL ELSE now() END)`,
+      [
+        runId,
+        o.dropletId ?? null,
+        o.dropletName ?? null,
+        o.intent ?? 'A shop for hats',
+        o.approvalMode ?? 'auto',
+        o.autoDeploy ?? true,
+        o.notifyChannels ? JSON.stringify(o.notifyChannels) : null,
+        JSON.stringify(o.hooks ?? {}),
+        status,
+        checkpoint,
+        o.error ?? null,
+        o.deploymentUrl ?? null,
+        o.queuedSecondsAgo ?? 0,
+      ],
+    );
+    for (let step = 1; step <= 6; step++) {
+      const s = o.steps?.[step] ?? {};
+      await this.ds.query(
+        `INSERT INTO build_steps (run_id, step, status, tries, error, started_at, completed_at)
+         VALUES ($1,$2,$3,$4,$5, now() - make_interval(secs => $6::float8), now() - make_interval(secs => $7::float8))`,
+        [runId, step, s.status ?? 'pending', s.tries ?? (s.startedSecondsAgo === undefined ? 0 : 1), s.error ?? null, s.startedSecondsAgo ?? null, s.completedSecondsAgo ?? null],
+      );
+    }
+    return this.ds.getRepository(BuildEntity).findOneByOrFail({ runId });
   }
 
   /** An open budget reservation (the table has no entity). */

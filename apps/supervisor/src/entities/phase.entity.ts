@@ -3,6 +3,11 @@ import type { CiSpec, PhaseScope, PhaseState } from '@app/contracts';
 import type { FailureCap } from '@app/contracts';
 import { numericTransformer } from './run.entity.js';
 
+/** The kinds of phase (the schema's CHECK). */
+export const PHASE_KINDS = ['code', 'plan', 'package', 'verify', 'promote', 'rollback'] as const;
+/** A kind of phase. */
+export type PhaseKind = (typeof PHASE_KINDS)[number];
+
 /** A phase of a run, with its lease and attempt bookkeeping (the single source of truth). */
 @Entity({ name: 'phases' })
 export class PhaseEntity {
@@ -11,6 +16,8 @@ export class PhaseEntity {
   @Column({ name: 'phase_id', type: 'text' }) phaseId!: string;
   @Column({ name: 'tier_id', type: 'text' }) tierId!: string;
   @Column({ name: 'phase_index', type: 'int' }) phaseIndex!: number;
+  /** What work the phase is: `code` (every phase of an ordinary run), or a build's `plan`, `package`, `verify`, `promote`, `rollback`. */
+  @Column({ type: 'text', default: 'code' }) kind!: PhaseKind;
   @Column({ type: 'text' }) name!: string;
   @Column({ type: 'text', nullable: true }) description!: string | null;
   @Column({ name: 'task_category', type: 'text', nullable: true }) taskCategory!: string | null;

@@ -13,3 +13,5 @@ export { IdempotencyRepository, type StoredAnswer } from './idempotency.reposito
 export { StatsRepository } from './stats.repository.js';
 export { DeliveryRepository } from './delivery.repository.js';
 export type { AttemptResult, DeliveryAttemptRow, DeliveryKey, DeliveryRow, NewDelivery } from './delivery.repository.js';
+export { BuildRepository, STEP_HISTORY_SIZE } from './build.repository.js';
+export type { BuildChanges, BuildFilter, NewBuild, StepChanges } from './build.repository.js';
