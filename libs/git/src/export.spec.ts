@@ -1,33 +1,15 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { gitFs } from './git-fs.js';
-import { GitError, createSampleRepository, currentBranch, exportTree, headCommit, worktreeChanges } from './index.js';
+import { createSampleRepository, currentBranch, exportTree, headCommit, worktreeChanges } from './index.js';
+import { gitErrorOf as errorOf, removeTempDirs, tempDir } from '../../../test/support/git-witness.js';
+
+afterEach(removeTempDirs);
 
 const author = { name: 'Autopack Test', email: 'test@autopack.invalid' };
 const date = new Date('2024-01-02T03:04:05Z');
 const signature = { ...author, timestamp: Math.floor(date.getTime() / 1000), timezoneOffset: 0 };
-
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autopack-export-'));
-  tempDirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-async function errorOf(promise: Promise<unknown>): Promise<GitError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitError);
-    return err as GitError;
-  }
-  throw new Error('expected a GitError');
-}
 
 /** Commits `tree` (entries made with writeBlob/writeTree) on main without touching the working tree. */
 async function commitTree(dir: string, tree: Array<{ mode: string; path: string; oid: string; type: 'blob' | 'tree' }>, parent: string): Promise<string> {

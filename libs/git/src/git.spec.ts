@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +20,10 @@ import {
   readFileAtRef,
   worktreeChanges,
 } from './index.js';
+import { gitBinary, gitErrorOf, hasGitBinary, removeTempDirs, tempDir } from '../../../test/support/git-witness.js';
+
+const codeOf = async (promise: Promise<unknown>): Promise<string> => (await gitErrorOf(promise)).code;
+afterEach(removeTempDirs);
 
 const author = { name: 'Autopack Test', email: 'test@autopack.invalid' };
 const date = new Date('2024-01-02T03:04:05Z');
@@ -33,39 +36,6 @@ const sampleFiles = {
   'src/old.ts': 'export const old = true;\n',
   '.gitignore': 'dist/\n*.log\n',
 };
-
-/** The git binary is only a witness in these tests; the library must never need it. */
-const hasGitBinary = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
-
-function gitBinary(dir: string, ...args: string[]): string {
-  const result = spawnSync('git', ['-c', 'safe.directory=*', ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
-  });
-  if (result.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitError);
-    return (err as GitError).code;
-  }
-  throw new Error('expected a GitError');
-}
-
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autopack-git-'));
-  tempDirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
 
 async function sampleRepo(): Promise<string> {
   const dir = tempDir();

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +5,6 @@ import git from 'isomorphic-git';
 import { type GitHttpServer, startGitHttpServer } from '../../../test/support/git-http-server.js';
 import { gitFs } from './git-fs.js';
 import {
-  GitError,
   checkoutBranch,
   checkoutUnbornBranch,
   commitChanges,
@@ -26,6 +24,9 @@ import {
   resetBranchToUnborn,
   worktreeChanges,
 } from './index.js';
+import { fsck, gitBinary, gitErrorOf as errorOf, hasGitBinary, removeTempDirs, tempDir } from '../../../test/support/git-witness.js';
+
+afterEach(removeTempDirs);
 
 const author = { name: 'Autopack Test', email: 'test@autopack.invalid' };
 const date = new Date('2024-01-02T03:04:05Z');
@@ -34,42 +35,6 @@ const BRANCH = 'autonomous/run-1';
 const FILES = { 'README.md': '# Sample\n', 'src/app.ts': 'export const answer = 42;\n' };
 
 /** The git binary is only a witness in these tests; the library must never need it. */
-const hasGitBinary = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
-
-function gitBinary(dir: string, ...args: string[]): string {
-  const result = spawnSync('git', ['-c', 'safe.directory=*', ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
-  });
-  if (result.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-
-function fsck(dir: string): void {
-  if (hasGitBinary) gitBinary(dir, 'fsck', '--strict');
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<GitError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitError);
-    return err as GitError;
-  }
-  throw new Error('expected a GitError');
-}
-
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autopack-promote-'));
-  tempDirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
 /** Writes `files` and commits exactly them on the checked-out `branch`, as the executor does. */
 async function commitOn(dir: string, branch: string, files: Record<string, string>, phaseId = 'p1'): Promise<string> {
   for (const [p, content] of Object.entries(files)) {

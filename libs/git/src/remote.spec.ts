@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { type GitHttpServer, startGitHttpServer } from '../../../test/support/git-http-server.js';
 import {
-  GitError,
   SYNC_REMOTE,
   branchLog,
   commitChanges,
@@ -17,6 +16,7 @@ import {
   resetBranchToRemote,
   worktreeChanges,
 } from './index.js';
+import { gitErrorOf as errorOf } from '../../../test/support/git-witness.js';
 
 const author = { name: 'Autopack Test', email: 'test@autopack.invalid' };
 const BRANCH = 'autonomous/run-1';
@@ -59,16 +59,6 @@ async function commitFiles(ws: string, branch: string, files: Record<string, str
 /** Checks out a new local `branch` at the current HEAD. */
 async function startBranch(ws: string, branch: string): Promise<void> {
   await resetBranchToRemote(ws, { branch, commit: await headCommit(ws) });
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<GitError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitError);
-    return err as GitError;
-  }
-  throw new Error('expected a GitError');
 }
 
 describe('fetchBranch', () => {
