@@ -194,7 +194,8 @@ describe('demo deployer', () => {
     expect(deployed.status).toBe(200);
     const [cmd, ...args] = DEMO_SERVICE_TEST_COMMAND.split(' ');
     expect(cmd).toBe('node');
-    const run = spawnSync(process.execPath, args, { cwd: deployed.body.dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    // TAP on every Node version (Node 24's default reporter is `spec` even when piped).
+    const run = spawnSync(process.execPath, [...args, '--test-reporter=tap'], { cwd: deployed.body.dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(`${run.stdout}${run.stderr}`).toMatch(/# pass 3/);
     expect(run.status).toBe(0);
   });
