@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GitError } from '@app/git';
+import { GitError, commitChanges, formatCommitMessage } from '@app/git';
 
 /** Whether a git binary is on PATH. */
 export const hasGitBinary = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -51,4 +51,32 @@ export async function gitErrorOf(promise: Promise<unknown>): Promise<GitError> {
     return err as GitError;
   }
   throw new Error('expected a GitError');
+}
+
+/** Who commits in git tests. */
+export const testAuthor = { name: 'Autopack Test', email: 'test@autopack.invalid' };
+
+/**
+ * Writes `files` and commits exactly them on the checked-out `branch`, as the executor commits
+ * phase `phaseId` (attempt 1) of run `runId`.
+ */
+export async function commitPhaseFiles(
+  dir: string,
+  branch: string,
+  files: Record<string, string>,
+  o: { phaseId?: string; runId: string; author?: { name: string; email: string }; date?: Date },
+): Promise<string> {
+  for (const [p, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.writeFileSync(path.join(dir, p), content);
+  }
+  const phaseId = o.phaseId ?? 'p1';
+  return commitChanges(dir, {
+    branch,
+    written: Object.keys(files),
+    deleted: [],
+    message: formatCommitMessage({ phaseId, summary: `Do ${phaseId}`, runId: o.runId, attempt: 1 }),
+    author: o.author ?? testAuthor,
+    ...(o.date ? { date: o.date } : {}),
+  });
 }

@@ -7,12 +7,10 @@ import { gitFs } from './git-fs.js';
 import {
   checkoutBranch,
   checkoutUnbornBranch,
-  commitChanges,
   createSampleRepository,
   currentBranch,
   ensureIntegrationBranch,
   fetchBranch,
-  formatCommitMessage,
   headCommit,
   initRepository,
   isEmptyRepository,
@@ -24,7 +22,7 @@ import {
   resetBranchToUnborn,
   worktreeChanges,
 } from './index.js';
-import { fsck, gitBinary, gitErrorOf as errorOf, hasGitBinary, removeTempDirs, tempDir } from '../../../test/support/git-witness.js';
+import { commitPhaseFiles, fsck, gitBinary, gitErrorOf as errorOf, hasGitBinary, removeTempDirs, tempDir } from '../../../test/support/git-witness.js';
 
 afterEach(removeTempDirs);
 
@@ -34,22 +32,9 @@ const RUN = 'run-1';
 const BRANCH = 'autonomous/run-1';
 const FILES = { 'README.md': '# Sample\n', 'src/app.ts': 'export const answer = 42;\n' };
 
-/** The git binary is only a witness in these tests; the library must never need it. */
 /** Writes `files` and commits exactly them on the checked-out `branch`, as the executor does. */
-async function commitOn(dir: string, branch: string, files: Record<string, string>, phaseId = 'p1'): Promise<string> {
-  for (const [p, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
-    fs.writeFileSync(path.join(dir, p), content);
-  }
-  return commitChanges(dir, {
-    branch,
-    written: Object.keys(files),
-    deleted: [],
-    message: formatCommitMessage({ phaseId, summary: `Do ${phaseId}`, runId: RUN, attempt: 1 }),
-    author,
-    date,
-  });
-}
+const commitOn = (dir: string, branch: string, files: Record<string, string>, phaseId = 'p1'): Promise<string> =>
+  commitPhaseFiles(dir, branch, files, { phaseId, runId: RUN, author, date });
 
 /** A sample repository with the integration branch checked out, as an executor leaves it. */
 async function workspace(): Promise<{ dir: string; base: string }> {

@@ -46,7 +46,7 @@ export async function build(
   opts: { baselineFailed: boolean; signal: AbortSignal },
 ): Promise<BuildResult> {
   const { llm, routing, workspace: ws, log } = deps;
-  const { run_id: runId, phase_id: phaseId, phase } = claim;
+  const { phase } = claim;
   const route = routeOf(claim);
   const builder = modelFor(routing, 'builder', route.task, route.step) ?? routing.defaults.builder;
   const scopePaths = phase.scope?.paths ?? [];
@@ -68,8 +68,7 @@ export async function build(
     temperature: 0.2,
     signal: opts.signal,
   });
-  // Idempotent: a builder_result retried after a lost response does not count this usage twice.
-  const usage: UsageReport = { ...llm.usageOf(built, `${runId}:${phaseId}:${claim.attempt}:builder`), reservation_id: reservationId };
+  const usage = llm.attemptUsage(built, claim, 'builder', reservationId);
   const failed = (outcome: BuildFailure, reason: string, feedback: string, editsHash?: string): BuildResult => ({
     kind: 'build_failed',
     outcome,

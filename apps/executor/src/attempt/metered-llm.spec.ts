@@ -111,6 +111,15 @@ describe(MeteredLlm.name, () => {
     expect(metered.usageOf(unknown.result).cost_usd).toBe(0);
   });
 
+  it('keys an attempt\'s usage by run, phase, attempt and role, with the reservation it settles', async () => {
+    const { metered } = setup([{ toolInput: {} }]);
+    const { result, reservationId } = await metered.call('planner', builder, req);
+    expect(metered.attemptUsage(result, { run_id: 'r1', phase_id: 'spec', attempt: 3 }, 'planner', reservationId)).toEqual({
+      ...metered.usageOf(result, 'r1:spec:3:planner'),
+      reservation_id: reservationId,
+    });
+  });
+
   it('sums the calls not yet reported into a usage report of their own, once', async () => {
     const { metered } = setup([{ toolInput: {} }, { toolInput: {} }]);
     expect(metered.unreportedUsage()).toEqual({});

@@ -55,6 +55,15 @@ export class MeteredLlm {
     }
   }
 
+  /**
+   * The usage a phase report carries for the `role` call of this attempt: keyed
+   * `<run>:<phase>:<attempt>:<role>`, so a report retried after a lost response does not count
+   * it twice, and settling the call's reservation.
+   */
+  attemptUsage(r: ForcedToolCallResult, claim: Pick<ClaimResponse, 'run_id' | 'phase_id' | 'attempt'>, role: RoutedRole, reservationId: string): UsageReport {
+    return { ...this.usageOf(r, `${claim.run_id}:${claim.phase_id}:${claim.attempt}:${role}`), reservation_id: reservationId };
+  }
+
   /** The usage of one call's result, priced from the routing's prices (unknown prices count as 0). */
   usageOf(r: ForcedToolCallResult, reportId?: string): UsageReport {
     const price = priceFor(r.model, this.deps.routing.prices);

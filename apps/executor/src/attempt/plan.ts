@@ -77,8 +77,7 @@ export async function planBuild(
     temperature: 0.2,
     signal: opts.signal,
   });
-  // Idempotent: a report retried after a lost response does not count this usage twice.
-  const usage: UsageReport = { ...llm.usageOf(reply, `${claim.run_id}:${claim.phase_id}:${claim.attempt}:planner`), reservation_id: reservationId };
+  const usage = llm.attemptUsage(reply, claim, 'planner', reservationId);
   const failed = (reason: string, feedback: string): PlanResult => ({
     kind: 'plan_failed',
     reason: cut(reason, LIMITS.failureReasonChars),

@@ -1,19 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import nodemailer from 'nodemailer';
-import { deploymentUrlOf, scrubSecrets, secretValuesOf, statusMeetsExpectation } from '@app/domain';
+import { type HttpCall, deploymentUrlOf, scrubSecrets, secretValuesOf, statusMeetsExpectation } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 
-/** An HTTP call with its secrets put back, ready to be sent. */
-export interface OutboundHttp {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body?: unknown;
-  expectStatus: number | null;
-  timeoutS: number;
+/** An HTTP call with its secrets put back, ready to be sent once (its retries are the queue's). */
+export type OutboundHttp = Omit<HttpCall, 'retries'> & {
   /** The URL itself is a credential (a Slack incoming webhook): never shown, even in part. */
   urlIsSecret?: boolean;
-}
+};
 
 /** An email to send over the configured SMTP server. */
 export interface OutboundEmail {
