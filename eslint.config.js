@@ -10,6 +10,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
+      // One import statement per module: a second one beside it is how duplicated imports crept in.
+      'no-duplicate-imports': 'error',
     },
   },
   {

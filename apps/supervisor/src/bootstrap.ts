@@ -9,8 +9,7 @@ import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './database/e
 import { apiKeyMiddleware, jsonBodyMiddleware, requestLogMiddleware, writeRateLimitMiddleware } from './http/edge-middleware.js';
 import { AppLogger, createRootLogger } from './http/logger.js';
 import { createRequire } from 'node:module';
-import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { MetricsService } from './services/metrics.service.js';
 import { EventStreamService } from './services/event-stream.service.js';
 import { attachRunStreamWebSocket } from './http/websocket.js';

@@ -1,5 +1,4 @@
-import type { PhaseState, RunEvent as RunEventRecord } from '@app/contracts';
-import type { FailureCap } from '@app/contracts';
+import type { FailureCap, PhaseState, RunEvent as RunEventRecord } from '@app/contracts';
 import { type PhaseEvent, transitionPhase } from './phase.machine.js';
 
 /** The phase events that end an attempt (and release its lease). */

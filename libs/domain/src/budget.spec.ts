@@ -1,4 +1,4 @@
-import { type RunBudgetSnapshot, ciRunExhaustion, reservationShortfall, runBudgetExhaustion, usageCapCrossed, wallTimeExhaustion } from './budget.js';
+import { type RunBudgetSnapshot, ciRunExhaustion, reservationShortfall, runBudgetExhaustion, tierTokensUsed, usageCapCrossed, wallTimeExhaustion } from './budget.js';
 
 const base: RunBudgetSnapshot = {
   tokensUsed: 0,
@@ -80,5 +80,20 @@ describe('reservationShortfall', () => {
     ['no tier figure', { tokens: 700, costUsd: 0 }, { tokens: 1000, cost_usd: null, phase_tokens: 800 }, null],
   ] as const)('%s', (_name, request, l, shortfall) => {
     expect(reservationShortfall(request, l)).toEqual(shortfall);
+  });
+});
+
+describe('tierTokensUsed', () => {
+  const phases = [
+    { tierId: 't1', tokensUsed: 100 },
+    { tierId: 't2', tokensUsed: 40 },
+    { tierId: 't1', tokensUsed: 25 },
+  ];
+  it.each([
+    ['t1', 125],
+    ['t2', 40],
+    ['t3', 0],
+  ])('tier %s used %i tokens', (tierId, tokens) => {
+    expect(tierTokensUsed(phases, tierId)).toBe(tokens);
   });
 });

@@ -61,6 +61,11 @@ export function runBudgetExhaustion(s: RunBudgetSnapshot): BudgetExhaustion | nu
   return null;
 }
 
+/** Tokens the phases of tier `tierId` used: what a tier's token cap is held to. Pure. */
+export function tierTokensUsed(phases: readonly { tierId: string; tokensUsed: number }[], tierId: string): number {
+  return phases.reduce((n, p) => (p.tierId === tierId ? n + p.tokensUsed : n), 0);
+}
+
 /** Tokens used by one tier against its cap. */
 export interface TierTokenUsage {
   tierId: string;

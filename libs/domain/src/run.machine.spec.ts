@@ -1,7 +1,6 @@
-import { RUN_STATES, type RunState } from '@app/contracts';
+import { RUN_STATES, type RunState, TIER_STATES, type TierState } from '@app/contracts';
 import { RUN_EVENTS, type RunEvent, isRunClaimable, isRunTerminal, transitionRun } from './run.machine.js';
 import { TIER_EVENTS, type TierEvent, transitionTier } from './tier.machine.js';
-import { TIER_STATES, type TierState } from '@app/contracts';
 
 const ENDINGS: Record<string, RunState> = {
   exhaustBudget: 'DONE_FAILED_BUDGET_EXHAUSTED',

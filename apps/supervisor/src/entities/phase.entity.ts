@@ -1,6 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import type { CiSpec, PhaseScope, PhaseState } from '@app/contracts';
-import type { FailureCap } from '@app/contracts';
+import type { CiSpec, FailureCap, PhaseScope, PhaseState } from '@app/contracts';
 import { numericTransformer } from './run.entity.js';
 
 /** The kinds of phase (the schema's CHECK). */

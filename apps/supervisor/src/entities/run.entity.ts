@@ -1,6 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { ApprovalMode, CiSpec, RunState, SafetyProfile } from '@app/contracts';
-import type { FailureCap } from '@app/contracts';
+import type { ApprovalMode, CiSpec, FailureCap, RunState, SafetyProfile } from '@app/contracts';
 import type { CompiledStrategy } from '@app/domain';
 
 /** numeric/bigint columns come back from pg as strings; store them as numbers in JS. */

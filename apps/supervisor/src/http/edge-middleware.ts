@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
-import express from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { DomainError } from '@app/contracts';
 import type { Logger } from 'pino';
 import { apiKeyCheck, apiKeyDigest } from './api-key.js';

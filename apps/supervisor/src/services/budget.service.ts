@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type BudgetLeft, DomainError, type ReserveBudgetRequest, type ReserveBudgetResponse, type UsageReport } from '@app/contracts';
-import { type BudgetExhaustion, ciRunExhaustion, isRunClaimable, reservationShortfall, runBudgetExhaustion, wallTimeExhaustion } from '@app/domain';
+import { type BudgetExhaustion, ciRunExhaustion, isRunClaimable, reservationShortfall, runBudgetExhaustion, tierTokensUsed, wallTimeExhaustion } from '@app/domain';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import { msBetween } from './clock.js';
@@ -40,7 +40,7 @@ export class BudgetService {
     const tierBudget = run.strategy.tiers[phase.tierId];
     const tier = (await this.tiers.listForRun(em, run.runId)).find((t) => t.tierId === phase.tierId);
     const phases = await this.phases.listForRun(em, run.runId);
-    const tierTokens = phases.filter((p) => p.tierId === phase.tierId).reduce((n, p) => n + p.tokensUsed, 0);
+    const tierTokens = tierTokensUsed(phases, phase.tierId);
     const reserved = await this.budgets.reserved(em, run.runId, phase.phaseId, phase.tierId);
     const now = await this.runs.now(em);
     const elapsed = run.startedAt ? msBetween(run.startedAt, now) / 60_000 : 0;

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DomainError, LEASED_PHASE_STATES, type LlmCallRecord, type PhaseState, type PhaseWriteResponse } from '@app/contracts';
-import { type AttemptReport, type PhaseEvent, decideAttemptEnd, isRunTerminal, transitionPhase, usageCapCrossed } from '@app/domain';
+import { type AttemptReport, type PhaseEvent, decideAttemptEnd, isRunTerminal, tierTokensUsed, transitionPhase, usageCapCrossed } from '@app/domain';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { BudgetRepository, EventRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
-import type { PhaseTransitionSet } from '../repositories/index.js';
+import { BudgetRepository, EventRepository, PhaseRepository, type PhaseTransitionSet, RunRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { IssueService } from './issue.service.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
@@ -121,7 +120,7 @@ export class PhaseWriteService {
     const tiers = Object.entries(run.strategy.tiers).map(([tierId, budget]) => ({
       tierId,
       tokenCap: budget.tokenCap,
-      tokensUsed: phases.filter((p) => p.tierId === tierId).reduce((n, p) => n + p.tokensUsed, 0),
+      tokensUsed: tierTokensUsed(phases, tierId),
     }));
     const crossed = usageCapCrossed(run, tiers);
     return crossed !== null && (await this.progress.exhaustBudget(em, run, crossed));

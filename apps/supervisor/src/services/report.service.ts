@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { DomainError, type RunState } from '@app/contracts';
-import type { FailureCap } from '@app/contracts';
+import { DomainError, type FailureCap, type RunState } from '@app/contracts';
+import { tierTokensUsed } from '@app/domain';
 import { integrationStatus } from '@app/git';
 import type { PhaseEntity, RunEntity, TierEntity } from '../entities/index.js';
 import { EventRepository, IssueRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
@@ -108,7 +108,7 @@ export class ReportService {
           major_issues_count: t.majorIssuesCount,
           phase_count: inTier.length,
           phase_states: states,
-          tokens_used: inTier.reduce((n, p) => n + p.tokensUsed, 0),
+          tokens_used: tierTokensUsed(inTier, t.tierId),
           token_cap: budget?.tokenCap ?? null,
           ci_runs_used: t.ciRunsUsed,
           ci_run_cap: budget?.ciRunCap ?? null,
@@ -286,7 +286,7 @@ export class ReportService {
         phase_count: phases.filter((p) => p.tierId === t.tierId).length,
         minor_issues: t.minorIssuesCount,
         major_issues: t.majorIssuesCount,
-        tokens_used: phases.filter((p) => p.tierId === t.tierId).reduce((n, p) => n + p.tokensUsed, 0),
+        tokens_used: tierTokensUsed(phases, t.tierId),
       })),
       phases: phases.map((p) => ({
         phase_id: p.phaseId,
