@@ -1,10 +1,9 @@
 import { statSync } from 'node:fs';
-import { type ClaimResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES, failureReason } from '@app/contracts';
+import { type AttemptOutcome, type ClaimResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES, failureReason } from '@app/contracts';
 import { GitError, assertCleanWorktree, currentBranch, isHttpUrl, isRepository, removeStrayTempFiles } from '@app/git';
 import { type LlmClient, LlmError } from '@app/llm';
 import type { Logger } from 'pino';
 import { BudgetRefusedError, MeteredLlm } from './attempt/metered-llm.js';
-import type { AttemptOutcome } from './attempt/outcome.js';
 import { type PipelineDeps, runAttempt } from './attempt/pipeline.js';
 import { type AttemptGit, type AttemptSupervisor, type CiRunner, type Clock, systemClock, workspaceCi, workspaceGit } from './attempt/ports.js';
 import { AttemptReporter } from './attempt/reporter.js';
@@ -17,8 +16,6 @@ import type { ModelRouting } from './models.js';
 import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
 import type { WorkspaceLock } from './workspace-lock.js';
 
-export type { AttemptOutcome } from './attempt/outcome.js';
-export { BudgetRefusedError } from './attempt/metered-llm.js';
 
 /** The supervisor as the executor uses it: claims and heartbeats, and what an attempt writes. */
 export type ExecutorSupervisor = AttemptSupervisor & Pick<SupervisorClient, 'claim' | 'heartbeat'>;

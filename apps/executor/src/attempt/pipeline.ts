@@ -1,4 +1,4 @@
-import type { ClaimResponse } from '@app/contracts';
+import type { AttemptOutcome, ClaimResponse } from '@app/contracts';
 import type { Logger } from 'pino';
 import type { ModelRouting } from '../models.js';
 import { AttemptStoppedError } from '../lease-keeper.js';
@@ -6,7 +6,6 @@ import { SupervisorError } from '../supervisor-client.js';
 import { AppliedChange } from './applied-change.js';
 import { build } from './build.js';
 import type { MeteredLlm } from './metered-llm.js';
-import type { AttemptOutcome } from './outcome.js';
 import type { AttemptGit, AttemptSupervisor } from './ports.js';
 import { dropCommitOfEndedPhase, publish } from './publish.js';
 import type { AttemptReporter } from './reporter.js';
