@@ -45,7 +45,7 @@ const LLM_HOLD_MS = 1000;
 const MID_ATTEMPT_SHARE = 0.3;
 const MID_ATTEMPT_WAIT_MS = 2000;
 /** Kills are spread so that the last one comes before this share of the phases is complete. */
-const KILLS_DONE_BY_PROGRESS = 0.85;
+const KILLS_DONE_BY_PROGRESS = 0.7;
 const TIMEOUT_MS = 360_000 * SCALE;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -254,7 +254,10 @@ describe("an operator's worst day", () => {
         // Kills take their time (a victim's exit, a lease holder, a restart); when the work runs
         // ahead of them anyway, slow the model down until they catch up, so the whole schedule
         // is played while the runs still go, on any machine.
-        llm.setExtraDelay(behind ? LLM_HOLD_MS : 0);
+        // The further behind, the longer the hold (up to four times LLM_HOLD_MS), so a slow
+        // stretch of kills (lease waits, restarts) cannot let the runs finish first.
+        const deficit = progress / KILLS_DONE_BY_PROGRESS - i / EXECUTOR_KILLS;
+        llm.setExtraDelay(behind ? Math.min(4 * LLM_HOLD_MS, LLM_HOLD_MS * (1 + 30 * deficit)) : 0);
         if (behind) killsWithModelHeld++;
         await sleep(behind ? 100 : Math.max(100, scheduled - Date.now()));
         // The scheduled victim, or the next one that is running (not between a kill and its
