@@ -51,6 +51,7 @@ export function makeClaim(patch: ClaimPatch = {}): ClaimResponse {
       allow_mass_deletion: false,
       allow_mass_addition: false,
       ...phase,
+      kind: phase?.kind ?? 'code',
     },
     strategy: {
       task_category: 'feature_scaffolding',
@@ -129,6 +130,15 @@ export class FakeSupervisor implements AttemptSupervisor {
   auditorRequest = (runId: string, phaseId: string, body: unknown) => this.write('auditorRequest', runId, phaseId, body);
   auditorResult = (runId: string, phaseId: string, body: unknown) => this.write('auditorResult', runId, phaseId, body);
   updateStatus = (runId: string, phaseId: string, body: unknown) => this.write('updateStatus', runId, phaseId, body);
+
+  /** What `stepResult` answers for a plan: accepted unless this lists problems. */
+  planProblems: string[] | undefined;
+
+  async stepResult(runId: string, phaseId: string, body: unknown) {
+    const written = await this.write('stepResult', runId, phaseId, body);
+    const problems = (body as { kind: string }).kind === 'plan' ? this.planProblems : undefined;
+    return { ...written, phase_state: problems ? ('QUEUED' as const) : written.phase_state, accepted: !problems, ...(problems ? { problems } : {}) };
+  }
 
   async reserveBudget(runId: string, phaseId: string, body: unknown) {
     this.record('reserveBudget', runId, phaseId, body);

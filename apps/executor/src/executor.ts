@@ -4,8 +4,9 @@ import { GitError, assertCleanWorktree, currentBranch, isHttpUrl, isRepository, 
 import { type LlmClient, LlmError } from '@app/llm';
 import type { Logger } from 'pino';
 import { BudgetRefusedError, MeteredLlm } from './attempt/metered-llm.js';
+import { type BuildStepDeps, isBuildStepClaim, runBuildStep } from './attempt/build-step.js';
 import { type PipelineDeps, runAttempt } from './attempt/pipeline.js';
-import { type AttemptGit, type AttemptSupervisor, type CiRunner, type Clock, systemClock, workspaceCi, workspaceGit } from './attempt/ports.js';
+import { type AttemptGit, type AttemptSupervisor, type BuildGit, type CiRunner, type Clock, systemClock, workspaceBuildGit, workspaceCi, workspaceGit } from './attempt/ports.js';
 import { AttemptReporter } from './attempt/reporter.js';
 import { dropEndedCommits } from './attempt/sync.js';
 import { Verifier } from './attempt/verify.js';
@@ -33,6 +34,8 @@ export interface ExecutorDeps {
   workspaceLock: WorkspaceLock;
   /** Git on the workspace's integration branch (default: isomorphic-git through @app/git). */
   git?: AttemptGit;
+  /** Git of a build's steps: reading commits, moving the base branch (default: isomorphic-git through @app/git). */
+  buildGit?: BuildGit;
   /** Runs CI commands (default: `sh -c` in the workspace with a scrubbed environment). */
   ci?: CiRunner;
   /** Times LLM calls (default: the system clock). */
@@ -89,6 +92,8 @@ export class Executor {
   private readonly clock: Clock;
   /** The attempt pipeline's side effects, shared by every attempt (the CI baseline cache lives for the executor's lifetime). */
   private readonly pipeline: PipelineDeps;
+  /** A droplet build's own steps (plan, package, verify, promote, rollback). */
+  private readonly buildSteps: BuildStepDeps;
 
   constructor(private readonly deps: ExecutorDeps) {
     const c = deps.config;
@@ -104,6 +109,7 @@ export class Executor {
       routing: deps.routing,
       dualAuditor: c.dualAuditor,
     };
+    this.buildSteps = { workspace: c.workspace, git: this.git, buildGit: deps.buildGit ?? workspaceBuildGit, supervisor: deps.supervisor, ci, routing: deps.routing };
   }
 
   /** First signal: stop claiming and hand the current lease back. */
@@ -275,7 +281,9 @@ export class Executor {
     const llm = new MeteredLlm({ llm: this.deps.llm, supervisor: this.deps.supervisor, routing: this.deps.routing, clock: this.clock, log }, claim);
     const reporter = new AttemptReporter(this.deps.supervisor, claim, llm, log);
     try {
-      const outcome = await this.holdingWorkspace(lease.signal, log, () => runAttempt(this.pipeline, { claim, signal: lease.signal, log, llm, reporter }));
+      const outcome = await this.holdingWorkspace(lease.signal, log, () =>
+        isBuildStepClaim(claim) ? runBuildStep(this.buildSteps, { claim, signal: lease.signal, log, llm }) : runAttempt(this.pipeline, { claim, signal: lease.signal, log, llm, reporter }),
+      );
       log.info({ outcome }, 'attempt finished');
       return outcome;
     } catch (err) {

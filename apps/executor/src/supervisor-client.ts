@@ -14,8 +14,7 @@ import {
   ReserveBudgetResponseSchema,
   type RunResponse,
   RunResponseSchema,
-  type UpdateStatusRequest,
-} from '@app/contracts';
+  type UpdateStatusRequest, type StepResultRequest, type StepResultResponse, StepResultResponseSchema } from '@app/contracts';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 
@@ -131,6 +130,12 @@ export class SupervisorClient {
 
   async updateStatus(runId: string, phaseId: string, body: UpdateStatusRequest): Promise<PhaseWriteResponse> {
     return this.write(this.phasePath(runId, phaseId, 'update_status'), body);
+  }
+
+  /** What a build step produced (the plan, the promotion); the plan's answer says whether it was accepted. */
+  async stepResult(runId: string, phaseId: string, body: StepResultRequest): Promise<StepResultResponse> {
+    const res = await this.request('POST', this.phasePath(runId, phaseId, 'step_result'), body);
+    return this.parse(StepResultResponseSchema, res.body);
   }
 
   /** Reserves the worst case of an LLM call; throws SupervisorError(409, BUDGET_EXHAUSTED) if it does not fit. */

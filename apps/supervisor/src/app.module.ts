@@ -6,6 +6,7 @@ import {
   CapabilitiesController,
   EventsController,
   HealthController,
+  BuildsController,
   IssuesController,
   OpenApiController,
   OperatorController,
@@ -50,6 +51,7 @@ import { OutboundSender } from './services/outbound-sender.js';
 import { BuildService } from './services/build.service.js';
 import { DeliveryService } from './services/delivery.service.js';
 import { NotificationService } from './services/notification.service.js';
+import { BuildOrchestrator } from './services/build-orchestrator.service.js';
 
 /**
  * The one supervisor module (controllers -> services -> repositories -> entities). A
@@ -61,7 +63,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule],
-      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController],
+      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },
         { provide: DATABASE_URL, useValue: databaseUrl },
@@ -99,6 +101,7 @@ export class AppModule {
         DeliveryService,
         BuildService,
         NotificationService,
+        BuildOrchestrator,
       ],
     };
   }

@@ -122,3 +122,35 @@ export const BuildStreamEventSchema = z.object({
 });
 /** A build stream event. */
 export type BuildStreamEvent = z.infer<typeof BuildStreamEventSchema>;
+
+/** Path parameters of the build routes. */
+export const BuildPathParamsSchema = z.strictObject({ build_id: IdSchema });
+
+/** `GET /executor/health`. */
+export const ExecutorHealthResponseSchema = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  database: z.enum(['up', 'down']),
+  version: z.string(),
+  /** Builds holding a slot: running or awaiting approval. */
+  active_builds: z.number().int(),
+  queued_builds: z.number().int(),
+  max_concurrent_builds: z.number().int(),
+});
+/** `GET /executor/health`. */
+export type ExecutorHealthResponse = z.infer<typeof ExecutorHealthResponseSchema>;
+
+/** `GET /executor/capabilities`. */
+export const ExecutorCapabilitiesResponseSchema = z.object({
+  version: z.string(),
+  approval_modes: z.array(BuildApprovalModeSchema),
+  checkpoints: z.array(BuildCheckpointSchema),
+  max_concurrent_builds: z.number().int(),
+  steps: z.array(z.object({ step: z.number().int(), key: z.string(), name: z.string() })),
+  providers: z.array(z.string()),
+  /** The default model of each role, per provider (an executor's model-routing file may choose others). */
+  models: z.record(z.string(), z.record(z.string(), z.string())),
+  notify_channels: z.array(z.string()),
+  hooks: z.array(z.string()),
+});
+/** `GET /executor/capabilities`. */
+export type ExecutorCapabilitiesResponse = z.infer<typeof ExecutorCapabilitiesResponseSchema>;

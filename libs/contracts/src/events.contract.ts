@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BuildCheckpointSchema, BuildStatusSchema } from './builds.states.js';
+import { BuildCheckpointSchema, BuildStatusSchema, BuildStepStatusSchema } from './builds.states.js';
 import { LlmCallRecordSchema, UsageReportSchema } from './executor.contract.js';
 import { PhaseStateSchema, RunStateSchema, SafetyProfileSchema, SeveritySchema, TierStateSchema } from './states.js';
 
@@ -108,6 +108,20 @@ export const BuildStatusEventSchema = z.object({
   }),
 });
 
+/** `build_step`: a step of a droplet build moved (the stream's phase_start, phase_complete and error). */
+export const BuildStepEventSchema = z.object({
+  type: z.literal('build_step'),
+  payload: z.looseObject({
+    step: z.number().int().min(1).max(6),
+    name: z.string(),
+    from: BuildStepStatusSchema,
+    to: BuildStepStatusSchema,
+    /** The build's progress once the step moved. */
+    progress_percent: z.number().int().min(0).max(100),
+    error: z.string().optional(),
+  }),
+});
+
 /** Every event type with its payload. */
 export const RunEventSchema = z.discriminatedUnion('type', [
   RunCreatedEventSchema,
@@ -122,6 +136,7 @@ export const RunEventSchema = z.discriminatedUnion('type', [
   LlmCallEventSchema,
   LlmUsageEventSchema,
   BuildStatusEventSchema,
+  BuildStepEventSchema,
 ]);
 /** An event type with its payload. */
 export type RunEvent = z.infer<typeof RunEventSchema>;

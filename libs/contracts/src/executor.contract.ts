@@ -4,6 +4,22 @@ import { LIMITS } from './limits.js';
 import { CiSpecSchema, PhaseScopeSchema } from './runs.contract.js';
 import { BudgetLeftSchema, PhaseStrategySchema } from './strategy.contract.js';
 import { PhaseStateSchema, QualityLevelSchema, SeveritySchema } from './states.js';
+import { SubmitPlanArgsSchema } from './tools.contract.js';
+
+/**
+ * What work a phase is. `code` is a planned phase (builder, auditors, CI, commit); the others
+ * are the steps of a droplet build (CONTRACT.md section 8): `plan` (planner and SPEC.md),
+ * `package` (foundation files), `verify` (the plan's CI on the branch head), `promote` (the
+ * base branch moved to the integration branch), `rollback` (the base branch put back), and
+ * `deploy` (the supervisor's hooks: never claimed by an executor).
+ */
+export const PHASE_KINDS = ['code', 'plan', 'package', 'verify', 'promote', 'rollback', 'deploy'] as const;
+/** A kind of phase. */
+export type PhaseKind = (typeof PHASE_KINDS)[number];
+/** A kind of phase. */
+export const PhaseKindSchema = z.enum(PHASE_KINDS);
+/** Kinds an executor never claims: the supervisor does that work itself. */
+export const SUPERVISOR_PHASE_KINDS: readonly PhaseKind[] = ['deploy'];
 
 const LeaseTokenSchema = z.string().uuid();
 
@@ -49,9 +65,30 @@ export const ClaimedPhaseSchema = z.object({
   ci: CiSpecSchema.nullable(),
   allow_mass_deletion: z.boolean(),
   allow_mass_addition: z.boolean(),
+  /** Additive: absent from older supervisors, which only have code phases. */
+  kind: PhaseKindSchema.default('code'),
 });
 /** The phase spec an executor needs. */
 export type ClaimedPhase = z.infer<typeof ClaimedPhaseSchema>;
+
+/** The build a claimed phase belongs to (present only for a droplet build's phases). */
+export const ClaimedBuildSchema = z.object({
+  build_id: z.string(),
+  intent: z.string(),
+  droplet_id: z.string().nullable(),
+  droplet_name: z.string().nullable(),
+  /** The plan the supervisor accepted (null until the planning step's plan was accepted). */
+  plan: SubmitPlanArgsSchema.nullable(),
+  /** What the planned phases may spend (for the planner's prompt and `validatePlan`). */
+  plan_budgets: z.object({ tokens_left: z.number(), cost_left_usd: z.number().nullable(), max_phases: z.number().int() }),
+  /** Tier and phase ids the build already uses: a plan must not reuse them. */
+  taken_ids: z.object({ tier_ids: z.array(z.string()), phase_ids: z.array(z.string()) }),
+  /** The base branch before and after promotion (set once the promote step reported it). */
+  promoted_from: z.string().nullable(),
+  promoted_to: z.string().nullable(),
+});
+/** The build a claimed phase belongs to. */
+export type ClaimedBuild = z.infer<typeof ClaimedBuildSchema>;
 
 /** `POST /phases/claim` 200 response. */
 export const ClaimResponseSchema = z.object({
@@ -77,6 +114,8 @@ export const ClaimResponseSchema = z.object({
     /** Every phase's state at claim time: commits of phases that ended without COMPLETE leave the branch. */
     phase_states: z.record(z.string(), z.string()).optional(),
   }),
+  /** Additive: the droplet build of the run, when it is one. */
+  build: ClaimedBuildSchema.optional(),
 });
 /** `POST /phases/claim` 200 response. */
 export type ClaimResponse = z.infer<typeof ClaimResponseSchema>;
@@ -295,3 +334,38 @@ export const ReserveBudgetResponseSchema = z.object({
 });
 /** `POST .../reserve_budget` response. */
 export type ReserveBudgetResponse = z.infer<typeof ReserveBudgetResponseSchema>;
+
+/**
+ * `POST /runs/{run_id}/phases/{phase_id}/step_result` body: what a build step produced that
+ * the supervisor must record before the phase completes. `plan`: the planner's plan, validated
+ * again by the supervisor and, when accepted, its tiers and phases inserted (a refused plan
+ * ends the attempt with feedback naming every problem). `promoted`: the base branch's commit
+ * before and after promotion (the first report wins, so a resumed promotion cannot overwrite
+ * where a rollback goes back to).
+ */
+export const StepResultRequestSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('plan'),
+    lease_token: LeaseTokenSchema,
+    plan: SubmitPlanArgsSchema,
+    usage: UsageReportSchema.optional(),
+    llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('promoted'),
+    lease_token: LeaseTokenSchema,
+    from: z.string().regex(/^[0-9a-f]{40}$/).nullable(),
+    to: z.string().regex(/^[0-9a-f]{40}$/),
+    pushed: z.boolean().default(false),
+  }),
+]);
+/** `POST .../step_result` body. */
+export type StepResultRequest = z.infer<typeof StepResultRequestSchema>;
+
+/** `POST .../step_result` answer: the phase write's answer, and for a plan whether it was accepted. */
+export const StepResultResponseSchema = PhaseWriteResponseSchema.extend({
+  accepted: z.boolean(),
+  problems: z.array(z.string()).optional(),
+});
+/** `POST .../step_result` answer. */
+export type StepResultResponse = z.infer<typeof StepResultResponseSchema>;

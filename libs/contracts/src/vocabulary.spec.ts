@@ -43,7 +43,7 @@ describe('limits', () => {
 describe('run events', () => {
   it('type every event the supervisor appends, by its type', () => {
     expect([...RUN_EVENT_TYPES].sort()).toEqual(
-      ['build_status', 'issue_recorded', 'issues_resolved', 'llm_call', 'llm_usage', 'phase_claimed', 'phase_retry', 'phase_state', 'run_approval', 'run_created', 'run_state', 'tier_state'].sort(),
+      ['build_status', 'build_step', 'issue_recorded', 'issues_resolved', 'llm_call', 'llm_usage', 'phase_claimed', 'phase_retry', 'phase_state', 'run_approval', 'run_created', 'run_state', 'tier_state'].sort(),
     );
     expect(RunEventSchema.safeParse({ type: 'phase_state', payload: { from: 'EXECUTING', to: 'COMPLETE', event: 'complete', attempt: 1, outcome: 'complete' } }).success).toBe(true);
     expect(RunEventSchema.safeParse({ type: 'phase_state', payload: { from: 'EXECUTING', to: 'DONE' } }).success).toBe(false);

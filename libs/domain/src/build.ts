@@ -170,3 +170,122 @@ export function estimateBuild(steps: readonly BuildStepView[], history: Readonly
   if (total === 0 || remaining === 0) return { progressPercent: 100, secondsRemaining: 0 };
   return { progressPercent: Math.min(99, Math.floor((100 * done) / total)), secondsRemaining: Math.ceil(remaining) };
 }
+
+/**
+ * The run's tiers that carry a build's steps. Planned tiers take the indexes from
+ * `FIRST_PLANNED_TIER_INDEX` up, in the plan's order; the last three steps' tiers come after
+ * any plan.
+ */
+export const BUILD_TIERS = {
+  spec: { tier_id: 'build-spec', tier_index: 0, name: 'SPEC Generation' },
+  package: { tier_id: 'build-package', tier_index: 1, name: 'Package' },
+  verify: { tier_id: 'build-verify', tier_index: 9000, name: 'Verify' },
+  promote: { tier_id: 'build-promote', tier_index: 9001, name: 'Promote' },
+  deploy: { tier_id: 'build-deploy', tier_index: 9002, name: 'Deploy and register' },
+} as const;
+/** The index of a build's first planned tier. */
+export const FIRST_PLANNED_TIER_INDEX = 2;
+
+/** The build step a tier of a build's run carries (the planned tiers are step 3). */
+export function buildStepOfTier(tierIndex: number): BuildStepNumber {
+  if (tierIndex === BUILD_TIERS.spec.tier_index) return 1;
+  if (tierIndex === BUILD_TIERS.package.tier_index) return 2;
+  if (tierIndex === BUILD_TIERS.verify.tier_index) return 4;
+  if (tierIndex >= BUILD_TIERS.promote.tier_index) return 5;
+  return 3;
+}
+
+/** The tiers after which a build's run waits for approval in each mode. */
+export function buildCheckpointTiers(mode: BuildApprovalMode): number[] {
+  if (mode === 'checkpoints') return [BUILD_TIERS.spec.tier_index, BUILD_TIERS.verify.tier_index];
+  if (mode === 'final') return [BUILD_TIERS.verify.tier_index];
+  return [];
+}
+
+/** A step move that follows from the run's tiers. */
+export interface BuildStepFollow {
+  step: BuildStepNumber;
+  event: 'start' | 'complete' | 'fail';
+}
+
+/**
+ * The step moves that follow from the tiers of a build's run (steps 1 to 5; step 5 is only
+ * started or failed here: the supervisor's hooks complete it, and step 6). Pure. A step with
+ * no tier yet (step 3 before the plan was accepted) does not move. A step starts when one of
+ * its tiers left PENDING; completes when all of them are COMPLETE or SKIPPED (not step 5);
+ * fails when one of them FAILED. Moves are given in step order, each from the current status.
+ */
+export function followBuildSteps(tiers: readonly { tierIndex: number; state: string }[], steps: readonly BuildStepView[]): BuildStepFollow[] {
+  const moves: BuildStepFollow[] = [];
+  for (const s of [...steps].sort((a, b) => a.step - b.step)) {
+    if (s.step === 6) continue;
+    const own = tiers.filter((t) => buildStepOfTier(t.tierIndex) === s.step);
+    if (own.length === 0) continue;
+    const failed = own.some((t) => t.state === 'FAILED');
+    const done = own.every((t) => t.state === 'COMPLETE' || t.state === 'SKIPPED');
+    const begun = own.some((t) => t.state !== 'PENDING');
+    let status = s.status;
+    if (status === 'pending' && (begun || failed)) {
+      moves.push({ step: s.step, event: 'start' });
+      status = 'running';
+    }
+    if (status !== 'running') continue;
+    if (failed) moves.push({ step: s.step, event: 'fail' });
+    else if (done && s.step !== 5) moves.push({ step: s.step, event: 'complete' });
+  }
+  return moves;
+}
+
+/** A run event as the build stream reads it. */
+export interface BuildStreamSource {
+  type: string;
+  phase_id: string | null;
+  created_at: string;
+  payload: Record<string, unknown>;
+}
+
+/** A message of a build's stream (CONTRACT.md section 8). */
+export interface BuildStreamMessage {
+  type: 'phase_start' | 'phase_progress' | 'phase_complete' | 'awaiting_approval' | 'error' | 'build_complete';
+  phase: string;
+  progress_percent: number;
+  message: string;
+  at: string;
+  /** The build ended: nothing follows (until a retry). */
+  final: boolean;
+}
+
+const BUILD_RUN_PHASES = new Set(['spec', 'package', 'verify', 'promote', 'deploy']);
+const nameOfStep = (step: unknown) => BUILD_STEPS.find((s) => s.step === step)?.name ?? 'Build';
+
+/**
+ * The stream message a run event of a build's run makes, or null: step moves (start, complete,
+ * fail), the build's waits and ends, and each planned phase completed (progress within
+ * Build). `progress` is the last progress sent, for messages that carry none. Pure.
+ */
+export function buildStreamMessageOf(e: BuildStreamSource, progress: number): BuildStreamMessage | null {
+  const p = e.payload;
+  const at = e.created_at;
+  if (e.type === 'build_step') {
+    const name = String(p.name ?? nameOfStep(p.step));
+    const percent = typeof p.progress_percent === 'number' ? p.progress_percent : progress;
+    if (p.to === 'running') return { type: 'phase_start', phase: name, progress_percent: percent, message: `${name} started`, at, final: false };
+    if (p.to === 'completed') return { type: 'phase_complete', phase: name, progress_percent: percent, message: `${name} completed`, at, final: false };
+    if (p.to === 'skipped') return { type: 'phase_complete', phase: name, progress_percent: percent, message: `${name} skipped`, at, final: false };
+    if (p.to === 'failed') return { type: 'error', phase: name, progress_percent: percent, message: `${name} failed: ${String(p.error ?? 'no reason')}`, at, final: false };
+    return null;
+  }
+  if (e.type === 'build_status') {
+    const phase = nameOfStep(p.step);
+    if (p.to === 'awaiting_approval') return { type: 'awaiting_approval', phase, progress_percent: progress, message: `waiting for approval at ${String(p.checkpoint)}`, at, final: false };
+    if (p.to === 'completed') return { type: 'build_complete', phase: 'Register', progress_percent: 100, message: 'build completed', at, final: true };
+    if (p.to === 'failed') return { type: 'error', phase, progress_percent: progress, message: `build failed: ${String(p.error ?? 'no reason')}`, at, final: true };
+    if (p.to === 'cancelled') return { type: 'error', phase, progress_percent: progress, message: 'build cancelled', at, final: true };
+    if (p.to === 'running' && p.from === 'queued') return { type: 'phase_progress', phase: 'SPEC Generation', progress_percent: progress, message: 'build started', at, final: false };
+    return null;
+  }
+  if (e.type === 'phase_state' && e.phase_id && !BUILD_RUN_PHASES.has(e.phase_id) && !e.phase_id.startsWith('rollback') && p.to === 'COMPLETE') {
+    return { type: 'phase_progress', phase: 'Build', progress_percent: progress, message: `phase ${e.phase_id} completed`, at, final: false };
+  }
+  return null;
+}

@@ -10,6 +10,10 @@ const LEGAL: Record<string, PhaseState | 'retry-or-fail' | 'requeue-or-abandon'>
   'CI_RUNNING:requestAudit': 'GATE',
   'FAILED:retry': 'QUEUED',
   'SKIPPED:reopen': 'QUEUED',
+  // The supervisor's own phase (a build's deploy) ends from QUEUED; a retried build redoes completed phases.
+  'QUEUED:deliver': 'COMPLETE',
+  'QUEUED:failDelivery': 'FAILED',
+  'COMPLETE:redo': 'QUEUED',
 };
 for (const s of ['EXECUTING', 'CI_RUNNING', 'GATE']) {
   LEGAL[`${s}:complete`] = 'COMPLETE';
@@ -23,7 +27,7 @@ describe('phase machine', () => {
   const pairs = PHASE_STATES.flatMap((s) => PHASE_EVENTS.map((e) => [s, e] as [PhaseState, PhaseEvent]));
 
   it('covers every (state, event) pair', () => {
-    expect(pairs).toHaveLength(7 * 11);
+    expect(pairs).toHaveLength(7 * 14);
   });
 
   it.each(pairs)('%s + %s', (state, event) => {

@@ -13,6 +13,9 @@ export const PHASE_EVENTS = [
   'retry',
   'reopen',
   'fail',
+  'deliver',
+  'failDelivery',
+  'redo',
 ] as const;
 /** A phase event. */
 export type PhaseEvent = (typeof PHASE_EVENTS)[number];
@@ -35,11 +38,14 @@ const leasedExits = {
 
 /** The phase transition table: the only place that knows which moves are legal. Terminal rows are empty. */
 export const PHASE_TRANSITIONS = {
-  QUEUED: { claim: 'EXECUTING', skip: 'SKIPPED' },
+  // `deliver` and `failDelivery` end a phase the supervisor works itself (a build's deploy
+  // phase: its hooks), which no executor ever claims or leases.
+  QUEUED: { claim: 'EXECUTING', skip: 'SKIPPED', deliver: 'COMPLETE', failDelivery: 'FAILED' },
   EXECUTING: { startCi: 'CI_RUNNING', requestAudit: 'GATE', ...leasedExits },
   CI_RUNNING: { requestAudit: 'GATE', ...leasedExits },
   GATE: { ...leasedExits },
-  COMPLETE: {},
+  // A droplet build retried from an earlier step redoes the phases of the steps after it.
+  COMPLETE: { redo: 'QUEUED' },
   FAILED: { retry: 'QUEUED' },
   // Skipped because an earlier tier failed, and that tier's failed phase was retried.
   SKIPPED: { reopen: 'QUEUED' },

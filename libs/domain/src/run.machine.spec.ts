@@ -63,6 +63,7 @@ describe('tier machine', () => {
     'IN_PROGRESS:skip': 'SKIPPED',
     'FAILED:reopen': 'PENDING',
     'SKIPPED:reopen': 'PENDING',
+    'COMPLETE:reopen': 'PENDING',
   };
   const pairs = TIER_STATES.flatMap((s) => TIER_EVENTS.map((e) => [s, e] as [TierState, TierEvent]));
   it.each(pairs)('%s + %s', (state, event) => {

@@ -34,6 +34,11 @@ export interface RunSnapshot {
   state: RunState;
   approvalMode: ApprovalMode;
   approvedThroughTierIndex: number;
+  /**
+   * The tiers after which the run waits for approval, whatever its approval mode (a droplet
+   * build's checkpoints); absent or null: the approval mode decides.
+   */
+  checkpointTierIndexes?: readonly number[] | null;
   tiers: readonly SettleTier[];
   phases: readonly SettlePhase[];
 }
@@ -131,7 +136,7 @@ export function settleRun(run: RunSnapshot): Settlement {
       out.events.push({ type: 'tier_state', payload: { tier_id: tier.tierId, from: current, to: t.to } });
       current = t.to;
     };
-    if ((current === 'FAILED' || current === 'SKIPPED') && (derived === 'PENDING' || derived === 'IN_PROGRESS')) move('reopen');
+    if ((current === 'FAILED' || current === 'SKIPPED' || current === 'COMPLETE') && (derived === 'PENDING' || derived === 'IN_PROGRESS')) move('reopen');
     const event = TIER_EVENT_FOR[derived];
     if (derived !== current && event) move(event);
     out.tierTallies.push({
@@ -158,14 +163,35 @@ export function settleRun(run: RunSnapshot): Settlement {
     tiers.map((t) => t.state),
     run.approvalMode,
   );
+  const explicit = run.checkpointTierIndexes ?? null;
   const checkpoint =
-    run.approvalMode === 'checkpoints' && state !== 'AWAITING_APPROVAL'
-      ? needsCheckpointApproval(tiers, run.approvedThroughTierIndex, phases.some((p) => p.leased))
-      : { needed: false, doneThrough: -1 };
+    state === 'AWAITING_APPROVAL'
+      ? { needed: false, doneThrough: -1 }
+      : explicit
+        ? checkpointAtTiers(tiers, explicit, run.approvedThroughTierIndex, phases.some((p) => p.leased))
+        : run.approvalMode === 'checkpoints'
+          ? needsCheckpointApproval(tiers, run.approvedThroughTierIndex, phases.some((p) => p.leased))
+          : { needed: false, doneThrough: -1 };
   if (outcome && state !== 'AWAITING_APPROVAL') moveRun(outcome, outcome === 'failForReview' ? failureSummary(phases) : null);
   else if (checkpoint.needed) moveRun('awaitApproval', null);
   else if (phases.some((p) => p.state !== 'QUEUED') && (state === 'RUN_CREATED' || state === 'PHASE_QUEUEING')) moveRun('beginExecution', null);
   return out;
+}
+
+/**
+ * Whether the run must wait at one of the given checkpoint tiers: every tier through one of
+ * them is done, it was not approved yet, nothing is leased, and work remains after it.
+ */
+export function checkpointAtTiers(
+  tiers: readonly { tierIndex: number; state: string }[],
+  checkpointTierIndexes: readonly number[],
+  approvedThroughTierIndex: number,
+  anyLeased: boolean,
+): { needed: boolean; doneThrough: number } {
+  const base = needsCheckpointApproval(tiers as Parameters<typeof needsCheckpointApproval>[0], approvedThroughTierIndex, anyLeased);
+  const reached = checkpointTierIndexes.filter((i) => i > approvedThroughTierIndex && i <= base.doneThrough);
+  const remaining = tiers.some((t) => t.tierIndex > base.doneThrough);
+  return { needed: !anyLeased && remaining && reached.length > 0, doneThrough: base.doneThrough };
 }
 
 /** The events that end a run for a reason outside its phases. */

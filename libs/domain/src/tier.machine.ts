@@ -9,7 +9,8 @@ export type TierEvent = (typeof TIER_EVENTS)[number];
 export const TIER_TRANSITIONS = {
   PENDING: { start: 'IN_PROGRESS', complete: 'COMPLETE', fail: 'FAILED', skip: 'SKIPPED' },
   IN_PROGRESS: { complete: 'COMPLETE', fail: 'FAILED', skip: 'SKIPPED' },
-  COMPLETE: {},
+  // A droplet build retried from an earlier step redoes the tiers of the steps after it.
+  COMPLETE: { reopen: 'PENDING' },
   // A retried phase reopens its failed tier and the tiers skipped because of it.
   FAILED: { reopen: 'PENDING' },
   SKIPPED: { reopen: 'PENDING' },

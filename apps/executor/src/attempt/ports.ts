@@ -1,4 +1,4 @@
-import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, UpdateStatusRequest } from '@app/contracts';
+import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, StepResultRequest, StepResultResponse, UpdateStatusRequest } from '@app/contracts';
 import {
   type CommitChangesInput,
   type PromoteBranchOptions,
@@ -34,6 +34,7 @@ export interface AttemptSupervisor {
   updateStatus(runId: string, phaseId: string, body: UpdateStatusRequest): Promise<PhaseWriteResponse>;
   reserveBudget(runId: string, phaseId: string, body: ReserveBudgetRequest): Promise<ReserveBudgetResponse>;
   getRun(runId: string): Promise<RunResponse>;
+  stepResult(runId: string, phaseId: string, body: StepResultRequest): Promise<StepResultResponse>;
 }
 
 /** The LLM client as an attempt uses it (a subset of LlmClient). */

@@ -7,3 +7,4 @@ export { IssuesController } from './issues.controller.js';
 export { OperatorController } from './operator.controller.js';
 export { ReportsController } from './reports.controller.js';
 export { OpenApiController } from './openapi.controller.js';
+export { BuildsController } from './builds.controller.js';

@@ -3,7 +3,7 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { z } from 'zod';
 import { ApiRoute, named } from '../http/api-route.js';
 import { DOCS_HTML, DOCS_INIT_JS, buildOpenApiDocument, collectApiRoutes } from '../http/openapi.js';
-import { RUN_STREAM_ROUTE } from '../http/websocket.js';
+import { BUILD_STREAM_ROUTE, RUN_STREAM_ROUTE } from '../http/websocket.js';
 import { AUTOPACK_VERSION } from '../version.js';
 
 /** The outline of an OpenAPI 3.1 document (the document itself is generated, see `buildOpenApiDocument`). */
@@ -26,7 +26,7 @@ export class OpenApiController implements OnModuleInit {
 
   /** Built once at boot from every registered route, so a route without schemas stops the boot. */
   onModuleInit(): void {
-    this.document = buildOpenApiDocument(AUTOPACK_VERSION, collectApiRoutes(this.discovery, this.scanner, [RUN_STREAM_ROUTE]));
+    this.document = buildOpenApiDocument(AUTOPACK_VERSION, collectApiRoutes(this.discovery, this.scanner, [RUN_STREAM_ROUTE, BUILD_STREAM_ROUTE]));
   }
 
   @Get('openapi.json')

@@ -7,6 +7,8 @@ export const JOB_QUEUE_SCHEMA = 'pgboss';
 export const JOB_QUEUES = {
   /** Outbound deliveries: build hooks and notifications. */
   delivery: 'autopack-delivery',
+  /** Moving droplet builds on after a step (hooks to request, the next build to admit). */
+  build: 'autopack-build',
 } as const;
 /** A queue name. */
 export type JobQueueName = (typeof JOB_QUEUES)[keyof typeof JOB_QUEUES];

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { BuildApprovalMode, BuildCheckpoint, BuildStatus, BuildStepStatus, HealthCheck, Hook, NotifyChannel } from '@app/contracts';
+import type { BuildApprovalMode, BuildCheckpoint, BuildStatus, BuildStepStatus, HealthCheck, Hook, NotifyChannel, SubmitPlanArgs } from '@app/contracts';
 
 /** The hooks a build request gave (those it left out come from the configuration when called). */
 export interface BuildHooks {
@@ -28,6 +28,10 @@ export class BuildEntity {
   /** The integration branch's commit before promotion (what a rollback resets to; null for a branch created by it). */
   @Column({ name: 'promoted_from', type: 'text', nullable: true }) promotedFrom!: string | null;
   @Column({ name: 'promoted_to', type: 'text', nullable: true }) promotedTo!: string | null;
+  /** The plan the planning step had accepted (its tiers and phases are in the run). */
+  @Column({ type: 'jsonb', nullable: true }) plan!: SubmitPlanArgs | null;
+  /** Bumped by each retry: hooks and notifications of a new generation are new deliveries. */
+  @Column({ type: 'int' }) generation!: number;
   /** When it (last) joined the queue: first come, first started. */
   @Column({ name: 'queued_at', type: 'timestamptz' }) queuedAt!: Date;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;

@@ -1,11 +1,8 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import type { CiSpec, FailureCap, PhaseScope, PhaseState } from '@app/contracts';
+import type { CiSpec, FailureCap, PhaseKind, PhaseScope, PhaseState } from '@app/contracts';
 import { numericTransformer } from './run.entity.js';
 
-/** The kinds of phase (the schema's CHECK). */
-export const PHASE_KINDS = ['code', 'plan', 'package', 'verify', 'promote', 'rollback'] as const;
-/** A kind of phase. */
-export type PhaseKind = (typeof PHASE_KINDS)[number];
+export { PHASE_KINDS, type PhaseKind } from '@app/contracts';
 
 /** A phase of a run, with its lease and attempt bookkeeping (the single source of truth). */
 @Entity({ name: 'phases' })

@@ -38,6 +38,8 @@ export class RunEntity {
   @Column({ name: 'strategy', type: 'jsonb' }) strategy!: CompiledStrategy;
   @Column({ name: 'max_parallel_phases', type: 'int' }) maxParallelPhases!: number;
   @Column({ name: 'approved_through_tier_index', type: 'int' }) approvedThroughTierIndex!: number;
+  /** Tiers after which the run waits for approval whatever its mode (a droplet build's checkpoints); null: the mode decides. */
+  @Column({ name: 'checkpoint_tiers', type: 'int', array: true, nullable: true }) checkpointTiers!: number[] | null;
   @Column({ name: 'approval_state', type: 'text' }) approvalState!: 'not_required' | 'pending' | 'approved' | 'rejected';
   @Column({ name: 'approval_notes', type: 'text', nullable: true }) approvalNotes!: string | null;
   @Column({ name: 'approved_at', type: 'timestamptz', nullable: true }) approvedAt!: Date | null;

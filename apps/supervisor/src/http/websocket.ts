@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { IdSchema, RunPathParamsSchema, StreamedEventSchema } from '@app/contracts';
-import type { EventStreamService } from '../services/event-stream.service.js';
+import { BuildPathParamsSchema, BuildStreamEventSchema, IdSchema, RunPathParamsSchema, StreamedEventSchema } from '@app/contracts';
+import { type BuildStreamSource, buildStreamMessageOf } from '@app/domain';
+import type { EventStreamService, StreamedEvent } from '../services/event-stream.service.js';
 import { apiKeyCheck } from './api-key.js';
 import { type ExtraApiRoute, named } from './api-route.js';
 
@@ -14,6 +15,18 @@ export const RUN_STREAM_ROUTE: ExtraApiRoute = {
   summary: 'WebSocket (Upgrade: websocket): the same events as /events, one JSON message each',
   params: RunPathParamsSchema,
   response: named('StreamedEvent', StreamedEventSchema),
+  success: 101,
+  errors: [401, 404],
+};
+
+/** The build stream in the OpenAPI document. */
+export const BUILD_STREAM_ROUTE: ExtraApiRoute = {
+  method: 'get',
+  path: '/executor/builds/:build_id/stream',
+  tag: 'builds',
+  summary: 'WebSocket (Upgrade: websocket): {type, phase, progress_percent, message, at} per step move; closed after the build ends',
+  params: BuildPathParamsSchema,
+  response: named('BuildStreamEvent', BuildStreamEventSchema),
   success: 101,
   errors: [401, 404],
 };
@@ -32,8 +45,9 @@ export function attachRunStreamWebSocket(server: Server, stream: EventStreamServ
   const keyMatches = apiKeyCheck(apiKey);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const m = /^\/runs\/([^/]+)\/stream$/.exec(url.pathname);
+    const m = /^\/runs\/([^/]+)\/stream$/.exec(url.pathname) ?? /^\/executor\/builds\/([^/]+)\/stream$/.exec(url.pathname);
     if (!m) return reject(socket, 404, 'ROUTE_NOT_FOUND');
+    const isBuild = url.pathname.startsWith('/executor/');
     if (keyMatches && !keyMatches(req.headers)) return reject(socket, 401, 'UNAUTHORIZED');
     let runId: string;
     try {
@@ -53,8 +67,19 @@ export function attachRunStreamWebSocket(server: Server, stream: EventStreamServ
             stop?.();
           });
           ws.on('message', () => undefined); // the stream is one-way; client messages are ignored
+          let progress = 0;
+          const send = isBuild
+            ? (e: StreamedEvent) => {
+                const msg = buildStreamMessageOf(e as unknown as BuildStreamSource, progress);
+                if (!msg) return;
+                progress = msg.progress_percent;
+                const { final, ...message } = msg;
+                ws.send(JSON.stringify(message));
+                if (final) ws.close(1000, 'build ended');
+              }
+            : (e: StreamedEvent) => ws.send(JSON.stringify(e));
           void stream
-            .subscribe(runId, after, true, (e) => ws.send(JSON.stringify(e)))
+            .subscribe(runId, after, true, send)
             .then((s) => {
               if (closed) s();
               else stop = s;

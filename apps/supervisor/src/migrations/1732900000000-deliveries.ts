@@ -17,7 +17,8 @@ export class Deliveries1732900000000 implements MigrationInterface {
     const [{ installed }] = (await q.query(`SELECT to_regclass($1) IS NOT NULL AS installed`, [`${JOB_QUEUE_SCHEMA}.version`])) as [{ installed: boolean }];
     // A pg-boss schema already there (shared database) is pg-boss's to migrate on start.
     if (!installed) await q.query(jobQueueConstructionSql());
-    for (const name of Object.values(JOB_QUEUES)) {
+    // The queues of this migration's time (later migrations create theirs): a migration never changes.
+    for (const name of [JOB_QUEUES.delivery]) {
       await q.query(`SELECT ${JOB_QUEUE_SCHEMA}.create_queue($1, $2::json)`, [name, JSON.stringify({ policy: 'standard' })]);
     }
     await q.query(`

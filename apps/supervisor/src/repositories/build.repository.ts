@@ -163,6 +163,37 @@ export class BuildRepository {
     return rows.map((r) => ({ runId: r.run_id, queuedAt: r.queued_at.getTime() }));
   }
 
+  /** Stores the plan the planning step had accepted (the first one: a plan is accepted once). Returns whether it was stored. */
+  async setPlan(em: EntityManager, runId: string, plan: unknown): Promise<boolean> {
+    const { count } = await execSql(em, `UPDATE builds SET plan = $2::jsonb WHERE run_id = $1 AND plan IS NULL`, [runId, JSON.stringify(plan)]);
+    return count === 1;
+  }
+
+  /** Records where promotion moved the base branch from and to; the first report wins (a resumed promotion sees no move). */
+  async setPromotion(em: EntityManager, runId: string, from: string | null, to: string): Promise<boolean> {
+    const { count } = await execSql(em, `UPDATE builds SET promoted_from = $2, promoted_to = $3 WHERE run_id = $1 AND promoted_to IS NULL`, [runId, from, to]);
+    return count === 1;
+  }
+
+  /** Starts a new generation (a retry): promotion and deployment are forgotten when the retry redoes them. */
+  async nextGeneration(em: EntityManager, runId: string, o: { forgetPromotion: boolean }): Promise<void> {
+    await execSql(
+      em,
+      `UPDATE builds SET generation = generation + 1, deployment_url = NULL${o.forgetPromotion ? ', promoted_from = NULL, promoted_to = NULL' : ''} WHERE run_id = $1`,
+      [runId],
+    );
+  }
+
+  /** Builds whose hooks may be due: running at step 5 or 6 (the orchestration's safety net after a restart). */
+  async listDelivering(em: EntityManager = this.ds.manager): Promise<string[]> {
+    const { rows } = await execSql<{ run_id: string }>(
+      em,
+      `SELECT b.run_id FROM builds b JOIN build_steps s ON s.run_id = b.run_id
+        WHERE b.status = 'running' AND s.step IN (5, 6) AND s.status = 'running' GROUP BY b.run_id`,
+    );
+    return rows.map((r) => r.run_id);
+  }
+
   /** Takes the lock that serializes admission (the cap holds across processes), until the caller's transaction ends. */
   async lockAdmission(em: EntityManager): Promise<void> {
     await execSql(em, `SELECT pg_advisory_xact_lock(hashtext('autopack.build-admission'))`);

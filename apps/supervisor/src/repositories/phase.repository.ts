@@ -58,7 +58,7 @@ export class PhaseRepository {
         WHERE p.id = (
               SELECT q.id FROM phases q
                 JOIN tiers t ON t.run_id = q.run_id AND t.tier_id = q.tier_id
-               WHERE q.run_id = $1 AND q.state = 'QUEUED' AND t.state <> 'FAILED'
+               WHERE q.run_id = $1 AND q.state = 'QUEUED' AND t.state <> 'FAILED' AND q.kind <> 'deploy'
                  AND t.tier_index = (SELECT min(t2.tier_index) FROM tiers t2 WHERE t2.run_id = $1 AND t2.state NOT IN ('COMPLETE','SKIPPED'))
                ORDER BY q.phase_index, q.id
                LIMIT 1)

@@ -58,6 +58,16 @@ export class RunRepository {
     await em.createQueryBuilder().update(RunEntity).set({ ...set, updatedAt: () => 'now()' }).where('run_id = :runId', { runId }).execute();
   }
 
+  /** Replaces the run's compiled strategy (a build's accepted plan adds its phases). */
+  async setStrategy(em: EntityManager, runId: string, strategy: RunEntity['strategy']): Promise<void> {
+    await execSql(em, `UPDATE runs SET strategy = $2::jsonb, updated_at = now() WHERE run_id = $1`, [runId, JSON.stringify(strategy)]);
+  }
+
+  /** Sets the tiers the run waits after and resets what was approved (a retried build waits at its checkpoints anew). */
+  async setCheckpoints(em: EntityManager, runId: string, approvedThroughTierIndex: number): Promise<void> {
+    await execSql(em, `UPDATE runs SET approved_through_tier_index = $2, updated_at = now() WHERE run_id = $1`, [runId, approvedThroughTierIndex]);
+  }
+
   /** Counts a CI run. */
   async addCiRun(em: EntityManager, runId: string): Promise<void> {
     await execSql(em, `UPDATE runs SET ci_runs_used = ci_runs_used + 1, updated_at = now() WHERE run_id = $1`, [runId]);
@@ -82,7 +92,9 @@ export class RunRepository {
         WHERE r.state = ANY($1::text[])
           AND ($2::text IS NULL OR r.run_id = $2)
           AND (SELECT count(*) FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL) < r.max_parallel_phases
-          AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED')
+          AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED' AND q.kind <> 'deploy')
+          -- A droplet build's run is claimable only while its build runs (not queued, waiting or over).
+          AND NOT EXISTS (SELECT 1 FROM builds b WHERE b.run_id = r.run_id AND b.status <> 'running')
         ORDER BY r.created_at, r.run_id
         LIMIT $3
         FOR UPDATE OF r SKIP LOCKED`,

@@ -100,6 +100,12 @@ export class BuildService {
     return checkpoint;
   }
 
+  /** Skips a pending step of a running build (step 6 when nothing was deployed or no register hook is set). */
+  async skipStep(em: EntityManager, runId: string, step: BuildStepNumber): Promise<void> {
+    await this.lockRunning(em, runId);
+    await this.moveStep(em, runId, step, 'skip', {});
+  }
+
   /** Fails a step of a running build (its try is over); the build is failed apart, by {@link fail}. */
   async failStep(em: EntityManager, runId: string, step: BuildStepNumber, o: { error?: string } = {}): Promise<void> {
     await this.lockRunning(em, runId);
@@ -170,11 +176,18 @@ export class BuildService {
   }
 
   /** The build's status as answered by `GET /executor/builds/{id}/status` (404 NOT_FOUND when none). */
-  async statusView(runId: string, now = Date.now()): Promise<BuildStatusResponse> {
-    const build = await this.builds.find(runId);
+  async statusView(runId: string, now = Date.now(), em: EntityManager = this.ds.manager): Promise<BuildStatusResponse> {
+    const build = await this.builds.find(runId, em);
     if (!build) throw new DomainError('NOT_FOUND', `build ${runId} not found`);
-    const [steps, history] = await Promise.all([this.builds.steps(runId), this.builds.stepDurations()]);
+    const steps = await this.builds.steps(runId, em);
+    const history = await this.builds.stepDurations(em);
     return this.view(build, steps, history, now);
+  }
+
+  /** Builds holding a slot (running or awaiting approval) and builds queued. */
+  async counts(): Promise<{ active: number; queued: number }> {
+    const [active, queued] = await Promise.all([this.builds.countRunning(this.ds.manager), this.builds.listQueued(this.ds.manager, 10_000)]);
+    return { active, queued: queued.length };
   }
 
   /** Builds matching the query, newest first. */
@@ -225,6 +238,12 @@ export class BuildService {
     if ((await this.builds.updateStep(em, runId, step, row.status, decided.to, changes)) !== 1) {
       throw new DomainError('STALE_STATE', `build ${runId} step ${step} is no longer ${row.status}`, { step, expected: row.status });
     }
+    // The stream's phase_start / phase_complete / error, with the progress once moved.
+    const [steps, history] = [await this.builds.steps(runId, em), await this.builds.stepDurations(em)];
+    const progress = estimateBuild(steps.map(stepView), history, Date.now()).progressPercent;
+    await this.events.append(em, [
+      { runId, type: 'build_step', payload: { step, name: stepName(step), from: row.status, to: decided.to, progress_percent: progress, ...(changes.error ? { error: changes.error } : {}) } },
+    ]);
   }
 
   private async lockOrThrow(em: EntityManager, runId: string): Promise<BuildEntity> {

@@ -6,6 +6,7 @@ import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { EventRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
 import { BudgetService, CLAIMABLE_RUN_STATES } from './budget.service.js';
+import { BuildOrchestrator } from './build-orchestrator.service.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { NotificationHub } from './notification-hub.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
@@ -21,6 +22,7 @@ export class ClaimService {
     private readonly progress: ProgressService,
     private readonly budgets: BudgetService,
     private readonly hub: NotificationHub,
+    private readonly builds: BuildOrchestrator,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
 
@@ -71,6 +73,7 @@ export class ClaimService {
   private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string, phaseStates: Record<string, PhaseState>): Promise<ClaimResponse> {
     const strategy = run.strategy.phases[phase.phaseId];
     const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
+    const build = await this.builds.claimContext(em, run);
     return {
       run_id: run.runId,
       phase_id: phase.phaseId,
@@ -93,6 +96,7 @@ export class ClaimService {
         ci: phase.ci,
         allow_mass_deletion: phase.allowMassDeletion,
         allow_mass_addition: phase.allowMassAddition,
+        kind: phase.kind,
       },
       strategy,
       budget_left: await this.budgets.budgetLeft(em, run, phase),
@@ -114,6 +118,7 @@ export class ClaimService {
         protected_paths: run.protectedPaths,
         phase_states: phaseStates,
       },
+      ...(build ? { build } : {}),
     };
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { DomainError, type FailureCap, type RunState } from '@app/contracts';
+import { DomainError, type FailureCap, type PhaseKind, type PhaseState, type RunState, type TierState } from '@app/contracts';
 import {
   type BudgetExhaustion,
   type RunEndEvent,
@@ -16,6 +16,17 @@ import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { EventRepository, type NewEvent, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import { IssueService } from './issue.service.js';
 
+/** A run as a settle left it: what listeners (a build's orchestration) follow. */
+export interface SettledRun {
+  run: RunEntity;
+  state: RunState;
+  tiers: { tierId: string; tierIndex: number; state: TierState }[];
+  phases: { phaseId: string; kind: PhaseKind; state: PhaseState }[];
+}
+
+/** Called inside the settling transaction, the run row locked. */
+export type SettleListener = (em: EntityManager, settled: SettledRun) => Promise<void>;
+
 /** Channel on which the supervisor announces that a run may have claimable work. */
 export const CLAIMABLE_CHANNEL = 'autopack_claimable';
 
@@ -25,6 +36,8 @@ export const CLAIMABLE_CHANNEL = 'autopack_claimable';
  */
 @Injectable()
 export class ProgressService {
+  private readonly listeners: SettleListener[] = [];
+
   constructor(
     private readonly runs: RunRepository,
     private readonly tiers: TierRepository,
@@ -32,6 +45,11 @@ export class ProgressService {
     private readonly events: EventRepository,
     private readonly issues: IssueService,
   ) {}
+
+  /** Registers a listener of every settle (called in its transaction, after its moves). */
+  onSettled(listener: SettleListener): void {
+    this.listeners.push(listener);
+  }
 
   /**
    * Re-derives tiers and the run from the phases: reads the run's snapshot once, lets the
@@ -45,6 +63,7 @@ export class ProgressService {
       state: run.state,
       approvalMode: run.approvalMode,
       approvedThroughTierIndex: run.approvedThroughTierIndex,
+      checkpointTierIndexes: run.checkpointTiers,
       tiers: tiers.map((t) => ({
         tierId: t.tierId,
         tierIndex: t.tierIndex,
@@ -66,7 +85,19 @@ export class ProgressService {
     await this.runs.refreshIssueCounts(em, run.runId);
     if (settlement.runMove && !(await this.applyRunMove(em, run, settlement.runMove))) throw stale();
     await this.events.append(em, settlement.events.map((e) => ({ runId: run.runId, ...e })));
-    return settlement.runMove?.to ?? run.state;
+    const state = settlement.runMove?.to ?? run.state;
+    if (this.listeners.length > 0 && run.checkpointTiers !== null && run.checkpointTiers !== undefined) {
+      const tierTo = new Map(settlement.tierMoves.map((m) => [m.tierId, m.to]));
+      const phaseTo = new Map(settlement.phaseMoves.map((m) => [m.phaseId, m.to]));
+      const settled: SettledRun = {
+        run,
+        state,
+        tiers: tiers.map((t) => ({ tierId: t.tierId, tierIndex: t.tierIndex, state: tierTo.get(t.tierId) ?? t.state })),
+        phases: phases.map((p) => ({ phaseId: p.phaseId, kind: p.kind, state: phaseTo.get(p.phaseId) ?? p.state })),
+      };
+      for (const listener of this.listeners) await listener(em, settled);
+    }
+    return state;
   }
 
   /** Ends a run on a crossed budget, storing the cap that ended it. */

@@ -1,12 +1,27 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { type ApproveRequest, DomainError, type ListRunsQuery, type RunResponse, type RunStartRequest } from '@app/contracts';
-import { DEFAULT_MAX_ABANDONMENTS, type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
+import { type ApproveRequest, DomainError, type ListRunsQuery, type PhaseCreate, type PhaseKind, type RunResponse, type RunStartRequest, type TierCreate } from '@app/contracts';
+import { type CompiledStrategy, DEFAULT_MAX_ABANDONMENTS, type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
+import type { RunEntity } from '../entities/index.js';
 import { EventRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { toBacklogState } from './issue.service.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
 import { toRunResponse } from './run-view.js';
+
+/** What a droplet build adds to the runs and phases it creates. */
+export interface RunExtras {
+  kinds?: Record<string, PhaseKind>;
+  /** Attempts per phase id, instead of the strategy's. */
+  maxAttempts?: Record<string, number>;
+  /** Tiers after which the run waits for approval (null: the approval mode decides). */
+  checkpointTiers?: number[] | null;
+}
+
+/** Two concurrent creations of the same id: the loser hits the primary key. */
+export function runExists(err: unknown, runId: string): unknown {
+  return (err as { code?: string }).code === '23505' ? new DomainError('RUN_EXISTS', `run ${runId} already exists`) : err;
+}
 
 function duplicates(values: (string | number)[]): (string | number)[] {
   const seen = new Set<string | number>();
@@ -94,112 +109,139 @@ export class RunService {
         phases: unknown.map((p) => ({ phase_id: p.phase_id, tier_id: p.tier_id })),
       });
     }
-    const r = req.run;
-    const safetyProfile = r.safety_profile ?? 'normal';
-    const projectId = r.project_id ?? 'default';
-
     let created: RunResponse | undefined;
     try {
       await this.ds.transaction(async (em) => {
-        if (await this.runs.find(r.run_id, em)) throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
-        const plan = r.schedule_debt_cleanup === false ? req : await this.withDebtCleanup(em, req, projectId);
-        const ruleset = ((await this.rulesets.find(em, projectId))?.ruleset ?? {}) as StrategyRuleset;
-        const strategy = compileStrategy({
-          safetyProfile,
-          tierIds: plan.tiers.map((t) => t.tier_id),
-          phases: plan.phases.map((p) => ({ phaseId: p.phase_id, tierId: p.tier_id, taskCategory: p.task_category, complexity: p.complexity })),
-          run: { tokenCap: r.token_cap, maxPhases: r.max_phases, maxDurationMinutes: r.max_duration_minutes },
-          ruleset,
-        });
-        const needsApproval = plan.phases.some((p) => !strategy.phases[p.phase_id].auto_apply);
-        const now = await this.runs.now(em);
-        await this.runs.insert(em, {
-          runId: r.run_id,
-          projectId,
-          state: 'RUN_CREATED',
-          safetyProfile,
-          runScope: r.run_scope ?? 'multi_tier',
-          approvalMode: r.approval_mode ?? 'auto',
-          baseBranch: r.base_branch ?? 'main',
-          repoUrl: r.repo_url ?? null,
-          ci: r.ci ?? null,
-          protectedPaths: r.protected_paths ?? [],
-          tokenCap: strategy.run.tokenCap,
-          costCapUsd: r.cost_cap_usd ?? null,
-          maxPhases: strategy.run.maxPhases,
-          maxDurationMinutes: strategy.run.maxDurationMinutes,
-          maxMinorIssuesTotal: strategy.run.maxMinorIssuesTotal,
-          tokensUsed: 0,
-          costUsedUsd: 0,
-          ciRunsUsed: 0,
-          minorIssuesCount: 0,
-          majorIssuesCount: 0,
-          failureReason: null,
-          failureCap: null,
-          debtStatus: plan === req ? null : `debt cleanup scheduled: ${plan.phases.length - req.phases.length} phase(s) for aged issues`,
-          maxParallelPhases: r.max_parallel_phases ?? 1,
-          approvedThroughTierIndex: -1,
-          approvalState: needsApproval ? 'pending' : 'not_required',
-          approvalNotes: null,
-          approvedAt: null,
-          strategy,
-          createdAt: now,
-          startedAt: now,
-          completedAt: null,
-        });
-        await this.tiers.insertMany(
-          em,
-          plan.tiers.map((t) => ({
-            runId: r.run_id,
-            tierId: t.tier_id,
-            tierIndex: t.tier_index,
-            name: t.name,
-            description: t.description ?? null,
-            state: 'PENDING' as const,
-            cleanliness: 'clean' as const,
-            minorIssuesCount: 0,
-            majorIssuesCount: 0,
-            tokensUsed: 0,
-            ciRunsUsed: 0,
-          })),
-        );
-        await this.phases.insertMany(
-          em,
-          plan.phases.map((p) => ({
-            runId: r.run_id,
-            phaseId: p.phase_id,
-            tierId: p.tier_id,
-            phaseIndex: p.phase_index,
-            name: p.name,
-            description: p.description ?? null,
-            taskCategory: p.task_category ?? null,
-            complexity: p.complexity ?? null,
-            builderMode: p.builder_mode ?? null,
-            scope: p.scope ?? null,
-            acceptanceCriteria: p.acceptance_criteria ?? [],
-            ci: p.ci ?? null,
-            allowMassDeletion: p.allow_mass_deletion ?? false,
-            allowMassAddition: p.allow_mass_addition ?? false,
-            state: 'QUEUED' as const,
-            maxAttempts: strategy.phases[p.phase_id].max_builder_attempts,
-            maxAbandonments: strategy.phases[p.phase_id].max_abandonments ?? DEFAULT_MAX_ABANDONMENTS,
-          })),
-        );
-        await this.events.append(em, [
-          { runId: r.run_id, type: 'run_created', payload: { tiers: plan.tiers.length, phases: plan.phases.length, safety_profile: safetyProfile } },
-        ]);
-        await this.events.notify(em, CLAIMABLE_CHANNEL, r.run_id);
+        await this.insertRun(em, req);
+        await this.events.notify(em, CLAIMABLE_CHANNEL, req.run.run_id);
         // One answer, read once: the stored answer (replayed for a repeated Idempotency-Key) and
         // the one returned now must be equal, to the budget minutes elapsed.
-        created = await this.get(r.run_id, em);
+        created = await this.get(req.run.run_id, em);
         await recordAnswer?.(em, { status: 201, body: created });
       });
     } catch (err) {
-      // Two concurrent starts of the same id: the loser hits the primary key.
-      if ((err as { code?: string }).code === '23505') throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
-      throw err;
+      throw runExists(err, req.run.run_id);
     }
     return created!;
+  }
+
+  /**
+   * Inserts a run with its tiers and phases (the plan already checked for unique ids and known
+   * tiers), its strategy compiled, in `em`'s transaction. `extras` are what a droplet build
+   * adds: phase kinds, attempts per phase, the tiers it waits after for approval.
+   */
+  async insertRun(em: EntityManager, req: RunStartRequest, extras: RunExtras = {}): Promise<void> {
+    const r = req.run;
+    const safetyProfile = r.safety_profile ?? 'normal';
+    const projectId = r.project_id ?? 'default';
+    if (await this.runs.find(r.run_id, em)) throw new DomainError('RUN_EXISTS', `run ${r.run_id} already exists`);
+    const plan = r.schedule_debt_cleanup === false ? req : await this.withDebtCleanup(em, req, projectId);
+    const ruleset = ((await this.rulesets.find(em, projectId))?.ruleset ?? {}) as StrategyRuleset;
+    const strategy = compileStrategy({
+      safetyProfile,
+      tierIds: plan.tiers.map((t) => t.tier_id),
+      phases: plan.phases.map((p) => ({ phaseId: p.phase_id, tierId: p.tier_id, taskCategory: p.task_category, complexity: p.complexity })),
+      run: { tokenCap: r.token_cap, maxPhases: r.max_phases, maxDurationMinutes: r.max_duration_minutes },
+      ruleset,
+    });
+    const needsApproval = plan.phases.some((p) => !strategy.phases[p.phase_id].auto_apply);
+    const now = await this.runs.now(em);
+    await this.runs.insert(em, {
+      runId: r.run_id,
+      projectId,
+      state: 'RUN_CREATED',
+      safetyProfile,
+      runScope: r.run_scope ?? 'multi_tier',
+      approvalMode: r.approval_mode ?? 'auto',
+      baseBranch: r.base_branch ?? 'main',
+      repoUrl: r.repo_url ?? null,
+      ci: r.ci ?? null,
+      protectedPaths: r.protected_paths ?? [],
+      tokenCap: strategy.run.tokenCap,
+      costCapUsd: r.cost_cap_usd ?? null,
+      maxPhases: strategy.run.maxPhases,
+      maxDurationMinutes: strategy.run.maxDurationMinutes,
+      maxMinorIssuesTotal: strategy.run.maxMinorIssuesTotal,
+      tokensUsed: 0,
+      costUsedUsd: 0,
+      ciRunsUsed: 0,
+      minorIssuesCount: 0,
+      majorIssuesCount: 0,
+      failureReason: null,
+      failureCap: null,
+      debtStatus: plan === req ? null : `debt cleanup scheduled: ${plan.phases.length - req.phases.length} phase(s) for aged issues`,
+      maxParallelPhases: r.max_parallel_phases ?? 1,
+      approvedThroughTierIndex: -1,
+      checkpointTiers: extras.checkpointTiers ?? null,
+      approvalState: needsApproval ? 'pending' : 'not_required',
+      approvalNotes: null,
+      approvedAt: null,
+      strategy,
+      createdAt: now,
+      startedAt: now,
+      completedAt: null,
+    });
+    await this.insertTiersAndPhases(em, r.run_id, plan.tiers, plan.phases, strategy, extras);
+    await this.events.append(em, [{ runId: r.run_id, type: 'run_created', payload: { tiers: plan.tiers.length, phases: plan.phases.length, safety_profile: safetyProfile } }]);
+  }
+
+  /**
+   * Adds tiers and phases to an existing run (a build's accepted plan), their strategy compiled
+   * with the run's ruleset and merged into the run's. The run's budgets do not change.
+   */
+  async addToRun(em: EntityManager, run: RunEntity, tiers: TierCreate[], phases: PhaseCreate[], extras: RunExtras = {}): Promise<void> {
+    const ruleset = ((await this.rulesets.find(em, run.projectId))?.ruleset ?? {}) as StrategyRuleset;
+    const compiled = compileStrategy({
+      safetyProfile: run.safetyProfile,
+      tierIds: tiers.map((t) => t.tier_id),
+      phases: phases.map((p) => ({ phaseId: p.phase_id, tierId: p.tier_id, taskCategory: p.task_category, complexity: p.complexity })),
+      ruleset,
+    });
+    const strategy = { ...run.strategy, phases: { ...run.strategy.phases, ...compiled.phases }, tiers: { ...run.strategy.tiers, ...compiled.tiers } };
+    await this.runs.setStrategy(em, run.runId, strategy);
+    await this.insertTiersAndPhases(em, run.runId, tiers, phases, compiled, extras);
+  }
+
+  private async insertTiersAndPhases(em: EntityManager, runId: string, tiers: TierCreate[], phases: PhaseCreate[], strategy: CompiledStrategy, extras: RunExtras): Promise<void> {
+    await this.tiers.insertMany(
+      em,
+      tiers.map((t) => ({
+        runId,
+        tierId: t.tier_id,
+        tierIndex: t.tier_index,
+        name: t.name,
+        description: t.description ?? null,
+        state: 'PENDING' as const,
+        cleanliness: 'clean' as const,
+        minorIssuesCount: 0,
+        majorIssuesCount: 0,
+        tokensUsed: 0,
+        ciRunsUsed: 0,
+      })),
+    );
+    await this.phases.insertMany(
+      em,
+      phases.map((p) => ({
+        runId,
+        phaseId: p.phase_id,
+        tierId: p.tier_id,
+        phaseIndex: p.phase_index,
+        name: p.name,
+        description: p.description ?? null,
+        taskCategory: p.task_category ?? null,
+        complexity: p.complexity ?? null,
+        builderMode: p.builder_mode ?? null,
+        scope: p.scope ?? null,
+        acceptanceCriteria: p.acceptance_criteria ?? [],
+        ci: p.ci ?? null,
+        allowMassDeletion: p.allow_mass_deletion ?? false,
+        allowMassAddition: p.allow_mass_addition ?? false,
+        kind: extras.kinds?.[p.phase_id] ?? 'code',
+        state: 'QUEUED' as const,
+        maxAttempts: extras.maxAttempts?.[p.phase_id] ?? strategy.phases[p.phase_id].max_builder_attempts,
+        maxAbandonments: strategy.phases[p.phase_id].max_abandonments ?? DEFAULT_MAX_ABANDONMENTS,
+      })),
+    );
   }
 
   /**
