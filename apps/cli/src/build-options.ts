@@ -71,17 +71,17 @@ ${EXIT_CODES}
   3  with --wait: the build failed or was cancelled (its error is printed)`;
 
 export const BUILDS_EPILOG = `Lists droplet builds (GET /executor/builds): id, status, current step,
-progress, deployment URL and creation time, newest first as the supervisor
-answers them.
+progress, deployment URL and creation time, in the supervisor's order.
 
 ${ENVIRONMENT}
 
 ${EXIT_CODES}`;
 
-export const APPROVE_EPILOG = `Answers an approval gate. When <id> is a build (GET /executor/builds/<id>/status
-answers), POST /executor/builds/<id>/approve; otherwise it is a run: POST
-/runs/<id>/approve. Prints the new status. A rejected build fails; nothing is
-promoted, deployed or registered.
+export const APPROVE_EPILOG = `Answers an approval gate. When <id> is a build (GET
+/executor/builds/<id>/status answers), POST /executor/builds/<id>/approve;
+when that answers 404, <id> is taken as a run: POST /runs/<id>/approve.
+Prints the new status. A rejected build fails; nothing is promoted,
+deployed or registered.
 
 ${ENVIRONMENT}
 
