@@ -167,6 +167,9 @@ describe('--version and --help', () => {
     executor: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'AUTOPACK_MODELS', 'AUTOPACK_LOG_LEVEL'],
     'llm-server': ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL'],
     demo: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'AUTOPACK_LOG_LEVEL'],
+    build: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
+    builds: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
+    approve: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
   };
 
   function expectSelfContained(r: Finished, command: string) {

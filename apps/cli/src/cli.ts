@@ -1,6 +1,19 @@
 import yargs, { type Arguments, type Argv, type Options } from 'yargs';
 import { EXECUTOR_OPTIONS, executorCommand } from '../../executor/src/cli.js';
 import { AUTOPACK_VERSION } from '../../supervisor/src/version.js';
+import {
+  APPROVE_EPILOG,
+  APPROVE_EXAMPLES,
+  APPROVE_OPTIONS,
+  BUILD_EPILOG,
+  BUILD_EXAMPLES,
+  BUILD_OPTIONS,
+  BUILDS_EPILOG,
+  BUILDS_EXAMPLES,
+  BUILDS_OPTIONS,
+  COMMAND_POSITIONALS,
+  REPEATABLE_FLAGS,
+} from './build-options.js';
 
 type OptionSpecs = Readonly<Record<string, Options>>;
 
@@ -27,6 +40,9 @@ const COMMAND_OPTIONS: Readonly<Record<string, OptionSpecs>> = {
   executor: EXECUTOR_OPTIONS,
   'llm-server': LLM_SERVER_OPTIONS,
   demo: DEMO_OPTIONS,
+  build: BUILD_OPTIONS,
+  builds: BUILDS_OPTIONS,
+  approve: APPROVE_OPTIONS,
 };
 const COMMANDS = Object.keys(COMMAND_OPTIONS);
 /** Flags every command takes (yargs adds them). */
@@ -41,14 +57,19 @@ const TOP_EPILOG = `Environment (each command's --help says what it reads and wh
               AUTOPACK_MODELS, AUTOPACK_LOG_LEVEL
   demo        OPENAI_API_KEY, ANTHROPIC_API_KEY (with --live),
               AUTOPACK_LOG_LEVEL
+  build, builds, approve
+              AUTOPACK_API_URL, AUTOPACK_API_KEY
   any         AUTOPACK_DEBUG=1 adds the stack trace to an unexpected error
 
 Exit codes:
   0  done (also --help and --version)
   1  bad usage or configuration: an unknown command or flag, a bad value
-     (nothing is started)
-  2  executor: the supervisor could not be reached after its retries
-  3  executor: the run it served ended in a failed state or was cancelled`;
+     (nothing is started); build, builds, approve: a 4xx answer (its code
+     and message are printed)
+  2  executor: the supervisor could not be reached after its retries;
+     build, builds, approve: the supervisor is unreachable or failing
+  3  executor: the run it served ended in a failed state or was cancelled;
+     build --wait: the build failed or was cancelled`;
 
 const SUPERVISOR_EPILOG = `Serves the REST API that plans runs, leases phases to executors and
 records attempts, audits, budgets and issues; GET /docs is the API
@@ -105,6 +126,13 @@ Exit codes:
   0  the run ended DONE_SUCCESS with one commit per phase
   1  bad usage, or the run did not succeed (the executor's log tail is
      printed)`;
+
+/** Adds `examples` to a command's help. */
+function withExamples<T>(y: Argv<T>, examples: ReadonlyArray<[string, string]>): Argv<T> {
+  let out = y;
+  for (const [cmd, what] of examples) out = out.example(cmd, what);
+  return out;
+}
 
 /** Usage problems found before anything starts: one line each, exit code 1. */
 export class CliUsageError extends Error {
@@ -200,13 +228,15 @@ export function usageProblems(command: string | undefined, args: readonly string
       continue;
     }
     const spec = specs[r.key];
-    if (seen.has(r.key)) {
+    if (seen.has(r.key) && !REPEATABLE_FLAGS.has(r.key)) {
       problems.add(`${flag.typed}: given more than once`);
       continue;
     }
     seen.set(r.key, flag.typed);
     if (spec.type === 'boolean') continue;
+    const choices = spec.choices === undefined ? undefined : ([] as unknown[]).concat(spec.choices).map(String);
     if (flag.value === undefined) problems.add(`${flag.typed}: needs a value`);
+    else if (choices && !choices.includes(flag.value)) problems.add(`${flag.typed}: must be one of ${choices.join(', ')} (got ${JSON.stringify(flag.value)})`);
     else if (spec.type === 'number' && (!flag.value.trim() || !Number.isFinite(Number(flag.value)))) {
       problems.add(`${flag.typed}: must be a number (got ${JSON.stringify(flag.value)})`);
     }
@@ -306,9 +336,40 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
         result = await runDemo({ live: args.live, dir: args.dir });
       },
     )
+    .command(
+      'build <intent>',
+      'start a droplet build from an intent; --wait follows it to the end',
+      (y) => withExamples(enter('build', y).options(BUILD_OPTIONS).positional('intent', { type: 'string', describe: 'what to build, in words' }).usage('$0 build "<intent>" [options]\n\nStart a droplet build.'), BUILD_EXAMPLES).epilog(BUILD_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runBuildCommand } = await import('./build-commands.js');
+        result = await runBuildCommand({ ...args, intent: String(args.intent) });
+      },
+    )
+    .command(
+      'builds',
+      'list droplet builds',
+      (y) => withExamples(enter('builds', y).options(BUILDS_OPTIONS).usage('$0 builds [options]\n\nList droplet builds.'), BUILDS_EXAMPLES).epilog(BUILDS_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runBuildsCommand } = await import('./build-commands.js');
+        result = await runBuildsCommand(args);
+      },
+    )
+    .command(
+      'approve <id>',
+      'approve (or --reject) a build or run waiting for approval',
+      (y) => withExamples(enter('approve', y).options(APPROVE_OPTIONS).positional('id', { type: 'string', describe: 'a build id or a run id' }).usage('$0 approve <id> [options]\n\nAnswer an approval gate.'), APPROVE_EXAMPLES).epilog(APPROVE_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runApproveCommand } = await import('./build-commands.js');
+        result = await runApproveCommand({ ...args, id: String(args.id) });
+      },
+    )
     .example('$0 supervisor', 'start the supervisor on http://127.0.0.1:8000')
     .example('$0 executor --run-id my-run --workspace ./repo', 'serve run my-run in ./repo')
     .example('$0 demo', 'a whole run end to end, offline')
+    .example('$0 build "A URL shortener" --wait', 'build from an intent and follow it')
     .epilog(TOP_EPILOG)
     // Checked before yargs' own validation and before any handler: every problem, as typed.
     .middleware((args) => {
@@ -327,6 +388,8 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       // An error a command handler threw is not a usage problem: main.ts reports it.
       if (err && err.name !== 'YError') throw err;
       const text = (msg ?? err?.message ?? 'bad usage').split('\n')[0];
+      const positionals = command ? COMMAND_POSITIONALS[command] : undefined;
+      if (positionals && /^Not enough non-option arguments/.test(text)) throw new CliUsageError([`${prefix()}: missing ${positionals.map((p) => `<${p}>`).join(' ')}`]);
       const meant = /^Did you mean (.+)\?$/.exec(text);
       if (meant) {
         const typed = argv.find((a) => !isFlag(a)) ?? '';
