@@ -2,7 +2,12 @@ import { BUILD_STATUSES, BUILD_STEP_STATUSES, type BuildStatus, type BuildStepNu
 import {
   BUILD_EVENTS,
   BUILD_STEP_EVENTS,
+  BUILD_TIERS,
   type BuildStepView,
+  buildCheckpointTiers,
+  buildStepOfTier,
+  buildStreamMessageOf,
+  followBuildSteps,
   DEFAULT_STEP_SECONDS,
   buildsToStart,
   checkpointAfter,
@@ -179,5 +184,71 @@ describe('estimateBuild', () => {
     expect(estimateBuild(running(300), {}, now)).toEqual({ progressPercent: Math.floor((100 * 370) / total), secondsRemaining: total - 370 });
     // Overdue: never 100%, never a negative remainder.
     expect(estimateBuild(running(5000), {}, now)).toEqual({ progressPercent: Math.floor((100 * (70 + 570)) / total), secondsRemaining: total - 640 });
+  });
+});
+
+describe("a build run's tiers and steps", () => {
+  const tier = (tierIndex: number, state: string) => ({ tierIndex, state });
+  const steps = (...statuses: BuildStepStatus[]) => statuses.map((status, i) => ({ step: (i + 1) as BuildStepNumber, status }));
+
+  it('maps each tier to the step it carries: planned tiers are Build', () => {
+    expect([0, 1, 2, 7, 8999, 9000, 9001, 9002].map(buildStepOfTier)).toEqual([1, 2, 3, 3, 3, 4, 5, 5]);
+  });
+
+  it('waits at the checkpoints of the approval mode', () => {
+    expect(buildCheckpointTiers('auto')).toEqual([]);
+    expect(buildCheckpointTiers('final')).toEqual([BUILD_TIERS.verify.tier_index]);
+    expect(buildCheckpointTiers('checkpoints')).toEqual([BUILD_TIERS.spec.tier_index, BUILD_TIERS.verify.tier_index]);
+  });
+
+  it.each([
+    ['nothing begun', [tier(0, 'PENDING'), tier(1, 'PENDING')], steps('pending', 'pending', 'pending', 'pending', 'pending', 'pending'), []],
+    ['the planning tier started', [tier(0, 'IN_PROGRESS'), tier(1, 'PENDING')], steps('pending', 'pending', 'pending', 'pending', 'pending', 'pending'), [{ step: 1, event: 'start' }]],
+    [
+      'planning done, package started at once',
+      [tier(0, 'COMPLETE'), tier(1, 'IN_PROGRESS')],
+      steps('running', 'pending', 'pending', 'pending', 'pending', 'pending'),
+      [
+        { step: 1, event: 'complete' },
+        { step: 2, event: 'start' },
+      ],
+    ],
+    ['Build waits for all planned tiers', [tier(0, 'COMPLETE'), tier(1, 'COMPLETE'), tier(2, 'COMPLETE'), tier(3, 'IN_PROGRESS')], steps('completed', 'completed', 'running', 'pending', 'pending', 'pending'), []],
+    [
+      'a failed planned tier fails Build; the tiers it skipped start nothing',
+      [tier(0, 'COMPLETE'), tier(1, 'COMPLETE'), tier(2, 'FAILED'), tier(9000, 'SKIPPED'), tier(9001, 'SKIPPED'), tier(9002, 'SKIPPED')],
+      steps('completed', 'completed', 'running', 'pending', 'pending', 'pending'),
+      [{ step: 3, event: 'fail' }],
+    ],
+    ['promotion done: Deploy runs on (the hooks complete it)', [tier(9000, 'COMPLETE'), tier(9001, 'COMPLETE'), tier(9002, 'PENDING')], steps('completed', 'completed', 'completed', 'completed', 'running', 'pending'), []],
+    ['a failed deploy tier fails Deploy', [tier(9001, 'COMPLETE'), tier(9002, 'FAILED')], steps('completed', 'completed', 'completed', 'completed', 'running', 'pending'), [{ step: 5, event: 'fail' }]],
+  ] as const)('%s', (_what, tiers, current, moves) => {
+    expect(followBuildSteps(tiers, current)).toEqual(moves);
+  });
+});
+
+describe('the build stream', () => {
+  const at = '2026-11-30T12:00:00.000Z';
+  const event = (type: string, payload: Record<string, unknown>, phase_id: string | null = null) => ({ type, phase_id, created_at: at, payload });
+
+  it('turns step moves, waits and ends into the contract messages', () => {
+    expect(buildStreamMessageOf(event('build_step', { step: 1, name: 'SPEC Generation', from: 'pending', to: 'running', progress_percent: 0 }), 0)).toEqual({
+      type: 'phase_start',
+      phase: 'SPEC Generation',
+      progress_percent: 0,
+      message: 'SPEC Generation started',
+      at,
+      final: false,
+    });
+    expect(buildStreamMessageOf(event('build_step', { step: 4, name: 'Verify', from: 'running', to: 'failed', progress_percent: 60, error: 'ci_failed: 1' }), 50)).toMatchObject({ type: 'error', phase: 'Verify', progress_percent: 60, final: false });
+    expect(buildStreamMessageOf(event('build_status', { from: 'running', to: 'awaiting_approval', checkpoint: 'built', step: 4 }), 70)).toMatchObject({ type: 'awaiting_approval', phase: 'Verify', progress_percent: 70, message: 'waiting for approval at built' });
+    expect(buildStreamMessageOf(event('build_status', { from: 'running', to: 'completed' }), 90)).toMatchObject({ type: 'build_complete', progress_percent: 100, final: true });
+    expect(buildStreamMessageOf(event('build_status', { from: 'awaiting_approval', to: 'failed', error: 'rejected' }), 70)).toMatchObject({ type: 'error', final: true });
+  });
+
+  it('reports a planned phase completed as progress within Build, and ignores the rest', () => {
+    expect(buildStreamMessageOf(event('phase_state', { from: 'GATE', to: 'COMPLETE' }, 'api'), 40)).toMatchObject({ type: 'phase_progress', phase: 'Build', progress_percent: 40, message: 'phase api completed' });
+    expect(buildStreamMessageOf(event('phase_state', { from: 'GATE', to: 'COMPLETE' }, 'verify'), 40)).toBeNull();
+    expect(buildStreamMessageOf(event('phase_claimed', { attempt: 1 }, 'api'), 40)).toBeNull();
   });
 });

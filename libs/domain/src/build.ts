@@ -212,7 +212,7 @@ export interface BuildStepFollow {
  * The step moves that follow from the tiers of a build's run (steps 1 to 5; step 5 is only
  * started or failed here: the supervisor's hooks complete it, and step 6). Pure. A step with
  * no tier yet (step 3 before the plan was accepted) does not move. A step starts when one of
- * its tiers left PENDING; completes when all of them are COMPLETE or SKIPPED (not step 5);
+ * its tiers is in progress, complete or failed (not merely skipped after an earlier failure); completes when all of them are COMPLETE or SKIPPED (not step 5);
  * fails when one of them FAILED. Moves are given in step order, each from the current status.
  */
 export function followBuildSteps(tiers: readonly { tierIndex: number; state: string }[], steps: readonly BuildStepView[]): BuildStepFollow[] {
@@ -223,7 +223,8 @@ export function followBuildSteps(tiers: readonly { tierIndex: number; state: str
     if (own.length === 0) continue;
     const failed = own.some((t) => t.state === 'FAILED');
     const done = own.every((t) => t.state === 'COMPLETE' || t.state === 'SKIPPED');
-    const begun = own.some((t) => t.state !== 'PENDING');
+    // Tiers skipped because an earlier one failed do not start their step.
+    const begun = own.some((t) => t.state === 'IN_PROGRESS' || t.state === 'COMPLETE' || t.state === 'FAILED');
     let status = s.status;
     if (status === 'pending' && (begun || failed)) {
       moves.push({ step: s.step, event: 'start' });

@@ -1,5 +1,5 @@
 import type { PhaseState, RunState, TierState } from '@app/contracts';
-import { type RunEndEvent, type RunSnapshot, type SettlePhase, SKIPPED_BY_FAILED_TIER, decideRunEnd, decideRunReopen, settleRun } from './settle.js';
+import { type RunEndEvent, type RunSnapshot, type SettlePhase, SKIPPED_BY_FAILED_TIER, decideRunEnd, decideRunReopen, checkpointAtTiers, settleRun } from './settle.js';
 
 const phase = (phaseId: string, tierId: string, state: PhaseState, extra: Partial<SettlePhase> = {}): SettlePhase => ({
   phaseId,
@@ -170,5 +170,20 @@ describe('decideRunReopen', () => {
       { phaseId: 'blocked', type: 'phase_state', payload: { from: 'SKIPPED', to: 'QUEUED', event: 'reopen', reason: 'phase failed was retried' } },
       { type: 'run_state', payload: { from: 'DONE_FAILED_REQUIRES_HUMAN_REVIEW', to: 'PHASE_EXECUTION' } },
     ]);
+  });
+});
+
+describe('checkpoints at given tiers (a droplet build)', () => {
+  const t = (tierIndex: number, state: 'PENDING' | 'IN_PROGRESS' | 'COMPLETE') => ({ tierId: `t${tierIndex}`, tierIndex, state });
+
+  it.each([
+    ['the checkpoint tier is done and not approved', [t(0, 'COMPLETE'), t(1, 'PENDING')], [0], -1, false, true],
+    ['it was approved already', [t(0, 'COMPLETE'), t(1, 'PENDING')], [0], 0, false, false],
+    ['a tier after it is done but the checkpoint tier is not reached', [t(0, 'COMPLETE'), t(1, 'PENDING'), t(9000, 'PENDING')], [9000], -1, false, false],
+    ['a phase is still leased', [t(0, 'COMPLETE'), t(1, 'PENDING')], [0], -1, true, false],
+    ['nothing remains after it', [t(0, 'COMPLETE'), t(9000, 'COMPLETE')], [9000], 0, false, false],
+    ['no checkpoints (auto)', [t(0, 'COMPLETE'), t(1, 'PENDING')], [], -1, false, false],
+  ] as const)('%s', (_what, tiers, checkpoints, approvedThrough, leased, needed) => {
+    expect(checkpointAtTiers(tiers, checkpoints, approvedThrough, leased).needed).toBe(needed);
   });
 });

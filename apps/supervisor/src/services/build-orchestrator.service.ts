@@ -54,8 +54,6 @@ import { RunService } from './run.service.js';
 
 /** Attempts of each build step's phase (CONTRACT.md section 8: each step is retried up to 10 times). */
 const STEP_ATTEMPTS = 10;
-/** Attempts of a health check (its `timeout_s` bounds each one). */
-const HEALTH_CHECK_RETRIES = 5;
 
 /** The phases every build's run starts with, one per step it carries, with their kinds. */
 const BUILD_PHASES: readonly (PhaseCreate & { kind: PhaseKind })[] = [
@@ -411,7 +409,7 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
               await this.builds.updateStatus(em, runId, 'running', 'running', { deploymentUrl: url });
             }
             const h = await this.deliveries.outcomeOf(key('health_check'));
-            if (!h) return void (await this.deliveries.request(em, key('health_check'), { channel: 'http', call: healthCall(hooks.health_check, healthUrl) }));
+            if (!h) return void (await this.deliveries.request(em, key('health_check'), { channel: 'http', call: healthCall(hooks.health_check, healthUrl, this.config.deliveryRetryDelaySeconds) }));
             if (h.state === 'pending') return;
             if (h.state === 'failed') failure = `health check failed after ${h.attempts} attempt(s): ${h.lastError ?? `HTTP ${h.responseStatus}`}`;
           }
@@ -526,14 +524,19 @@ export function plannedRows(plan: SubmitPlanArgs): { tiers: TierCreate[]; phases
   return { tiers, phases };
 }
 
-/** The health check as a GET delivery: expected status, a timeout per try, a few tries with backoff. */
-function healthCall(h: HealthCheck, url: string) {
+/**
+ * The health check as a GET delivery: `timeout_s` is how long the service has to become
+ * healthy, so the tries (each at most 10 s) with their backoff from `retryDelayS` fit in it.
+ */
+export function healthCall(h: HealthCheck, url: string, retryDelayS: number) {
+  const total = h.timeout_s ?? HEALTH_CHECK_DEFAULTS.timeout_s;
+  const retries = Math.max(1, Math.floor(Math.log2(total / Math.max(retryDelayS, 0.001) + 1)));
   return {
     url,
     method: 'GET',
     headers: {},
     expectStatus: h.expect_status ?? HEALTH_CHECK_DEFAULTS.expect_status,
-    timeoutS: Math.min(h.timeout_s ?? HEALTH_CHECK_DEFAULTS.timeout_s, 30),
-    retries: HEALTH_CHECK_RETRIES,
+    timeoutS: Math.min(total, 10),
+    retries,
   };
 }
