@@ -174,7 +174,7 @@ describe('observability', () => {
       .filter(([, ops]) => ops.post?.parameters?.some((p) => p.name === 'Idempotency-Key' && p.in === 'header'))
       .map(([p]) => p)
       .sort();
-    expect(withKey).toEqual(['/phases/claim', '/runs/start', '/runs/{run_id}/phases/{phase_id}/record_issue', '/runs/{run_id}/phases/{phase_id}/reserve_budget']);
+    expect(withKey).toEqual(['/executor/build-droplet', '/phases/claim', '/runs/start', '/runs/{run_id}/phases/{phase_id}/record_issue', '/runs/{run_id}/phases/{phase_id}/reserve_budget']);
     const docs = await fetch(`${sup.url}/docs`);
     expect(docs.headers.get('content-type')).toContain('text/html');
     expect((await fetch(`${sup.url}/docs/assets/swagger-ui-bundle.js`)).status).toBe(200);

@@ -111,7 +111,7 @@ describe('the OpenAPI document', () => {
     // Documented but not in Express's router: only the WebSocket upgrade, served beside it.
     const servedKeys = new Set(served.map((r) => `${r.method} ${toOpenApi(r.path)}`));
     const extra = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)).filter((r) => !servedKeys.has(r));
-    expect(extra).toEqual(['get /runs/{run_id}/stream']);
+    expect(extra.sort()).toEqual(['get /executor/builds/{build_id}/stream', 'get /runs/{run_id}/stream']);
   });
 
   it('describes what the routes answer: live answers parse with the registered schemas and have no undocumented field', async () => {
@@ -131,7 +131,10 @@ describe('the OpenAPI document', () => {
       { route: 'post /runs/:run_id/phases/:phase_id/heartbeat', body: (await http(sup.url, 'POST', `${base}/heartbeat`, { lease_token: claim.lease_token })).body },
       { route: 'post /runs/:run_id/phases/:phase_id/reserve_budget', body: (await http(sup.url, 'POST', `${base}/reserve_budget`, { lease_token: claim.lease_token, tokens: 10 })).body },
     ];
-    const values: Record<string, string> = { run_id: runId, phase_id: claim.phase_id, project_id: 'oa' };
+    const accepted = await http(sup.url, 'POST', '/executor/build-droplet', { architect_intent: 'Build a tiny service', droplet_id: 'oa-build' });
+    expect(accepted.status).toBe(202);
+    answers.push({ route: 'post /executor/build-droplet', body: accepted.body });
+    const values: Record<string, string> = { run_id: runId, phase_id: claim.phase_id, project_id: 'oa', build_id: 'oa-build' };
     for (const { method, path } of servedRoutes()) {
       const spec = nest.get(`${method} ${path}`)?.spec;
       if (method !== 'get' || (spec?.contentType ?? 'application/json') !== 'application/json') continue;
