@@ -65,6 +65,8 @@ describe('droplet builds under control', () => {
     // Waiting means waiting: nothing but the SPEC is on the branch, and no executor claims.
     expect((await branchLog(repos.checkpoints, 'autonomous/cp-1', { depth: 5 })).map((c) => c.trailers['Autopack-Phase'])).toEqual(['spec']);
 
+    // The run behind the build is approved through the build only.
+    expect((await http(sup.url, 'POST', '/runs/cp-1/approve', { approved: true })).status).toBe(409);
     const wrong = await approve('cp-1', { approved: true, checkpoint: 'built' });
     expect({ status: wrong.status, code: wrong.body.error?.code }).toEqual({ status: 409, code: 'INVALID_TRANSITION' });
     expect((await approve('cp-1', { approved: true, checkpoint: 'spec_generated', notes: 'SPEC reads well' })).status).toBe(200);
@@ -207,6 +209,12 @@ describe('droplet builds under control', () => {
     expect((await http(sup.url, 'GET', `/executor/builds/${queued}/status`)).body.status).toBe('running');
     const listed = (await http(sup.url, 'GET', '/executor/builds?status=running')).body.builds.map((b: { build_id: string }) => b.build_id);
     expect(listed).toEqual(expect.arrayContaining(ids.filter((id) => id !== running)));
-    for (const id of ids) if (id !== running) await http(sup.url, 'DELETE', `/executor/builds/${id}`);
+    // A droplet is built again: a new build with an id of its own, in the queue's tail.
+    const again = await http(sup.url, 'POST', '/executor/build-droplet', { architect_intent: DROPLET_INTENT, droplet_id: 'cap-1' });
+    expect(again.status).toBe(202);
+    expect(again.body.build_id).toMatch(/^cap-1-[0-9a-f]{6}$/);
+    expect(again.body.status).toBe('queued');
+    expect((await http(sup.url, 'GET', `/executor/builds/${again.body.build_id}/status`)).body).toMatchObject({ droplet_id: 'cap-1', status: 'queued' });
+    for (const id of [...ids, again.body.build_id]) if (id !== running) await http(sup.url, 'DELETE', `/executor/builds/${id}`);
   }, 60_000);
 });

@@ -15,7 +15,7 @@ export const MAX_INTENT_CHARS = 20_000;
 /** Body of `POST /executor/build-droplet`. */
 export const BuildDropletRequestSchema = z.strictObject({
   architect_intent: z.string().trim().min(1).max(MAX_INTENT_CHARS),
-  /** Also the run's id when given (it must be free); generated otherwise. */
+  /** The droplet (service) built; its first build takes it as build id (and run id), later builds a suffixed one. Generated ids otherwise. */
   droplet_id: IdSchema.optional(),
   droplet_name: z.string().trim().min(1).max(200).optional(),
   approval_mode: BuildApprovalModeSchema.default('auto'),

@@ -127,10 +127,12 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
 
   /** `POST /executor/build-droplet`. */
   async create(req: BuildDropletRequest, recordAnswer?: RecordAnswer): Promise<BuildAcceptedResponse> {
-    const runId = req.droplet_id ?? `build-${randomUUID().slice(0, 8)}`;
+    let runId = req.droplet_id ?? `build-${randomUUID().slice(0, 8)}`;
     let answer: BuildAcceptedResponse | undefined;
     try {
       await this.ds.transaction(async (em) => {
+        // A droplet is built again and again: its first build takes its id, later ones a suffix.
+        if (req.droplet_id && (await this.runs.find(runId, em))) runId = `${req.droplet_id}-${randomUUID().slice(0, 6)}`;
         await this.runService.insertRun(
           em,
           {

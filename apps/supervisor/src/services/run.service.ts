@@ -71,6 +71,8 @@ export class RunService {
         return;
       }
       if (run.state !== 'AWAITING_APPROVAL') throw new DomainError('INVALID_TRANSITION', `run ${runId} is ${run.state}, not awaiting approval`, { state: run.state });
+      // A droplet build's checkpoints are the build's: answered where the build records them too.
+      if (run.checkpointTiers !== null) throw new DomainError('INVALID_TRANSITION', `run ${runId} is a droplet build: approve it with POST /executor/builds/${runId}/approve`, { state: run.state });
       if (!decision.approved) {
         await this.runs.setApproval(em, runId, { approvalState: 'rejected', approvalNotes: notes, approvedAt: now });
         await this.progress.endRun(em, { ...run, approvalState: 'rejected' }, 'reject', `rejected by operator${notes ? `: ${notes}` : ''}`);
