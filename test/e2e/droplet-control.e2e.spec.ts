@@ -20,7 +20,7 @@ let targets: DropletTargets;
 let tmp: string;
 const servers: ScriptedLlmServer[] = [];
 const repos: Record<string, string> = {};
-const REPO_NAMES = ['checkpoints', 'final', 'unhealthy', 'retried'];
+const REPO_NAMES = ['checkpoints', 'final', 'unhealthy', 'retried', 'nodeploy'];
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-droplet-control-'));
@@ -184,6 +184,23 @@ describe('droplet builds under control', () => {
     const log = (await branchLog(repos.retried, 'autonomous/retry-1', { depth: 10 })).reverse();
     expect(log.map((c) => c.trailers['Autopack-Phase'])).toEqual(['spec', 'package', DROPLET_PHASE_ID]);
     expect(targets.registry.entries().filter((e) => e.build_id === 'retry-1')).toHaveLength(1);
+  }, 180_000);
+
+  it('without a deploy hook (or with auto_deploy false) promotion alone is Deploy, and Register is skipped', async () => {
+    const llm = await llmServer(dropletScript());
+    const hooks = dropletHooks(targets, repos.nodeploy);
+    await startBuild('nodeploy-1', { auto_deploy: false, ...hooks });
+    const executor = startBuildExecutor('nodeploy-1', repos.nodeploy, sup.url, executorEnv(tmp, llm));
+    const done = await waitForBuild(sup.url, 'nodeploy-1', ['completed', 'failed']);
+    expect({ status: done.status, steps: stepStatuses(done), url: done.deployment_url ?? null }).toEqual({
+      status: 'completed',
+      steps: ['completed', 'completed', 'completed', 'completed', 'completed', 'skipped'],
+      url: null,
+    });
+    expect((await executor.done).code).toBe(0);
+    expect(await headCommit(repos.nodeploy, 'main')).toBe(await headCommit(repos.nodeploy, 'autonomous/nodeploy-1'));
+    expect(targets.deployer.deployments().filter((d) => d.build_id === 'nodeploy-1')).toEqual([]);
+    expect(targets.registry.entries().filter((e) => e.build_id === 'nodeploy-1')).toEqual([]);
   }, 180_000);
 
   it('runs at most AUTOPACK_MAX_CONCURRENT_BUILDS builds; the fourth waits queued and starts first come first served', async () => {

@@ -68,6 +68,11 @@ export class RunRepository {
     await execSql(em, `UPDATE runs SET approved_through_tier_index = $2, updated_at = now() WHERE run_id = $1`, [runId, approvedThroughTierIndex]);
   }
 
+  /** Starts the run's wall-time budget now (a queued build starts when admitted). */
+  async restartClock(em: EntityManager, runId: string): Promise<void> {
+    await execSql(em, `UPDATE runs SET started_at = now(), updated_at = now() WHERE run_id = $1`, [runId]);
+  }
+
   /** Counts a CI run. */
   async addCiRun(em: EntityManager, runId: string): Promise<void> {
     await execSql(em, `UPDATE runs SET ci_runs_used = ci_runs_used + 1, updated_at = now() WHERE run_id = $1`, [runId]);

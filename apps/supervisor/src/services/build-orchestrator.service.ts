@@ -492,7 +492,11 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
 
   /** Starts queued builds as far as the cap leaves room, and wakes the executors of the ones started. */
   private async admit(em: EntityManager): Promise<void> {
-    for (const started of await this.buildService.admit(em)) await this.events.notify(em, CLAIMABLE_CHANNEL, started);
+    for (const started of await this.buildService.admit(em)) {
+      // The wall-time budget counts from the start, not from joining the queue.
+      await this.runs.restartClock(em, started);
+      await this.events.notify(em, CLAIMABLE_CHANNEL, started);
+    }
   }
 
   /** The build's hooks: those its request gave, else the configured ones. */
