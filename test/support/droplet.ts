@@ -14,7 +14,10 @@ export async function emptyRepository(dir: string): Promise<string> {
   return dir;
 }
 
-/** The local deploy target and registry of a droplet test (`dropletHooks` in apps/cli/src/demo-droplet.ts reaches them). */
+/** The hooks of a build body that reach the targets below (the demo uses them too, so they live with it). */
+export { dropletHooks } from '../../apps/cli/src/demo-droplet.js';
+
+/** The local deploy target and registry of a droplet test. */
 export interface DropletTargets {
   deployer: DemoDeployer;
   registry: DemoRegistry;
