@@ -4,8 +4,8 @@ import path from 'node:path';
 import { branchLog, headCommit } from '@app/git';
 import { type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
 import WebSocket from 'ws';
-import { DROPLET_INTENT, DROPLET_PHASE_ID, dropletScript } from '../../apps/cli/src/demo-droplet.js';
-import { type DropletTargets, dropletHooks, emptyRepository, executorEnv, startBuildExecutor, startDropletTargets, waitForBuild } from '../support/droplet.js';
+import { DROPLET_INTENT, DROPLET_PHASE_ID, dropletHooks, dropletScript } from '../../apps/cli/src/demo-droplet.js';
+import { type DropletTargets, emptyRepository, executorEnv, startBuildExecutor, startDropletTargets, waitForBuild } from '../support/droplet.js';
 import { gitFsck } from '../support/processes.js';
 import { http, startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 

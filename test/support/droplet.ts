@@ -14,7 +14,10 @@ export async function emptyRepository(dir: string): Promise<string> {
   return dir;
 }
 
-/** The local deploy target and registry of a droplet test, and the hooks that reach them. */
+/** The hooks of a build body that reach the targets below (the demo uses them too, so they live with it). */
+export { dropletHooks } from '../../apps/cli/src/demo-droplet.js';
+
+/** The local deploy target and registry of a droplet test. */
 export interface DropletTargets {
   deployer: DemoDeployer;
   registry: DemoRegistry;
@@ -32,16 +35,6 @@ export async function startDropletTargets(root: string, repos: string[]): Promis
       await deployer.close();
       await registry.close();
     },
-  };
-}
-
-/** The hooks of a build body that deploys `repo` through the demo deployer and registers with the demo registry. */
-export function dropletHooks(t: DropletTargets, repo: string) {
-  return {
-    deploy: { url: `${t.deployer.url}/deploy`, body: { build_id: '{{build_id}}', droplet_id: '{{droplet_id}}', commit_sha: '{{commit_sha}}', repo, branch: '{{branch}}' }, timeout_s: 30, retries: 1 },
-    health_check: { url: `${t.deployer.url}/builds/{{build_id}}/health`, expect_status: 200, timeout_s: 10 },
-    register: { url: `${t.registry.url}/register`, body: { build_id: '{{build_id}}', droplet_id: '{{droplet_id}}', deployment_url: '{{deployment_url}}', commit_sha: '{{commit_sha}}' } },
-    rollback: { url: `${t.deployer.url}/rollback`, body: { build_id: '{{build_id}}' }, retries: 1 },
   };
 }
 

@@ -31,6 +31,7 @@ const LLM_SERVER_OPTIONS = {
 
 const DEMO_OPTIONS = {
   live: { type: 'boolean', default: false, describe: 'call the real providers with the keys in the environment' },
+  plan: { type: 'boolean', default: false, describe: 'the plan-file demo instead: a 2-tier, 4-phase run on a sample repository' },
   dir: { type: 'string', describe: 'where to create the demo', defaultDescription: '.autopack/demo/<timestamp>' },
 } as const satisfies OptionSpecs;
 
@@ -110,11 +111,18 @@ Exit codes:
   0  stopped by SIGINT/SIGTERM
   1  bad usage, an invalid script, or the address is in use`;
 
-const DEMO_EPILOG = `Creates a small sample repository, starts a supervisor (embedded
-PostgreSQL) and an executor as separate processes, runs 2 tiers and 4
-phases with a bundled scripted LLM server (or the real providers with
---live), and prints the run summary, the integration branch and where the
-logs are. Offline, no database and no key are needed.
+const DEMO_EPILOG = `Starts a droplet build from an intent in auto mode: creates an empty
+repository, starts a supervisor (embedded PostgreSQL) and an executor as
+separate processes, a local deployer and a local registry, and plays the
+planner, builder and auditor from a bundled scripted LLM server (or the
+real providers with --live). The plan writes a tiny HTTP service with a
+test; the build verifies, promotes, deploys it as a local process,
+checks its health and registers it. The demo prints each step, the
+deployment URL with the service's answers, the registry entry, the
+branch log and where the logs are, then stops everything it started.
+With --plan: the plan-file demo instead (a sample repository, 2 tiers
+and 4 phases; it prints the run summary and the integration branch).
+Offline, no database and no key are needed.
 
 Environment:
   OPENAI_API_KEY, ANTHROPIC_API_KEY  provider keys, with --live only
@@ -123,8 +131,9 @@ Environment:
   own embedded PostgreSQL on loopback.
 
 Exit codes:
-  0  the run ended DONE_SUCCESS with one commit per phase
-  1  bad usage, or the run did not succeed (the executor's log tail is
+  0  the build completed and the deployed service answered 200 on
+     /health (--plan: the run ended DONE_SUCCESS with one commit per phase)
+  1  bad usage, or the demo did not succeed (the executor's log tail is
      printed)`;
 
 /** Adds `examples` to a command's help. */
@@ -322,18 +331,19 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
     )
     .command(
       'demo',
-      'run a real multi-phase run end to end, offline, and print where to look',
+      'build, deploy and register a tiny service from an intent, offline, and print where to look',
       (y) =>
         enter('demo', y)
           .options(DEMO_OPTIONS)
           .usage('$0 demo [options]\n\nRun the end-to-end demo.')
           .example('$0 demo', 'offline: scripted LLM server, embedded PostgreSQL')
-          .example('$0 demo --live --dir /tmp/demo', 'the same plan, real providers')
+          .example('$0 demo --live --dir /tmp/demo', 'the same build, real providers')
+          .example('$0 demo --plan', 'the plan-file demo: 2 tiers, 4 phases')
           .epilog(DEMO_EPILOG),
       async (args) => {
         ran = true;
         const { runDemo } = await import('./demo.js');
-        result = await runDemo({ live: args.live, dir: args.dir });
+        result = await runDemo({ live: args.live, plan: args.plan, dir: args.dir });
       },
     )
     .command(

@@ -60,3 +60,32 @@ export function dropletScript(opts: { builds?: number; greeting?: string } = {})
     ],
   };
 }
+
+/** Where a droplet build's hooks go: the demo deployer and the demo registry (anything with their URLs). */
+export interface DropletHookTargets {
+  deployer: { url: string };
+  registry: { url: string };
+}
+
+/**
+ * The hooks of a build body (CONTRACT.md section 8) that deploys `repo` through the demo
+ * deployer, checks health through it, registers with the demo registry, and rolls back
+ * through the deployer. `dropletName`, when given, is sent to the registry as is.
+ */
+export function dropletHooks(t: DropletHookTargets, repo: string, opts: { dropletName?: string } = {}) {
+  return {
+    deploy: { url: `${t.deployer.url}/deploy`, body: { build_id: '{{build_id}}', droplet_id: '{{droplet_id}}', commit_sha: '{{commit_sha}}', repo, branch: '{{branch}}' }, timeout_s: 30, retries: 1 },
+    health_check: { url: `${t.deployer.url}/builds/{{build_id}}/health`, expect_status: 200, timeout_s: 10 },
+    register: {
+      url: `${t.registry.url}/register`,
+      body: {
+        build_id: '{{build_id}}',
+        droplet_id: '{{droplet_id}}',
+        ...(opts.dropletName ? { droplet_name: opts.dropletName } : {}),
+        deployment_url: '{{deployment_url}}',
+        commit_sha: '{{commit_sha}}',
+      },
+    },
+    rollback: { url: `${t.deployer.url}/rollback`, body: { build_id: '{{build_id}}' }, retries: 1 },
+  };
+}
