@@ -23,6 +23,8 @@ const typescript = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 60000,
+  // A demo run inside the checkout leaves package.json files under .autopack/demo.
+  modulePathIgnorePatterns: ['<rootDir>/.autopack/'],
 };
 
 /** PostgreSQL for the tiers that need it: DATABASE_URL, else the embedded cluster (from dist/). */

@@ -133,9 +133,10 @@ export class BuildRepository {
 
   /**
    * How long each step took in the last {@link STEP_HISTORY_SIZE} completed runs of it (any
-   * build), in seconds, by step number: what the estimate of a build is made from.
+   * build but `excludeRunId`: a build is estimated from earlier builds, not from itself), in
+   * seconds, by step number: what the estimate of a build is made from.
    */
-  async stepDurations(em: EntityManager = this.ds.manager, perStep = STEP_HISTORY_SIZE): Promise<Partial<Record<BuildStepNumber, number[]>>> {
+  async stepDurations(em: EntityManager = this.ds.manager, perStep = STEP_HISTORY_SIZE, excludeRunId: string | null = null): Promise<Partial<Record<BuildStepNumber, number[]>>> {
     const { rows } = await execSql<{ step: number; seconds: number }>(
       em,
       `SELECT step, seconds FROM (
@@ -143,8 +144,9 @@ export class BuildRepository {
                 row_number() OVER (PARTITION BY step ORDER BY completed_at DESC) AS n
            FROM build_steps
           WHERE status = 'completed' AND started_at IS NOT NULL AND completed_at IS NOT NULL
+            AND ($2::text IS NULL OR run_id <> $2)
        ) recent WHERE n <= $1 ORDER BY step, seconds`,
-      [perStep],
+      [perStep, excludeRunId],
     );
     const history: Partial<Record<BuildStepNumber, number[]>> = {};
     for (const r of rows) (history[r.step as BuildStepNumber] ??= []).push(Number(r.seconds));

@@ -180,7 +180,7 @@ export class BuildService {
     const build = await this.builds.find(runId, em);
     if (!build) throw new DomainError('NOT_FOUND', `build ${runId} not found`);
     const steps = await this.builds.steps(runId, em);
-    const history = await this.builds.stepDurations(em);
+    const history = await this.builds.stepDurations(em, undefined, runId);
     return this.view(build, steps, history, now);
   }
 
@@ -239,7 +239,7 @@ export class BuildService {
       throw new DomainError('STALE_STATE', `build ${runId} step ${step} is no longer ${row.status}`, { step, expected: row.status });
     }
     // The stream's phase_start / phase_complete / error, with the progress once moved.
-    const [steps, history] = [await this.builds.steps(runId, em), await this.builds.stepDurations(em)];
+    const [steps, history] = [await this.builds.steps(runId, em), await this.builds.stepDurations(em, undefined, runId)];
     const progress = estimateBuild(steps.map(stepView), history, Date.now()).progressPercent;
     await this.events.append(em, [
       { runId, type: 'build_step', payload: { step, name: stepName(step), from: row.status, to: decided.to, progress_percent: progress, ...(changes.error ? { error: changes.error } : {}) } },
