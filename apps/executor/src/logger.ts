@@ -1,0 +1,27 @@
+import pino, { type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
+import { type LogFormat, PRETTY_LOG_OPTIONS, REDACTED_CENSOR, redactPaths, resolveLogFormat } from '@app/contracts';
+
+/**
+ * The executor's logger on stderr: the supervisor's settings (libs/contracts/src/logging.ts):
+ * the shared redaction list, ISO timestamps, pino-pretty when stderr is a terminal (or
+ * `AUTOPACK_LOG_FORMAT=pretty`), JSON otherwise.
+ */
+export function createExecutorLogger(
+  level: string,
+  base: Record<string, unknown>,
+  opts: { format?: LogFormat; destination?: pino.DestinationStream; env?: NodeJS.ProcessEnv } = {},
+): Logger {
+  const tty = opts.destination === undefined && process.stderr.isTTY === true;
+  const format = opts.format ?? resolveLogFormat((opts.env ?? process.env).AUTOPACK_LOG_FORMAT, tty);
+  const options: pino.LoggerOptions = {
+    level,
+    base: { service: 'autopack-executor', ...base },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: redactPaths(), censor: REDACTED_CENSOR },
+  };
+  if (format === 'pretty') {
+    return pino(options, pinoPretty({ destination: opts.destination ?? 2, sync: true, colorize: tty, ...PRETTY_LOG_OPTIONS }) as pino.DestinationStream);
+  }
+  return pino(options, opts.destination ?? pino.destination(2));
+}
