@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import pinoPretty from 'pino-pretty';
 import { type LogFormat, PRETTY_LOG_OPTIONS, REDACTED_CENSOR, redactPaths, resolveLogFormat } from '@app/contracts';
@@ -21,7 +22,10 @@ export function createExecutorLogger(
     redact: { paths: redactPaths(), censor: REDACTED_CENSOR },
   };
   if (format === 'pretty') {
-    return pino(options, pinoPretty({ destination: opts.destination ?? 2, sync: true, colorize: tty, ...PRETTY_LOG_OPTIONS }) as pino.DestinationStream);
+    const to = opts.destination;
+    // pino-pretty pipes into a real stream: a plain `{ write }` destination (tests) is wrapped in one.
+    const destination = to === undefined ? 2 : new Writable({ write: (chunk: Buffer, _encoding, done) => (to.write(chunk.toString()), done()) });
+    return pino(options, pinoPretty({ destination, sync: true, colorize: tty, ...PRETTY_LOG_OPTIONS }) as pino.DestinationStream);
   }
   return pino(options, opts.destination ?? pino.destination(2));
 }

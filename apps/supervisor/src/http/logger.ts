@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import { Injectable, type LoggerService } from '@nestjs/common';
 import pino, { type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -25,11 +26,22 @@ export function loggerOptions(level: string, service: string, base: Record<strin
 /** A pino-pretty stream (synchronous, in-process: no worker thread) writing to `destination` (default stderr). */
 export function prettyStream(destination: pino.DestinationStream | number = 2, colorize = false): pino.DestinationStream {
   return pinoPretty({
-    destination,
+    destination: asWritable(destination),
     sync: true,
     colorize,
     ...PRETTY_LOG_OPTIONS,
   }) as pino.DestinationStream;
+}
+
+/** pino-pretty pipes into a real stream: a plain `{ write }` destination (tests) is wrapped in one. */
+function asWritable(destination: pino.DestinationStream | number): number | NodeJS.WritableStream {
+  if (typeof destination === 'number' || typeof (destination as Partial<NodeJS.WritableStream>).on === 'function') return destination as number | NodeJS.WritableStream;
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      destination.write(chunk.toString());
+      done();
+    },
+  });
 }
 
 /**
