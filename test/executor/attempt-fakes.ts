@@ -52,6 +52,7 @@ export function makeClaim(patch: ClaimPatch = {}): ClaimResponse {
       allow_mass_addition: false,
       ...phase,
       kind: phase?.kind ?? 'code',
+      requires: phase?.requires ?? [],
     },
     strategy: {
       task_category: 'feature_scaffolding',

@@ -13,6 +13,7 @@ export const EXECUTOR_OPTIONS = {
   'max-iterations': { type: 'number', describe: 'stop after this many phase attempts (a positive integer)', defaultDescription: 'unlimited' },
   'dual-auditor': { type: 'boolean', default: true, describe: 'two auditors (OpenAI and Anthropic) for high-risk phases; --no-dual-auditor: one' },
   'executor-id': { type: 'string', describe: 'identity shown in leases and metrics', defaultDescription: 'hostname-pid' },
+  capabilities: { type: 'string', describe: 'what this executor can do, comma-separated (builder, tester, devops, ...): it is handed only phases whose `requires` it covers', defaultDescription: 'builder' },
   'exit-when-idle': { type: 'boolean', default: false, describe: 'exit 0 when the run (or, without --run-id, every run) has nothing left to claim' },
 } as const satisfies Record<string, Options>;
 

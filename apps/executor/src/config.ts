@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { ExecutorIdSchema, ID_PATTERN } from '@app/contracts';
+import { CapabilitySchema, DEFAULT_CAPABILITIES, ExecutorIdSchema, ID_PATTERN } from '@app/contracts';
 
 /** Executor configuration: defaults < environment < command-line flags, validated once. */
 export interface ExecutorConfig {
@@ -16,6 +16,8 @@ export interface ExecutorConfig {
   maxIterations: number | undefined;
   dualAuditor: boolean;
   executorId: string;
+  /** Sent with every claim: only phases whose `requires` these cover are handed out. */
+  capabilities: string[];
   exitWhenIdle: boolean;
   modelsFile: string | undefined;
   logLevel: string;
@@ -52,6 +54,7 @@ export interface ExecutorFlags {
   maxIterations?: number;
   dualAuditor?: boolean;
   executorId?: string;
+  capabilities?: string;
   exitWhenIdle?: boolean;
 }
 
@@ -59,6 +62,12 @@ const nonEmpty = (v: string | undefined) => (v && v.trim() ? v.trim() : undefine
 /** A flag's text, or undefined when absent, empty or not text (yargs gives an array for a repeated flag). */
 const text = (v: unknown) => (typeof v === 'string' ? nonEmpty(v) : undefined);
 
+
+/** The capabilities of `--capabilities a,b` (default builder), deduplicated and sorted. */
+function capabilitiesOf(flag: unknown): string[] {
+  const listed = typeof flag === 'string' ? flag.split(',').map((c) => c.trim()).filter(Boolean) : [];
+  return [...new Set(listed.length ? listed : DEFAULT_CAPABILITIES)].sort();
+}
 
 /**
  * An absolute http:// or https:// URL with a host: what --api-url must be. Stricter than
@@ -104,6 +113,11 @@ function problemsOf(flags: ExecutorFlags, config: ExecutorConfig, apiUrlFrom: st
     if (!text(flags.executorId)) problems.push('--executor-id: must not be empty');
     else if (!ExecutorIdSchema.safeParse(config.executorId).success) problems.push('--executor-id: must be at most 200 printable characters without spaces');
   }
+  if (flags.capabilities !== undefined && once(flags.capabilities, '--capabilities')) {
+    const listed = String(flags.capabilities).split(',').map((c) => c.trim());
+    const bad = listed.filter((c) => !CapabilitySchema.safeParse(c).success);
+    if (bad.length) problems.push(`--capabilities: ${bad.map((c) => JSON.stringify(c)).join(', ')} is not a capability (lower-case letters, digits, - and _, comma-separated)`);
+  }
   if (!config.openaiKey && !config.anthropicKey) {
     problems.push('no LLM provider key: set OPENAI_API_KEY or ANTHROPIC_API_KEY (or --openai-key / --anthropic-key)');
   }
@@ -128,6 +142,7 @@ export function loadExecutorConfig(flags: ExecutorFlags, env: NodeJS.ProcessEnv 
     maxIterations: flags.maxIterations,
     dualAuditor: flags.dualAuditor ?? true,
     executorId: text(flags.executorId) ?? `${hostname()}-${process.pid}`,
+    capabilities: capabilitiesOf(flags.capabilities),
     exitWhenIdle: flags.exitWhenIdle ?? false,
     modelsFile: nonEmpty(env.AUTOPACK_MODELS),
     logLevel: nonEmpty(env.AUTOPACK_LOG_LEVEL) ?? 'info',

@@ -28,6 +28,7 @@ function setup(opts: { config?: Partial<ExecutorConfig>; replies?: FakeReply[] }
     openaiBaseUrl: undefined,
     anthropicBaseUrl: undefined,
     workspace: ws,
+    capabilities: ['builder'],
     pollIntervalSeconds: 0,
     maxIterations: 1,
     dualAuditor: true,

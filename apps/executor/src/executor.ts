@@ -140,6 +140,7 @@ export class Executor {
         }
         const claim = await supervisor.claim({
           executor_id: config.executorId,
+          capabilities: config.capabilities,
           ...(config.runId ? { run_id: config.runId } : {}),
           wait_ms: Math.min(30_000, Math.round(config.pollIntervalSeconds * 1000)),
         });

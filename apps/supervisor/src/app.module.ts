@@ -8,6 +8,7 @@ import {
   EventsController,
   HealthController,
   BuildsController,
+  ExecutorsController,
   IssuesController,
   OpenApiController,
   OperatorController,
@@ -22,6 +23,7 @@ import {
   BudgetRepository,
   DeliveryRepository,
   BuildRepository,
+  ExecutorRepository,
   EventRepository,
   IdempotencyRepository,
   IssueRepository,
@@ -64,7 +66,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule, TerminusModule.forRoot({ logger: false })],
-      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController],
+      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, ExecutorsController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },
         { provide: DATABASE_URL, useValue: databaseUrl },
@@ -97,6 +99,7 @@ export class AppModule {
         HealthService,
         DeliveryRepository,
         BuildRepository,
+        ExecutorRepository,
         JobQueue,
         OutboundSender,
         DeliveryService,

@@ -162,3 +162,8 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env, overr
 
 /** Injection token of the configuration. */
 export const SUPERVISOR_CONFIG = Symbol('SUPERVISOR_CONFIG');
+
+/** An executor not seen (claim or heartbeat) for this long is gone: three lease lengths. */
+export function executorGoneAfterSeconds(config: Pick<SupervisorConfig, 'leaseSeconds'>): number {
+  return 3 * config.leaseSeconds;
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ExecutorIdSchema, IdSchema } from './ids.js';
+import { CapabilitySchema, DEFAULT_CAPABILITIES, ExecutorIdSchema, IdSchema } from './ids.js';
 import { LIMITS } from './limits.js';
 import { CiSpecSchema, PhaseScopeSchema } from './runs.contract.js';
 import { BudgetLeftSchema, PhaseStrategySchema } from './strategy.contract.js';
@@ -27,16 +27,30 @@ const LeaseTokenSchema = z.string().uuid();
 export const ClaimRequestSchema = z.strictObject({
   executor_id: ExecutorIdSchema,
   run_id: IdSchema.optional(),
+  /**
+   * What the executor can do: a list of capabilities (CONTRACT.md section 9), or the older
+   * object form, whose optional `roles` are the capabilities. None: `builder`.
+   */
   capabilities: z
-    .strictObject({
-      providers: z.array(z.enum(['openai', 'anthropic'])).max(2).optional(),
-      version: z.string().max(50).optional(),
-    })
+    .union([
+      z.array(CapabilitySchema).max(20),
+      z.strictObject({
+        providers: z.array(z.enum(['openai', 'anthropic'])).max(2).optional(),
+        version: z.string().max(50).optional(),
+        roles: z.array(CapabilitySchema).max(20).optional(),
+      }),
+    ])
     .optional(),
   wait_ms: z.number().int().min(0).max(LIMITS.maxClaimWaitMs).optional(),
 });
 /** `POST /phases/claim` body. */
 export type ClaimRequest = z.infer<typeof ClaimRequestSchema>;
+
+/** The capabilities a claim names, in either form, deduplicated and sorted; `builder` when it names none. */
+export function claimCapabilities(c: ClaimRequest['capabilities']): string[] {
+  const names = Array.isArray(c) ? c : c?.roles;
+  return [...new Set(names && names.length > 0 ? names : DEFAULT_CAPABILITIES)].sort();
+}
 
 /** One earlier attempt of a phase, with the feedback the next attempt's prompt should carry. */
 export const AttemptRecordSchema = z.object({
@@ -67,6 +81,8 @@ export const ClaimedPhaseSchema = z.object({
   allow_mass_addition: z.boolean(),
   /** Additive: absent from older supervisors, which only have code phases. */
   kind: PhaseKindSchema.default('code'),
+  /** Additive: the capabilities the phase requires. */
+  requires: z.array(z.string()).default([]),
 });
 /** The phase spec an executor needs. */
 export type ClaimedPhase = z.infer<typeof ClaimedPhaseSchema>;
@@ -375,3 +391,20 @@ export const StepResultResponseSchema = PhaseWriteResponseSchema.extend({
 });
 /** `POST .../step_result` answer. */
 export type StepResultResponse = z.infer<typeof StepResultResponseSchema>;
+
+/** One executor as `GET /executors` shows it (CONTRACT.md section 9). */
+export const ExecutorViewSchema = z.object({
+  executor_id: z.string(),
+  capabilities: z.array(z.string()),
+  first_seen_at: z.string(),
+  last_seen_at: z.string(),
+  /** `active` while seen within a few lease lengths, else `gone`. */
+  status: z.enum(['active', 'gone']),
+  current: z.object({ run_id: z.string(), phase_id: z.string() }).nullable(),
+  phases_completed: z.number().int(),
+  phases_failed: z.number().int(),
+});
+/** One executor as `GET /executors` shows it. */
+export type ExecutorView = z.infer<typeof ExecutorViewSchema>;
+/** `GET /executors`. */
+export const ExecutorListResponseSchema = z.array(ExecutorViewSchema);

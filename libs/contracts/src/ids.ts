@@ -18,6 +18,11 @@ export const IdSchema = z
 /** An executor id: printable ASCII without spaces (it is logged and stored as the lease owner). */
 export const ExecutorIdSchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
+/** A capability an executor has and a phase may require (`builder`, `tester`, `devops`, ...). */
+export const CapabilitySchema = z.string().min(1).max(40).regex(/^[a-z][a-z0-9_-]*$/, 'lower-case letters, digits, - and _');
+/** What an executor claims with when it names no capability (CONTRACT.md section 9). */
+export const DEFAULT_CAPABILITIES: readonly string[] = ['builder'];
+
 /**
  * A project id in a query string (`?project_id=`): the id alphabet and length, without the
  * dot rules of `IdSchema` (an unknown project only has an empty backlog, nothing is named after it).

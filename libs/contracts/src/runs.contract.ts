@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BranchNameSchema, IdSchema, RelativePathSchema } from './ids.js';
+import { BranchNameSchema, CapabilitySchema, IdSchema, RelativePathSchema } from './ids.js';
 import { LIMITS } from './limits.js';
 import {
   ApprovalModeSchema,
@@ -76,6 +76,8 @@ export const PhaseCreateSchema = z.strictObject({
   ci: CiSpecSchema.optional(),
   allow_mass_deletion: z.boolean().optional(),
   allow_mass_addition: z.boolean().optional(),
+  /** Capabilities an executor must have to be handed this phase (CONTRACT.md section 9); none: any executor. */
+  requires: z.array(CapabilitySchema).max(10).optional(),
 });
 /** A phase creation body. */
 export type PhaseCreate = z.infer<typeof PhaseCreateSchema>;
@@ -126,6 +128,10 @@ export const PhaseResponseSchema = z.object({
   quality_level: z.string().nullable(),
   last_failure_reason: z.string().nullable(),
   commit_sha: z.string().nullable(),
+  /** Capabilities an executor needs to take the phase. */
+  requires: z.array(z.string()),
+  /** A queued phase no live executor can take: the capabilities missing (CONTRACT.md section 9); null otherwise. */
+  waiting_for_capabilities: z.array(z.string()).nullable(),
   files_changed: z.array(z.string()),
   lines_added: z.number().int(),
   lines_removed: z.number().int(),

@@ -14,6 +14,8 @@ export class PhaseEntity {
   @Column({ name: 'phase_index', type: 'int' }) phaseIndex!: number;
   /** What work the phase is: `code` (every phase of an ordinary run), or a build's `plan`, `package`, `verify`, `promote`, `rollback`. */
   @Column({ type: 'text', default: 'code' }) kind!: PhaseKind;
+  /** Capabilities an executor must have to be handed this phase. */
+  @Column({ type: 'text', array: true, default: () => "'{}'" }) requires!: string[];
   @Column({ type: 'text' }) name!: string;
   @Column({ type: 'text', nullable: true }) description!: string | null;
   @Column({ name: 'task_category', type: 'text', nullable: true }) taskCategory!: string | null;

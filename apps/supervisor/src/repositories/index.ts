@@ -15,3 +15,4 @@ export { DeliveryRepository } from './delivery.repository.js';
 export type { AttemptResult, DeliveryAttemptRow, DeliveryKey, DeliveryRow, NewDelivery } from './delivery.repository.js';
 export { BuildRepository, STEP_HISTORY_SIZE } from './build.repository.js';
 export type { BuildChanges, BuildFilter, NewBuild, StepChanges } from './build.repository.js';
+export { ExecutorRepository, type ExecutorRow } from './executor.repository.js';

@@ -49,7 +49,7 @@ export class PhaseRepository {
    * guarded by `state = 'QUEUED'`; the attempt is charged here (so crash loops reach the cap)
    * and refunded when the lease is handed back uncharged.
    */
-  async claimNextInRun(em: EntityManager, runId: string, owner: string, token: string, leaseSeconds: number): Promise<PhaseEntity | null> {
+  async claimNextInRun(em: EntityManager, runId: string, owner: string, token: string, leaseSeconds: number, capabilities: readonly string[]): Promise<PhaseEntity | null> {
     const { rows } = await execSql<{ id: number }>(
       em,
       `UPDATE phases p
@@ -58,13 +58,13 @@ export class PhaseRepository {
         WHERE p.id = (
               SELECT q.id FROM phases q
                 JOIN tiers t ON t.run_id = q.run_id AND t.tier_id = q.tier_id
-               WHERE q.run_id = $1 AND q.state = 'QUEUED' AND t.state <> 'FAILED' AND q.kind <> 'deploy'
+               WHERE q.run_id = $1 AND q.state = 'QUEUED' AND t.state <> 'FAILED' AND q.kind <> 'deploy' AND q.requires <@ $5::text[]
                  AND t.tier_index = (SELECT min(t2.tier_index) FROM tiers t2 WHERE t2.run_id = $1 AND t2.state NOT IN ('COMPLETE','SKIPPED'))
                ORDER BY q.phase_index, q.id
                LIMIT 1)
           AND p.state = 'QUEUED'
       RETURNING p.id`,
-      [runId, token, owner, leaseSeconds],
+      [runId, token, owner, leaseSeconds, capabilities],
     );
     if (rows.length === 0) return null;
     return em.getRepository(PhaseEntity).findOne({ where: { id: rows[0].id } });

@@ -90,20 +90,20 @@ export class RunRepository {
   }
 
   /** Runs that may have claimable work, locked so concurrent claimers skip them. */
-  async lockClaimCandidates(em: EntityManager, claimable: readonly RunState[], runId: string | undefined, limit: number): Promise<RunEntity[]> {
+  async lockClaimCandidates(em: EntityManager, claimable: readonly RunState[], runId: string | undefined, limit: number, capabilities: readonly string[]): Promise<RunEntity[]> {
     const { rows } = await execSql<{ run_id: string }>(
       em,
       `SELECT r.run_id FROM runs r
         WHERE r.state = ANY($1::text[])
           AND ($2::text IS NULL OR r.run_id = $2)
           AND (SELECT count(*) FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL) < r.max_parallel_phases
-          AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED' AND q.kind <> 'deploy')
+          AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED' AND q.kind <> 'deploy' AND q.requires <@ $4::text[])
           -- A droplet build's run is claimable only while its build runs (not queued, waiting or over).
           AND NOT EXISTS (SELECT 1 FROM builds b WHERE b.run_id = r.run_id AND b.status <> 'running')
         ORDER BY r.created_at, r.run_id
         LIMIT $3
         FOR UPDATE OF r SKIP LOCKED`,
-      [claimable, runId ?? null, limit],
+      [claimable, runId ?? null, limit, capabilities],
     );
     if (rows.length === 0) return [];
     return em.getRepository(RunEntity).createQueryBuilder('r').where('r.run_id IN (:...ids)', { ids: rows.map((r) => r.run_id) }).orderBy('r.created_at').getMany();

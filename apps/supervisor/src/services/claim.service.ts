@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { ClaimRequest, ClaimResponse, PhaseState } from '@app/contracts';
+import { type ClaimRequest, type ClaimResponse, type PhaseState, claimCapabilities } from '@app/contracts';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { EventRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
+import { EventRepository, ExecutorRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
 import { BudgetService, CLAIMABLE_RUN_STATES } from './budget.service.js';
 import { BuildOrchestrator } from './build-orchestrator.service.js';
 import type { RecordAnswer } from './idempotency.service.js';
@@ -24,6 +24,7 @@ export class ClaimService {
     private readonly budgets: BudgetService,
     private readonly hub: NotificationHub,
     private readonly builds: BuildOrchestrator,
+    private readonly executors: ExecutorRepository,
     private readonly metrics: MetricsService,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
@@ -33,8 +34,11 @@ export class ClaimService {
     const started = Date.now();
     const deadline = started + (req.wait_ms ?? 0);
     const waited = (result: 'claimed' | 'empty') => this.metrics.claimWait.observe({ result }, (Date.now() - started) / 1000);
+    const capabilities = claimCapabilities(req.capabilities);
+    // Seen when the claim comes and when a long poll ends empty (GET /executors, waiting phases).
+    await this.executors.seen(this.ds.manager, req.executor_id, capabilities);
     for (;;) {
-      const claimed = await this.tryClaim(req, recordAnswer);
+      const claimed = await this.tryClaim(req, capabilities, recordAnswer);
       if (claimed) {
         waited('claimed');
         return claimed;
@@ -42,6 +46,7 @@ export class ClaimService {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         waited('empty');
+        if (req.wait_ms) await this.executors.seen(this.ds.manager, req.executor_id, capabilities);
         return null;
       }
       // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
@@ -50,9 +55,9 @@ export class ClaimService {
   }
 
   /** `recordAnswer` stores an Idempotency-Key's answer in the claim's own transaction. */
-  private async tryClaim(req: ClaimRequest, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
+  private async tryClaim(req: ClaimRequest, capabilities: readonly string[], recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
     return this.ds.transaction(async (em) => {
-      const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5);
+      const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5, capabilities);
       for (const run of candidates) {
         const phases = await this.phases.listForRun(em, run.runId);
         const exhausted = await this.budgets.claimExhaustion(em, run, phases);
@@ -61,7 +66,7 @@ export class ClaimService {
           continue;
         }
         const token = randomUUID();
-        const phase = await this.phases.claimNextInRun(em, run.runId, req.executor_id, token, this.config.leaseSeconds);
+        const phase = await this.phases.claimNextInRun(em, run.runId, req.executor_id, token, this.config.leaseSeconds, capabilities);
         if (!phase) continue;
         await this.events.append(em, [
           { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.claimsCount, executor_id: req.executor_id } },
@@ -107,6 +112,7 @@ export class ClaimService {
         allow_mass_deletion: phase.allowMassDeletion,
         allow_mass_addition: phase.allowMassAddition,
         kind: phase.kind,
+        requires: phase.requires,
       },
       strategy,
       budget_left: await this.budgets.budgetLeft(em, run, phase),

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { DomainError, type HeartbeatResponse } from '@app/contracts';
 import { isRunClaimable } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
-import { EventRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
+import { EventRepository, PhaseRepository, RunRepository, ExecutorRepository } from '../repositories/index.js';
 import { MetricsService } from './metrics.service.js';
 import { PhaseWriteService } from './phase-write.service.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
@@ -12,6 +12,7 @@ import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
 @Injectable()
 export class LeaseService {
   constructor(
+    private readonly executors: ExecutorRepository,
     private readonly ds: DataSource,
     private readonly runs: RunRepository,
     private readonly phases: PhaseRepository,
@@ -29,6 +30,7 @@ export class LeaseService {
     if (!phase) throw new DomainError('NOT_FOUND', `phase ${phaseId} of run ${runId} not found`);
     const expires = await this.phases.extendLease(em, phase.id, token, this.config.leaseSeconds);
     if (!expires) throw new DomainError('LEASE_LOST', 'the lease expired or belongs to another executor');
+    if (phase.leaseOwner) await this.executors.touch(em, phase.leaseOwner);
     const run = await this.runs.find(runId, em);
     return { lease_expires_at: expires.toISOString(), run_state: run!.state, stop_requested: !run || !isRunClaimable(run.state) };
   }

@@ -5,7 +5,19 @@ import { msBetween } from './clock.js';
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
 /** Maps a phase row to its API shape. */
-export function toPhaseResponse(p: PhaseEntity): PhaseResponse {
+/**
+ * What a queued phase waits for when no live executor can take it: the capabilities it
+ * requires that no live executor has (all of them when each exists but never together), or
+ * null when some live executor covers them all (or it requires none, or is not queued).
+ */
+export function waitingForCapabilities(state: string, requires: readonly string[], live: readonly (readonly string[])[]): string[] | null {
+  if (state !== 'QUEUED' || requires.length === 0) return null;
+  if (live.some((caps) => requires.every((c) => caps.includes(c)))) return null;
+  const missing = requires.filter((c) => !live.some((caps) => caps.includes(c)));
+  return missing.length > 0 ? missing : [...requires];
+}
+
+export function toPhaseResponse(p: PhaseEntity, live: readonly (readonly string[])[] = []): PhaseResponse {
   return {
     id: p.id,
     phase_id: p.phaseId,
@@ -37,6 +49,8 @@ export function toPhaseResponse(p: PhaseEntity): PhaseResponse {
     lines_removed: p.linesRemoved,
     lease_owner: p.leaseOwner,
     lease_expires_at: iso(p.leaseExpiresAt),
+    requires: p.requires,
+    waiting_for_capabilities: waitingForCapabilities(p.state, p.requires, live),
   };
 }
 
@@ -76,8 +90,8 @@ export function isPromotionEligible(run: RunEntity, tiers: TierEntity[]): boolea
 }
 
 /** Maps a run with its tiers and phases to the API shape. */
-export function toRunResponse(run: RunEntity, tiers: TierEntity[], phases: PhaseEntity[], now: Date): RunResponse {
-  const phaseViews = phases.map(toPhaseResponse);
+export function toRunResponse(run: RunEntity, tiers: TierEntity[], phases: PhaseEntity[], now: Date, live: readonly (readonly string[])[] = []): RunResponse {
+  const phaseViews = phases.map((p) => toPhaseResponse(p, live));
   const tierViews: TierResponse[] = tiers.map((t) => ({
     id: t.id,
     tier_id: t.tierId,

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type ApproveRequest, DomainError, type ListRunsQuery, type PhaseCreate, type PhaseKind, type RunResponse, type RunStartRequest, type TierCreate } from '@app/contracts';
 import { type CompiledStrategy, DEFAULT_MAX_ABANDONMENTS, type StrategyRuleset, compileStrategy, debtCleanupCandidates, isRunTerminal, needsCheckpointApproval, transitionRun } from '@app/domain';
 import type { RunEntity } from '../entities/index.js';
-import { EventRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { SUPERVISOR_CONFIG, type SupervisorConfig, executorGoneAfterSeconds } from '../config.js';
+import { EventRepository, ExecutorRepository, IssueRepository, PhaseRepository, RulesetRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { toBacklogState } from './issue.service.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
@@ -40,6 +41,8 @@ export class RunService {
     private readonly issues: IssueRepository,
     private readonly rulesets: RulesetRepository,
     private readonly progress: ProgressService,
+    private readonly executors: ExecutorRepository,
+    @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
 
   /** `POST /runs/{id}/cancel`: ends a non-terminal run; queued phases are skipped and leases revoked. */
@@ -239,6 +242,7 @@ export class RunService {
         allowMassDeletion: p.allow_mass_deletion ?? false,
         allowMassAddition: p.allow_mass_addition ?? false,
         kind: extras.kinds?.[p.phase_id] ?? 'code',
+        requires: [...new Set(p.requires ?? [])].sort(),
         state: 'QUEUED' as const,
         maxAttempts: extras.maxAttempts?.[p.phase_id] ?? strategy.phases[p.phase_id].max_builder_attempts,
         maxAbandonments: strategy.phases[p.phase_id].max_abandonments ?? DEFAULT_MAX_ABANDONMENTS,
@@ -280,8 +284,12 @@ export class RunService {
   async get(runId: string, em: EntityManager = this.ds.manager): Promise<RunResponse> {
     const run = await this.runs.find(runId, em);
     if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
-    const [tiers, phases, now] = await Promise.all([this.tiers.listForRun(em, runId), this.phases.listForRun(em, runId), this.runs.now(em)]);
-    return toRunResponse(run, tiers, phases, now);
+    // One after another: `em` may be a transaction's single connection.
+    const tiers = await this.tiers.listForRun(em, runId);
+    const phases = await this.phases.listForRun(em, runId);
+    const now = await this.runs.now(em);
+    const live = phases.some((p) => p.state === 'QUEUED' && p.requires.length > 0) ? await this.executors.liveCapabilities(em, executorGoneAfterSeconds(this.config)) : [];
+    return toRunResponse(run, tiers, phases, now, live);
   }
 
   /** `GET /runs`. */
