@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import {
   PhaseWriteResponseSchema,
-  type PhaseResponse,
   type RunListResponse,
   RunListResponseSchema,
   type RunResponse,
@@ -12,9 +11,8 @@ import {
   RunSummaryResponseSchema,
   TERMINAL_RUN_STATES,
 } from '@app/contracts';
-import { MultiBar } from 'cli-progress';
 import { load as loadYaml } from 'js-yaml';
-import pc from 'picocolors';
+import { RunProgressBar, changeLines, runLine } from '../../executor/src/run-progress.js';
 import { type AdminApi, ApiAnswerError, ApiUnreachableError } from './admin-api.js';
 import { type ApiFlags, type CliIo, EXIT, WAIT_UNREACHABLE_MS, shortTime, withApi } from './build-commands.js';
 
@@ -100,54 +98,6 @@ export async function readPlan(file: string, runId?: string): Promise<{ body?: R
 
 // ---------------------------------------------------------------- formatting
 
-/** Phases complete, and how many there are to complete: SKIPPED ones (a cancelled run's) drop out. */
-function progressOf(phases: readonly PhaseResponse[]): { complete: number; total: number; skipped: number } {
-  const skipped = phases.filter((p) => p.state === 'SKIPPED').length;
-  return { complete: phases.filter((p) => p.state === 'COMPLETE').length, total: phases.length - skipped, skipped };
-}
-
-/** `1/3 phases complete`, `0/0 phases complete, 2 skipped`. */
-function progressText(phases: readonly PhaseResponse[], noun = 'phases complete'): string {
-  const { complete, total, skipped } = progressOf(phases);
-  return `${complete}/${total} ${noun}${skipped ? `, ${skipped} skipped` : ''}`;
-}
-
-const phaseName = (p: { phase_id: string; name: string }) => `phase ${p.phase_id} (${p.name})`;
-
-/** One line saying where a run is: `run r1: PHASE_EXECUTION, 1/3 phases done`. */
-export function runLine(r: RunResponse): string {
-  const current = r.phases.find((p) => p.state === 'EXECUTING' || p.state === 'GATE' || p.state === 'CI_RUNNING');
-  return `run ${r.run_id}: ${r.state}, ${progressText(r.phases)}${current ? `, at ${current.phase_id}` : ''}`;
-}
-
-/** How to answer a run that waits. */
-const approvalHint = (r: RunResponse) => `run ${r.run_id} waits for approval: approve with \`autopack approve ${r.run_id}\` (or reject with --reject)`;
-
-/**
- * What changed between two polls of a run, one line per change: each phase whose state (or
- * attempt) changed, then the run's own state. The first poll is one summary line.
- */
-export function changeLines(prev: RunResponse | undefined, now: RunResponse): string[] {
-  if (!prev) return [runLine(now), ...(now.state === 'AWAITING_APPROVAL' ? [approvalHint(now)] : [])];
-  const lines: string[] = [];
-  const before = new Map(prev.phases.map((p) => [p.phase_id, p]));
-  for (const p of now.phases) {
-    const b = before.get(p.phase_id);
-    if (b && b.state === p.state && b.attempts_used === p.attempts_used) continue;
-    const parts: string[] = [];
-    // attempts_used counts the attempt a claim starts.
-    if (p.state === 'EXECUTING') parts.push(`attempt ${p.attempts_used}/${p.max_attempts}`);
-    if ((p.state === 'QUEUED' || p.state === 'FAILED') && p.last_failure_reason) parts.push(p.last_failure_reason);
-    if (p.state === 'COMPLETE') parts.push(progressText(now.phases, 'complete'));
-    lines.push(`${phaseName(p)}: ${b ? b.state : 'new'} -> ${p.state}${parts.length ? ` (${parts.join(', ')})` : ''}`);
-  }
-  if (prev.state !== now.state) {
-    lines.push(`run ${now.run_id}: ${prev.state} -> ${now.state}, ${progressText(now.phases)}${now.failure_reason ? ` (${now.failure_reason})` : ''}`);
-    if (now.state === 'AWAITING_APPROVAL') lines.push(approvalHint(now));
-  }
-  return lines;
-}
-
 /** Runs as a table: id, state, phases done, current phase, tokens, created. */
 export function runsTable(list: RunListResponse): string[] {
   if (!list.runs.length) return ['no runs'];
@@ -219,47 +169,16 @@ function jsonView(io: CliIo): WatchView {
   return { show: (_prev, now) => io.out(JSON.stringify(now)), stop: () => undefined };
 }
 
-const STATE_COLOUR: Readonly<Record<string, (s: string) => string>> = {
-  COMPLETE: pc.green,
-  DONE_SUCCESS: pc.green,
-  SKIPPED: pc.dim,
-  FAILED: pc.red,
-  CANCELLED: pc.red,
-  EXECUTING: pc.yellow,
-  GATE: pc.yellow,
-  CI_RUNNING: pc.yellow,
-  AWAITING_APPROVAL: pc.magenta,
-};
-/** A state in its colour (failed run ends red). */
-const coloured = (state: string) => (STATE_COLOUR[state] ?? (state.startsWith('DONE_FAILED') ? pc.red : pc.cyan))(state);
-
-/** A cli-progress bar of phases done / total, with each change logged above it in colour. */
+/** The live bar; Ctrl-C restores the terminal, then leaves as a shell would (130). */
 function barView(stream: NodeJS.WriteStream): WatchView {
-  const multi = new MultiBar({
-    stream,
-    format: `${pc.bold('{run}')} ${pc.cyan('{bar}')} {value}/{total} phases | {state}{current}`,
-    hideCursor: true,
-    clearOnComplete: false,
-    barsize: 30,
-    fps: 10,
-  });
-  let bar: ReturnType<MultiBar['create']> | undefined;
-  let stopped = false;
+  const bar = new RunProgressBar(stream);
+  const interrupted = () => process.exit(130);
+  process.once('SIGINT', interrupted);
   return {
-    show(prev, now) {
-      const current = now.phases.find((p) => p.state === 'EXECUTING' || p.state === 'GATE' || p.state === 'CI_RUNNING');
-      const payload = { run: now.run_id, state: coloured(now.state), current: current ? ` | ${current.phase_id} ${pc.dim(current.name)}` : '' };
-      for (const line of prev ? changeLines(prev, now) : []) multi.log(`${line.replace(/\b(QUEUED|EXECUTING|GATE|CI_RUNNING|COMPLETE|FAILED|SKIPPED|[A-Z]+_[A-Z_]+)\b/g, (s) => coloured(s))}\n`);
-      const { complete, total } = progressOf(now.phases);
-      if (!bar) bar = multi.create(total, complete, payload);
-      else {
-        bar.setTotal(total);
-        bar.update(complete, payload);
-      }
-    },
+    show: (_prev, now) => bar.show(now),
     stop() {
-      if (!stopped) multi.stop();
-      stopped = true;
+      process.removeListener('SIGINT', interrupted);
+      bar.stop();
     },
   };
 }
