@@ -35,8 +35,6 @@ export interface StatusFlags extends ApiFlags {
   id: string;
   watch?: boolean;
   json?: boolean;
-  /** Milliseconds between polls of `--watch` (not a flag: tests shorten it). */
-  pollMs?: number;
 }
 export interface IdFlags extends ApiFlags {
   id: string;
@@ -48,6 +46,9 @@ export interface RetryFlags extends ApiFlags {
 export interface ReportFlags extends IdFlags {
   json?: boolean;
 }
+
+/** How often `status --watch` looks at the run. */
+const WATCH_POLL_MS = 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const runPath = (id: string) => `/runs/${encodeURIComponent(id)}`;
@@ -265,7 +266,7 @@ export async function runStatusCommand(flags: StatusFlags, env: NodeJS.ProcessEn
     if (flags.watch) {
       // The bar only where a person looks at it; lines (or JSON) wherever output is kept.
       const view = flags.json ? jsonView(out) : !io && process.stdout.isTTY ? barView(process.stdout) : lineView(out);
-      return watchRun(api, id, view, flags.pollMs ?? 1000, out);
+      return watchRun(api, id, view, WATCH_POLL_MS, out);
     }
     const run = await api.call(RunResponseSchema, 'GET', runPath(id));
     if (flags.json) out.out(JSON.stringify(run));
