@@ -63,7 +63,7 @@ export interface ApproveFlags extends ApiFlags {
 export const EXIT = { done: 0, usage: 1, unreachable: 2, buildFailed: 3 } as const;
 
 /** How long `build --wait` keeps polling a supervisor that stopped answering before it gives up. */
-const WAIT_UNREACHABLE_MS = 30_000;
+export const WAIT_UNREACHABLE_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,7 +88,7 @@ export function apiFrom(flags: ApiFlags, env: NodeJS.ProcessEnv): { api?: AdminA
 }
 
 /** The exit code of an error a command met, after printing it; anything else is rethrown. */
-function reported(prefix: string, io: CliIo, err: unknown): number {
+export function reported(prefix: string, io: CliIo, err: unknown): number {
   if (err instanceof ApiAnswerError) {
     io.err(`${prefix}: ${err.code}: ${err.message} (HTTP ${err.status})`);
     return err.status < 500 ? EXIT.usage : EXIT.unreachable;
@@ -101,7 +101,7 @@ function reported(prefix: string, io: CliIo, err: unknown): number {
 }
 
 /** Runs `body` with the supervisor client, turning usage problems and API errors into exit codes. */
-async function withApi(command: string, flags: ApiFlags, env: NodeJS.ProcessEnv, io: CliIo | undefined, body: (api: AdminApi, io: CliIo) => Promise<number | string[]>): Promise<number> {
+export async function withApi(command: string, flags: ApiFlags, env: NodeJS.ProcessEnv, io: CliIo | undefined, body: (api: AdminApi, io: CliIo) => Promise<number | string[]>): Promise<number> {
   const prefix = `autopack ${command}`;
   const { api, problems, apiKey } = apiFrom(flags, env);
   const out = io ?? processIo(apiKey);
@@ -204,7 +204,7 @@ export function approvalHint(s: BuildStatusResponse): string {
 }
 
 /** An ISO time as `2026-11-30 19:12:57Z`. */
-const shortTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+(?=Z|[+-]\d\d:?\d\d$)/, '');
+export const shortTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+(?=Z|[+-]\d\d:?\d\d$)/, '');
 
 /** Builds as a table: id, status, current phase, progress, deployment URL, created. */
 export function buildsTable(builds: readonly BuildStatusResponse[]): string[] {

@@ -14,6 +14,27 @@ import {
   COMMAND_POSITIONALS,
   REPEATABLE_FLAGS,
 } from './build-options.js';
+import {
+  CANCEL_EPILOG,
+  CANCEL_EXAMPLES,
+  CANCEL_OPTIONS,
+  REPORT_EPILOG,
+  REPORT_EXAMPLES,
+  REPORT_OPTIONS,
+  RETRY_EPILOG,
+  RETRY_EXAMPLES,
+  RETRY_OPTIONS,
+  RUN_COMMAND_POSITIONALS,
+  RUNS_EPILOG,
+  RUNS_EXAMPLES,
+  RUNS_OPTIONS,
+  START_EPILOG,
+  START_EXAMPLES,
+  START_OPTIONS,
+  STATUS_EPILOG,
+  STATUS_EXAMPLES,
+  STATUS_OPTIONS,
+} from './run-options.js';
 
 type OptionSpecs = Readonly<Record<string, Options>>;
 
@@ -44,7 +65,15 @@ const COMMAND_OPTIONS: Readonly<Record<string, OptionSpecs>> = {
   build: BUILD_OPTIONS,
   builds: BUILDS_OPTIONS,
   approve: APPROVE_OPTIONS,
+  start: START_OPTIONS,
+  runs: RUNS_OPTIONS,
+  status: STATUS_OPTIONS,
+  cancel: CANCEL_OPTIONS,
+  retry: RETRY_OPTIONS,
+  report: REPORT_OPTIONS,
 };
+/** Positional arguments each command needs, by name, in order. */
+const POSITIONALS: Readonly<Record<string, readonly string[]>> = { ...COMMAND_POSITIONALS, ...RUN_COMMAND_POSITIONALS };
 const COMMANDS = Object.keys(COMMAND_OPTIONS);
 /** Flags every command takes (yargs adds them). */
 const GLOBAL_OPTIONS: OptionSpecs = { help: { type: 'boolean', alias: 'h' }, version: { type: 'boolean' } };
@@ -58,19 +87,21 @@ const TOP_EPILOG = `Environment (each command's --help says what it reads and wh
               AUTOPACK_MODELS, AUTOPACK_LOG_LEVEL
   demo        OPENAI_API_KEY, ANTHROPIC_API_KEY (with --live),
               AUTOPACK_LOG_LEVEL
-  build, builds, approve
+  build, builds, approve, start, runs, status, cancel, retry, report
               AUTOPACK_API_URL, AUTOPACK_API_KEY
   any         AUTOPACK_DEBUG=1 adds the stack trace to an unexpected error
 
 Exit codes:
   0  done (also --help and --version)
   1  bad usage or configuration: an unknown command or flag, a bad value
-     (nothing is started); build, builds, approve: a 4xx answer (its code
-     and message are printed)
+     (nothing is started); admin commands (build, builds, approve, start,
+     runs, status, cancel, retry, report): a 4xx answer (its code and
+     message are printed)
   2  executor: the supervisor could not be reached after its retries;
-     build, builds, approve: the supervisor is unreachable or failing
+     admin commands: the supervisor is unreachable or failing
   3  executor: the run it served ended in a failed state or was cancelled;
-     build --wait: the build failed or was cancelled`;
+     build --wait: the build failed or was cancelled; status --watch: the
+     run ended other than DONE_SUCCESS`;
 
 const SUPERVISOR_EPILOG = `Serves the REST API that plans runs, leases phases to executors and
 records attempts, audits, budgets and issues; GET /docs is the API
@@ -376,10 +407,79 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
         result = await runApproveCommand({ ...args, id: String(args.id) });
       },
     )
+    .command(
+      'start <plan>',
+      'start a run from a plan file (JSON or YAML): the body of POST /runs/start',
+      (y) => withExamples(enter('start', y).options(START_OPTIONS).positional('plan', { type: 'string', describe: 'plan.json or plan.yaml' }).usage('$0 start <plan.json|plan.yaml> [options]\n\nStart a run.'), START_EXAMPLES).epilog(START_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runStartCommand } = await import('./run-commands.js');
+        result = await runStartCommand({ ...args, plan: String(args.plan) });
+      },
+    )
+    .command(
+      'runs',
+      'list runs',
+      (y) => withExamples(enter('runs', y).options(RUNS_OPTIONS).usage('$0 runs [options]\n\nList runs.'), RUNS_EXAMPLES).epilog(RUNS_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runRunsCommand } = await import('./run-commands.js');
+        result = await runRunsCommand(args);
+      },
+    )
+    .command(
+      'status <id>',
+      "show a run's state, budgets and phases; --watch follows it to the end",
+      (y) => withExamples(enter('status', y).options(STATUS_OPTIONS).positional('id', { type: 'string', describe: 'a run id' }).usage('$0 status <id> [options]\n\nShow a run.'), STATUS_EXAMPLES).epilog(STATUS_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runStatusCommand } = await import('./run-commands.js');
+        result = await runStatusCommand({ ...args, id: String(args.id) });
+      },
+    )
+    .command(
+      'cancel <id>',
+      'cancel a run',
+      (y) => withExamples(enter('cancel', y).options(CANCEL_OPTIONS).positional('id', { type: 'string', describe: 'a run id' }).usage('$0 cancel <id> [options]\n\nCancel a run.'), CANCEL_EXAMPLES).epilog(CANCEL_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runCancelCommand } = await import('./run-commands.js');
+        result = await runCancelCommand({ ...args, id: String(args.id) });
+      },
+    )
+    .command(
+      'retry <run_id> <phase_id>',
+      'queue a failed phase again (reopening the run it ended)',
+      (y) =>
+        withExamples(
+          enter('retry', y)
+            .options(RETRY_OPTIONS)
+            .positional('run_id', { type: 'string', describe: 'the run' })
+            .positional('phase_id', { type: 'string', describe: 'the FAILED phase' })
+            .usage('$0 retry <run_id> <phase_id> [options]\n\nRetry a failed phase.'),
+          RETRY_EXAMPLES,
+        ).epilog(RETRY_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runRetryCommand } = await import('./run-commands.js');
+        result = await runRetryCommand({ ...args, runId: String(args.run_id), phaseId: String(args.phase_id) });
+      },
+    )
+    .command(
+      'report <id>',
+      "print a run's summary report",
+      (y) => withExamples(enter('report', y).options(REPORT_OPTIONS).positional('id', { type: 'string', describe: 'a run id' }).usage('$0 report <id> [options]\n\nReport on a run.'), REPORT_EXAMPLES).epilog(REPORT_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runReportCommand } = await import('./run-commands.js');
+        result = await runReportCommand({ ...args, id: String(args.id) });
+      },
+    )
     .example('$0 supervisor', 'start the supervisor on http://127.0.0.1:8000')
     .example('$0 executor --run-id my-run --workspace ./repo', 'serve run my-run in ./repo')
     .example('$0 demo', 'a whole run end to end, offline')
     .example('$0 build "A URL shortener" --wait', 'build from an intent and follow it')
+    .example('$0 start plan.yaml && $0 status my-run --watch', 'start a run from a plan and follow it')
     .epilog(TOP_EPILOG)
     // Checked before yargs' own validation and before any handler: every problem, as typed.
     .middleware((args) => {
@@ -398,7 +498,7 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       // An error a command handler threw is not a usage problem: main.ts reports it.
       if (err && err.name !== 'YError') throw err;
       const text = (msg ?? err?.message ?? 'bad usage').split('\n')[0];
-      const positionals = command ? COMMAND_POSITIONALS[command] : undefined;
+      const positionals = command ? POSITIONALS[command] : undefined;
       if (positionals && /^Not enough non-option arguments/.test(text)) throw new CliUsageError([`${prefix()}: missing ${positionals.map((p) => `<${p}>`).join(' ')}`]);
       const meant = /^Did you mean (.+)\?$/.exec(text);
       if (meant) {

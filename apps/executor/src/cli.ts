@@ -26,6 +26,10 @@ OpenAI key is present, otherwise Anthropic; the Auditor uses the other
 provider when both keys exist. High-risk phases get two auditors (one per
 provider) unless --no-dual-auditor.
 
+Logs are JSON lines on stderr. When stdout is a terminal and the logs go
+elsewhere (2>executor.log) or AUTOPACK_LOG_LEVEL is error or quieter, a
+progress bar of the run's phases shows on stdout.
+
 Environment (a flag wins over its variable):
   AUTOPACK_API_URL     supervisor URL (default http://localhost:8000)
   AUTOPACK_API_KEY     supervisor key, sent as X-API-Key

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { type AttemptOutcome, type ClaimResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES, failureReason } from '@app/contracts';
+import { type AttemptOutcome, type ClaimResponse, type RunResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES, failureReason } from '@app/contracts';
 import { GitError, assertCleanWorktree, currentBranch, isHttpUrl, isRepository, removeStrayTempFiles } from '@app/git';
 import { type LlmClient, LlmError } from '@app/llm';
 import type { Logger } from 'pino';
@@ -42,6 +42,8 @@ export interface ExecutorDeps {
   clock?: Clock;
   /** Where the one line that explains a non-zero exit goes (default: stderr). */
   say?: (line: string) => void;
+  /** A live view of the run being served (a terminal's progress bar); none by default. */
+  progress?: { show(run: RunResponse): void; stop(): void };
 }
 
 /** Exit codes of CONTRACT.md section 3. */
@@ -94,6 +96,8 @@ export class Executor {
   private readonly pipeline: PipelineDeps;
   /** A droplet build's own steps (plan, package, verify, promote, rollback). */
   private readonly buildSteps: BuildStepDeps;
+  /** The progress view's pending look at the run (looks are made one after another). */
+  private progressLook: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ExecutorDeps) {
     const c = deps.config;
@@ -150,7 +154,9 @@ export class Executor {
           continue;
         }
         iterations++;
+        this.showProgress(claim.run_id);
         await this.runClaim(claim);
+        this.showProgress(claim.run_id);
       }
       return EXIT.ok;
     } catch (err) {
@@ -158,7 +164,16 @@ export class Executor {
       if (!exit) throw err;
       if (exit.line) this.fatal(exit.line);
       return exit.code;
+    } finally {
+      this.deps.progress?.stop();
     }
+  }
+
+  /** Looks at the run for the progress view, one look at a time; a failed look is only a missed update. */
+  private showProgress(runId: string, known?: RunResponse): void {
+    const { progress, supervisor } = this.deps;
+    if (!progress) return;
+    this.progressLook = this.progressLook.then(async () => progress.show(known ?? (await supervisor.getRun(runId)))).catch(() => undefined);
   }
 
   /** After an empty claim: the exit code when the executor is done, undefined to claim again. */
@@ -172,6 +187,7 @@ export class Executor {
       if (err instanceof SupervisorError && err.status === 404) throw new ExecutorConfigError(`run ${config.runId} does not exist`);
       throw err;
     }
+    this.showProgress(run.run_id, run);
     if (TERMINAL_RUN_STATES.includes(run.state)) {
       log.info({ run_id: run.run_id, state: run.state, failure_reason: run.failure_reason }, 'run is terminal');
       // The last holder of the workspace leaves no commit of a phase that did not complete.

@@ -4,6 +4,7 @@ import { ExecutorConfigError, type ExecutorFlags, loadExecutorConfig } from './c
 import { EXIT, Executor } from './executor.js';
 import { createExecutorLogger } from './logger.js';
 import { resolveModelRouting } from './models.js';
+import { RunProgressBar } from './run-progress.js';
 import { SupervisorClient } from './supervisor-client.js';
 import { WorkspaceLock } from './workspace-lock.js';
 
@@ -45,7 +46,7 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
     anthropicBaseUrl: config.anthropicBaseUrl,
   });
   const workspaceLock = new WorkspaceLock(config.workspace, config.executorId);
-  const executor = new Executor({ config, supervisor, llm, routing, log, env, workspaceLock });
+  const executor = new Executor({ config, supervisor, llm, routing, log, env, workspaceLock, progress: progressView(config.logLevel) });
   // A second signal exits at once, past every `finally`: the lock still goes.
   const releaseLock = () => workspaceLock.release();
   process.on('exit', releaseLock);
@@ -69,4 +70,18 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
     process.off('SIGTERM', onSignal);
     process.off('exit', releaseLock);
   }
+}
+
+/** Log levels that print nothing in normal work: the bar then has the terminal to itself. */
+const QUIET_LEVELS: ReadonlySet<string> = new Set(['silent', 'fatal', 'error']);
+
+/**
+ * The live progress bar, when stdout is a terminal and the JSON logs (on stderr) cannot write
+ * through it: stderr goes elsewhere, or the log level keeps it quiet. Otherwise none: the
+ * logs already say what happens, and a bar between log lines would garble both.
+ */
+function progressView(logLevel: string): RunProgressBar | undefined {
+  if (!process.stdout.isTTY) return undefined;
+  if (process.stderr.isTTY && !QUIET_LEVELS.has(logLevel)) return undefined;
+  return new RunProgressBar(process.stdout);
 }
