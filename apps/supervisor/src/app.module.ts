@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from './config.js';
 import {
   CapabilitiesController,
+  DashboardController,
   EventsController,
   HealthController,
   BuildsController,
@@ -63,7 +64,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule],
-      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController],
+      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, DashboardController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },
         { provide: DATABASE_URL, useValue: databaseUrl },

@@ -8,3 +8,4 @@ export { OperatorController } from './operator.controller.js';
 export { ReportsController } from './reports.controller.js';
 export { OpenApiController } from './openapi.controller.js';
 export { BuildsController } from './builds.controller.js';
+export { DashboardController } from './dashboard.controller.js';
