@@ -27,11 +27,15 @@ export function readCookie(header: string | undefined, name: string): string | u
  * Whether `headers` carry the dashboard session cookie of `apiKey`. Compared in constant
  * time over SHA-256 digests, so neither the token's content nor its length leaks.
  */
-export function sessionCookieCheck(apiKey: string): (headers: IncomingHttpHeaders) => boolean {
+export function sessionCookieCheck(
+  apiKey: string,
+  /** The comparison (a seam for the test that shows it only ever sees equal-length digests). */
+  equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual,
+): (headers: IncomingHttpHeaders) => boolean {
   const expected = apiKeyDigest(dashboardSessionToken(apiKey));
   return (headers) => {
     const given = readCookie(headers.cookie, SESSION_COOKIE);
-    return !!given && timingSafeEqual(apiKeyDigest(given), expected);
+    return !!given && equal(apiKeyDigest(given), expected);
   };
 }
 
