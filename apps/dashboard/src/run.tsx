@@ -76,14 +76,21 @@ export function RunPage({ runId }: { runId: string }) {
   const [error, setError] = useState<string | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout>>(undefined);
 
+  const latest = useRef(0);
+  /** Reloads the run and what hangs off it; an answer overtaken by a later request is dropped (never shows older state). */
   const refresh = () => {
-    api.run(runId).then((r) => {
-      setRun(r);
-      setError(null);
-      api.backlog(r.project_id).then(setBacklog, () => undefined);
-    }, (e: Error) => setError(e.message));
-    api.issues(runId).then(setIssues, () => undefined);
-    api.integration(runId).then(setIntegration, () => undefined);
+    const n = ++latest.current;
+    const fresh = <T,>(set: (v: T) => void) => (v: T) => n === latest.current && set(v);
+    api.run(runId).then(
+      fresh((r: RunResponse) => {
+        setRun(r);
+        setError(null);
+        api.backlog(r.project_id).then(fresh(setBacklog), () => undefined);
+      }),
+      (e: Error) => setError(e.message),
+    );
+    api.issues(runId).then(fresh(setIssues), () => undefined);
+    api.integration(runId).then(fresh(setIntegration), () => undefined);
   };
 
   useEffect(() => {
