@@ -12,10 +12,19 @@ export function dashboardDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.AUTOPACK_DASHBOARD_DIR) return path.resolve(env.AUTOPACK_DASHBOARD_DIR);
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'apps'))) return path.join(dir, 'dist', 'dashboard');
+    if (isPackageRoot(dir)) return path.join(dir, 'dist', 'dashboard');
     const up = path.dirname(dir);
     if (up === dir) return path.resolve('dist', 'dashboard');
     dir = up;
+  }
+}
+
+/** Whether `dir` holds this package's package.json (a container image has no sources beside dist/). */
+function isPackageRoot(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'autopack';
+  } catch {
+    return false;
   }
 }
 
