@@ -9,6 +9,16 @@ export interface Session {
   authenticated: boolean;
 }
 
+/** One service of `GET /coordinator/services` (CONTRACT section 9), when the supervisor has the coordinator. */
+export interface CoordinatedService {
+  service: string;
+  path: string;
+  stage: string;
+  stage_since: string | null;
+  active_run_id: string | null;
+  cycle_times: Record<string, number>;
+}
+
 /** An answer other than 2xx, with the supervisor's `{"error": {code, message}}` when there is one. */
 export class ApiError extends Error {
   constructor(
@@ -56,6 +66,11 @@ export const api = {
   issues: (id: string) => call<RunIssueIndexResponse>('GET', `/runs/${encodeURIComponent(id)}/issues/index`),
   backlog: (project: string) => call<ProjectBacklogResponse>('GET', `/project/issues/backlog?project_id=${encodeURIComponent(project)}`),
   integration: (id: string) => call<IntegrationStatusResponse>('GET', `/runs/${encodeURIComponent(id)}/integration_status`),
+  /** Null when this supervisor has no coordinator route (404). */
+  coordinator: () => call<CoordinatedService[]>('GET', '/coordinator/services').catch((e: unknown) => {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }),
   approve: (id: string, approved: boolean) => call<RunResponse>('POST', `/runs/${encodeURIComponent(id)}/approve`, { approved }),
   cancel: (id: string) => call<RunResponse>('POST', `/runs/${encodeURIComponent(id)}/cancel`, { reason: 'cancelled from the dashboard' }),
   retry: (id: string, phase: string) => call<unknown>('POST', `/runs/${encodeURIComponent(id)}/phases/${encodeURIComponent(phase)}/retry`),

@@ -1,4 +1,4 @@
-import { api, type BuildStatusResponse, type RunResponse } from './api';
+import { api, type BuildStatusResponse, type CoordinatedService, type RunResponse } from './api';
 import { age, pct, stateClass, tokens, usd } from './format';
 import { usePolled } from './hooks';
 
@@ -11,6 +11,7 @@ export function Overview() {
     return { list, details: new Map(details.filter((d): d is RunResponse => !!d).map((d) => [d.run_id, d])) };
   }, 5000);
   const builds = usePolled(() => api.builds(), 5000);
+  const services = usePolled(() => api.coordinator(), 10_000);
 
   return (
     <>
@@ -79,6 +80,7 @@ export function Overview() {
         </table>
         {builds.data?.builds.length === 0 && <p class="muted">No builds yet.</p>}
       </section>
+      {services.data && <AssemblyLine services={services.data} />}
     </>
   );
 }
@@ -127,5 +129,48 @@ export function Progress({ value, label }: { value: number; label: string }) {
       </span>
       <span class="small">{label}</span>
     </span>
+  );
+}
+
+const seconds = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+
+/** The coordinator's assembly line: each service's stage, how long it has been there, and cycle times per stage. */
+function AssemblyLine({ services }: { services: CoordinatedService[] }) {
+  return (
+    <section>
+      <h2>Assembly line</h2>
+      {services.length === 0 ? (
+        <p class="muted">No services.</p>
+      ) : (
+        <table class="list" id="services">
+          <thead>
+            <tr>
+              <th>Service</th>
+              <th>Stage</th>
+              <th>Since</th>
+              <th>Active run</th>
+              <th>Cycle times</th>
+            </tr>
+          </thead>
+          <tbody>
+            {services.map((s) => (
+              <tr key={s.service}>
+                <td title={s.path}>{s.service}</td>
+                <td>
+                  <span class={`badge ${s.stage === 'production' ? 'done' : s.stage === 'tests_failing' ? 'failed' : 'active'}`}>{s.stage}</span>
+                </td>
+                <td>{age(s.stage_since)}</td>
+                <td>{s.active_run_id ? <a href={`#/runs/${encodeURIComponent(s.active_run_id)}`}>{s.active_run_id}</a> : '–'}</td>
+                <td class="small">
+                  {Object.entries(s.cycle_times)
+                    .map(([stage, t]) => `${stage} ${seconds(t)}`)
+                    .join(' · ') || '–'}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }
