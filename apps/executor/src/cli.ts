@@ -36,6 +36,7 @@ Environment (a flag wins over its variable):
   AUTOPACK_MODELS      optional YAML/JSON model-routing file: role x category x
                        complexity -> provider/model, escalation, prices
   AUTOPACK_LOG_LEVEL   fatal, error, warn, info (default), debug, trace
+  AUTOPACK_LOG_FORMAT  pretty or json (default: pretty when stderr is a terminal)
   AUTOPACK_SUPERVISOR_RETRY_SECONDS
                        how long to retry an unreachable supervisor (120)
 

@@ -1,7 +1,8 @@
+import { resolveLogFormat } from '@app/contracts';
 import { LlmClient } from '@app/llm';
-import pino from 'pino';
 import { ExecutorConfigError, type ExecutorFlags, loadExecutorConfig } from './config.js';
 import { EXIT, Executor } from './executor.js';
+import { createExecutorLogger } from './logger.js';
 import { resolveModelRouting } from './models.js';
 import { SupervisorClient } from './supervisor-client.js';
 import { WorkspaceLock } from './workspace-lock.js';
@@ -14,8 +15,14 @@ import { WorkspaceLock } from './workspace-lock.js';
 export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config;
   let routing;
+  let logFormat;
   try {
     config = loadExecutorConfig(flags, env);
+    try {
+      logFormat = resolveLogFormat(env.AUTOPACK_LOG_FORMAT, process.stderr.isTTY === true);
+    } catch (err) {
+      throw new ExecutorConfigError((err as Error).message);
+    }
     routing = resolveModelRouting({ openai: !!config.openaiKey, anthropic: !!config.anthropicKey }, config.modelsFile);
   } catch (err) {
     if (err instanceof ExecutorConfigError) {
@@ -24,14 +31,7 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
     }
     throw err;
   }
-  const log = pino(
-    {
-      level: config.logLevel,
-      base: { service: 'autopack-executor', executor_id: config.executorId },
-      redact: { paths: ['apiKey', 'openaiKey', 'anthropicKey', 'lease_token', '*.lease_token', 'authorization'], censor: '[redacted]' },
-    },
-    pino.destination(2),
-  );
+  const log = createExecutorLogger(config.logLevel, { executor_id: config.executorId }, { format: logFormat });
   const supervisor = new SupervisorClient({
     baseUrl: config.apiUrl,
     apiKey: config.apiKey,

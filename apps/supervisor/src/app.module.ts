@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { TerminusModule } from '@nestjs/terminus';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from './config.js';
 import {
   CapabilitiesController,
@@ -63,7 +64,7 @@ export class AppModule {
   static forRoot(config: SupervisorConfig, databaseUrl: string, logger: AppLogger): DynamicModule {
     return {
       module: AppModule,
-      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule],
+      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule, TerminusModule.forRoot({ logger: false })],
       controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, DashboardController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },

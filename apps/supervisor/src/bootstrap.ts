@@ -6,8 +6,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { type SupervisorConfig, loadSupervisorConfig } from './config.js';
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './database/embedded-postgres.js';
-import { apiKeyMiddleware, jsonBodyMiddleware, requestLogMiddleware, writeRateLimitMiddleware } from './http/edge-middleware.js';
-import { AppLogger, createRootLogger } from './http/logger.js';
+import { apiKeyMiddleware, jsonBodyMiddleware, writeRateLimitMiddleware } from './http/edge-middleware.js';
+import { AppLogger, createRootLogger, requestLogger, routePattern } from './http/logger.js';
 import { createRequire } from 'node:module';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { MetricsService } from './services/metrics.service.js';
@@ -25,7 +25,7 @@ export async function createSupervisorApp(
   /** Fault injection for tests: runs before authentication and routing. */
   opts: { intercept?: (req: Request, res: Response, next: NextFunction) => void } = {},
 ): Promise<INestApplication> {
-  const log = logger ?? new AppLogger(createRootLogger(config.logLevel));
+  const log = logger ?? new AppLogger(createRootLogger(config.logLevel, undefined, config.logFormat));
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, databaseUrl, log), {
     bodyParser: false,
     logger: log,
@@ -33,16 +33,16 @@ export async function createSupervisorApp(
   });
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(requestLogMiddleware(log.pino));
+  app.use(requestLogger(log.pino));
   if (opts.intercept) app.use(opts.intercept);
   const metrics = app.get(MetricsService);
   app.use((req: Request, res: Response, next: NextFunction) => {
     const end = metrics.httpDuration.startTimer();
     res.on('finish', () => {
       // The matched route pattern keeps label cardinality bounded (ids never become labels).
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
-      end({ method: req.method, route });
+      const labels = { method: req.method, route: routePattern(req), status: String(res.statusCode) };
+      metrics.httpRequests.inc(labels);
+      end(labels);
     });
     next();
   });
@@ -74,7 +74,7 @@ export interface RunningSupervisor {
  */
 export async function startSupervisor(env: NodeJS.ProcessEnv = process.env, overrides: Partial<SupervisorConfig> = {}): Promise<RunningSupervisor> {
   const config = loadSupervisorConfig(env, overrides);
-  const log = new AppLogger(createRootLogger(config.logLevel));
+  const log = new AppLogger(createRootLogger(config.logLevel, undefined, config.logFormat));
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {

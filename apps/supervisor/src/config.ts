@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HealthCheckSchema, HookSchema, LIMITS } from '@app/contracts';
+import { HealthCheckSchema, HookSchema, LIMITS, LOG_FORMATS, type LogFormat } from '@app/contracts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -51,6 +51,7 @@ const EnvSchema = z.object({
   AUTOPACK_DATA_DIR: z.string().min(1).default('.autopack'),
   AUTOPACK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(LIMITS.defaultMaxBodyBytes),
   AUTOPACK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AUTOPACK_LOG_FORMAT: optionalText.pipe(z.enum(LOG_FORMATS).optional()),
   AUTOPACK_PG_FAST: z.enum(['0', '1']).default('0'),
   AUTOPACK_RATE_LIMIT_PER_SEC: z.coerce.number().min(0).max(100_000).default(100),
   AUTOPACK_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(1_000_000).default(400),
@@ -77,6 +78,8 @@ export interface SupervisorConfig {
   dataDir: string;
   maxBodyBytes: number;
   logLevel: z.infer<typeof EnvSchema>['AUTOPACK_LOG_LEVEL'];
+  /** `pretty` or `json`; unset: pretty when stderr is a terminal. */
+  logFormat?: LogFormat;
   /** Embedded Postgres without fsync (tests and demos only). */
   embeddedPgFast: boolean;
   /** Write requests per second per client (0 = unlimited) and the burst allowed. */
@@ -134,6 +137,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env, overr
     dataDir: e.AUTOPACK_DATA_DIR,
     maxBodyBytes: e.AUTOPACK_MAX_BODY_BYTES,
     logLevel: e.AUTOPACK_LOG_LEVEL,
+    logFormat: e.AUTOPACK_LOG_FORMAT,
     embeddedPgFast: e.AUTOPACK_PG_FAST === '1',
     rateLimitPerSecond: e.AUTOPACK_RATE_LIMIT_PER_SEC,
     rateLimitBurst: e.AUTOPACK_RATE_LIMIT_BURST,

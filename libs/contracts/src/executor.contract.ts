@@ -339,9 +339,9 @@ export type ReserveBudgetResponse = z.infer<typeof ReserveBudgetResponseSchema>;
  * `POST /runs/{run_id}/phases/{phase_id}/step_result` body: what a build step produced that
  * the supervisor must record before the phase completes. `plan`: the planner's plan, validated
  * again by the supervisor and, when accepted, its tiers and phases inserted (a refused plan
- * ends the attempt with feedback naming every problem). `promoted`: the base branch's commit
- * before and after promotion (the first report wins, so a resumed promotion cannot overwrite
- * where a rollback goes back to).
+ * ends the attempt with feedback naming every problem). `promoting`: where the base branch is
+ * before promotion moves it, and `promoted`: where it went (each recorded once, so an attempt
+ * resumed after the branch moved cannot overwrite where a rollback goes back to).
  */
 export const StepResultRequestSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -350,6 +350,12 @@ export const StepResultRequestSchema = z.discriminatedUnion('kind', [
     plan: SubmitPlanArgsSchema,
     usage: UsageReportSchema.optional(),
     llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('promoting'),
+    lease_token: LeaseTokenSchema,
+    /** The base branch's commit before promotion moves it; null when there is no base branch yet. */
+    from: z.string().regex(/^[0-9a-f]{40}$/).nullable(),
   }),
   z.strictObject({
     kind: z.literal('promoted'),

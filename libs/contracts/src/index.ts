@@ -12,3 +12,4 @@ export * from './vocabulary.js';
 export * from './builds.states.js';
 export * from './delivery.contract.js';
 export * from './builds.contract.js';
+export * from './logging.js';

@@ -295,3 +295,34 @@ describe('BuildService.statusView and list', () => {
     for (const b of failed) BuildStatusResponseSchema.parse(b);
   });
 });
+
+describe('where promotion moved the base branch (BuildRepository)', () => {
+  const promotion = (runId: string) => ctx.db.query('SELECT promoted_from, promoted_to, promotion_started FROM builds WHERE run_id = $1', [runId]).then((r) => r[0]);
+  const A = 'a'.repeat(40);
+  const B = 'b'.repeat(40);
+
+  it('keeps the base recorded before the move when a resumed attempt reports the moved branch as its start', async () => {
+    const run = await ctx.factory.makeRun();
+    await tx((em) => sut.create(em, run.runId, BuildDropletRequestSchema.parse({ architect_intent: 'x' })));
+    const repo = ctx.get(BuildRepository);
+    expect(await tx((em) => repo.startPromotion(em, run.runId, A))).toBe(true);
+    // The executor died after moving the branch; its next attempt sees the branch at B already.
+    expect(await tx((em) => repo.startPromotion(em, run.runId, B))).toBe(false);
+    expect(await tx((em) => repo.setPromotion(em, run.runId, B, B))).toBe(true);
+    expect(await promotion(run.runId)).toEqual({ promoted_from: A, promoted_to: B, promotion_started: true });
+    // Reported again: the first report stands.
+    expect(await tx((em) => repo.setPromotion(em, run.runId, A, A))).toBe(false);
+    expect(await promotion(run.runId)).toEqual({ promoted_from: A, promoted_to: B, promotion_started: true });
+  });
+
+  it('records a base branch that did not exist (null), and a new generation forgets the promotion', async () => {
+    const run = await ctx.factory.makeRun();
+    await tx((em) => sut.create(em, run.runId, BuildDropletRequestSchema.parse({ architect_intent: 'x' })));
+    const repo = ctx.get(BuildRepository);
+    await tx((em) => repo.startPromotion(em, run.runId, null));
+    await tx((em) => repo.setPromotion(em, run.runId, B, B));
+    expect(await promotion(run.runId)).toEqual({ promoted_from: null, promoted_to: B, promotion_started: true });
+    await tx((em) => repo.nextGeneration(em, run.runId, { forgetPromotion: true }));
+    expect(await promotion(run.runId)).toEqual({ promoted_from: null, promoted_to: null, promotion_started: false });
+  });
+});

@@ -9,21 +9,21 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.close());
 
-/** The `autopack_*` samples of a scrape (process metrics left out), by `name{labels}`. */
+/** The `autopack_*` samples of a scrape, by `name{labels}`. */
 async function scrape(): Promise<Record<string, number>> {
   const { contentType, body } = await metrics.render();
   expect(contentType).toMatch(/^text\/plain/);
   const samples: Record<string, number> = {};
   for (const line of body.split('\n')) {
-    const m = /^(autopack_(?!process_)[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    const m = /^(autopack_[a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
     if (m) samples[m[1]] = Number(m[2]);
   }
   return samples;
 }
 
 describe('MetricsService', () => {
-  it('reads runs and phases by state, usage and active leases from the database at scrape time', async () => {
-    expect(await scrape()).toMatchObject({ autopack_llm_tokens_used: 0, autopack_llm_cost_usd: 0, autopack_active_leases: 0 });
+  it('reads runs and phases by state, queue depth and active leases from the database at scrape time', async () => {
+    expect(await scrape()).toMatchObject({ autopack_phases_queued: 0, autopack_active_leases: 0 });
 
     const a = await ctx.factory.makeRun({ tokensUsed: 1200, costUsedUsd: 0.5 });
     await ctx.factory.makeRun({ tokensUsed: 300, costUsedUsd: 0.25 });
@@ -40,8 +40,7 @@ describe('MetricsService', () => {
       'autopack_phases{state="QUEUED"}': 2,
       'autopack_phases{state="EXECUTING"}': 1,
       'autopack_phases{state="CI_RUNNING"}': 1,
-      autopack_llm_tokens_used: 1501,
-      autopack_llm_cost_usd: 0.75,
+      autopack_phases_queued: 2,
       autopack_active_leases: 2,
     });
   });
@@ -51,6 +50,25 @@ describe('MetricsService', () => {
     const samples = await scrape();
     expect(samples['autopack_runs{state="CANCELLED"}']).toBe(2);
     expect(samples).not.toHaveProperty(['autopack_runs{state="PHASE_EXECUTION"}']);
+  });
+
+  it('names default process metrics the standard way (process_*, nodejs_*)', async () => {
+    const { body } = await metrics.render();
+    expect(body).toMatch(/^process_cpu_seconds_total \S+$/m);
+    expect(body).toMatch(/^nodejs_heap_size_total_bytes \S+$/m);
+    expect(body).not.toMatch(/^autopack_process_/m);
+  });
+
+  it('counts LLM usage by provider, model and kind, and cost by provider and model', async () => {
+    metrics.recordLlmUsage({ provider: 'openai', model: 'm1', promptTokens: 10, completionTokens: 5, costUsd: 0.5 });
+    metrics.recordLlmUsage({ provider: 'openai', model: 'm1', promptTokens: 1, completionTokens: 0, costUsd: 0 });
+    metrics.recordLlmUsage({ promptTokens: 2, completionTokens: 3, costUsd: 0 });
+    expect(await scrape()).toMatchObject({
+      'autopack_llm_tokens_total{provider="openai",model="m1",kind="prompt"}': 11,
+      'autopack_llm_tokens_total{provider="openai",model="m1",kind="completion"}': 5,
+      'autopack_llm_tokens_total{provider="unknown",model="unknown",kind="completion"}': 3,
+      'autopack_llm_cost_usd_total{provider="openai",model="m1"}': 0.5,
+    });
   });
 
   it('exposes the counters the HTTP edge and the claim long-poll observe', async () => {

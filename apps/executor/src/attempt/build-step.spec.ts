@@ -104,8 +104,12 @@ describe(runBuildStep.name, () => {
   it('promotes, reports where the base branch moved from and to, then completes', async () => {
     const { step, reports, supervisor, buildGit } = setup('promote');
     expect(await step()).toBe('complete');
-    expect(reports()).toEqual(['stepResult', 'updateStatus:COMPLETE']);
-    expect(supervisor.bodies('stepResult')[0]).toMatchObject({ kind: 'promoted', from: 'base0000', to: 'head0000', pushed: false });
+    expect(reports()).toEqual(['stepResult', 'stepResult', 'updateStatus:COMPLETE']);
+    // Where the base was, before it moved (the fake's branch head), then where it went.
+    expect(supervisor.bodies('stepResult')).toEqual([
+      expect.objectContaining({ kind: 'promoting', from: 'base0000' }),
+      expect.objectContaining({ kind: 'promoted', from: 'base0000', to: 'head0000', pushed: false }),
+    ]);
     expect(buildGit.promotions.map((p) => p.base)).toEqual(['main']);
   });
 
@@ -113,7 +117,8 @@ describe(runBuildStep.name, () => {
     const { step, reports, buildGit, supervisor } = setup('promote');
     buildGit.promoteAs = new GitError('MERGE_CONFLICT', 'conflict in app.js', { paths: ['app.js'] });
     expect(await step()).toBe('builder_failed');
-    expect(reports()).toEqual(['updateStatus:FAILED']);
+    expect(reports()).toEqual(['stepResult', 'updateStatus:FAILED']);
+    expect(supervisor.bodies('stepResult')).toEqual([expect.objectContaining({ kind: 'promoting' })]);
     expect(String((supervisor.bodies('updateStatus')[0] as { failure_reason: string }).failure_reason)).toMatch(/MERGE_CONFLICT/);
   });
 

@@ -7,7 +7,7 @@ import { renderSpecMarkdown } from '../spec-markdown.js';
 import type { MeteredLlm } from './metered-llm.js';
 import { packageFoundation } from './package.js';
 import { planBuild } from './plan.js';
-import type { AttemptGit, AttemptSupervisor, BuildGit, CiRunner } from './ports.js';
+import { type AttemptGit, type AttemptSupervisor, type BuildGit, type CiRunner, branchHeadOrNull } from './ports.js';
 import { promoteBuild } from './promote.js';
 import { rollbackPromotion } from './rollback.js';
 import { commitSpec, resumePlanFromCommit } from './spec-commit.js';
@@ -100,6 +100,12 @@ export async function runBuildStep(deps: BuildStepDeps, scope: BuildStepScope): 
       return complete(null);
     }
     case 'promote': {
+      // Where the base branch is now, recorded before it moves: an attempt resumed after the
+      // move (the executor died before reporting) must not take the promoted commit for it.
+      const before = integration.sharedUrl
+        ? await deps.buildGit.fetchBranch(workspace, { url: integration.sharedUrl, branch: integration.baseBranch })
+        : await branchHeadOrNull(git, workspace, integration.baseBranch);
+      await supervisor.stepResult(runId, phaseId, { kind: 'promoting', lease_token: token, from: before });
       const r = await promoteBuild({ git: deps.buildGit, log }, integration, { signal });
       if (r.kind === 'promotion_failed') return fail(`executor_error: promotion failed (${r.code}): ${r.reason}`);
       await supervisor.stepResult(runId, phaseId, { kind: 'promoted', lease_token: token, from: r.previous, to: r.sha, pushed: r.pushed });

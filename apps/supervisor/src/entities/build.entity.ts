@@ -28,6 +28,8 @@ export class BuildEntity {
   /** The integration branch's commit before promotion (what a rollback resets to; null for a branch created by it). */
   @Column({ name: 'promoted_from', type: 'text', nullable: true }) promotedFrom!: string | null;
   @Column({ name: 'promoted_to', type: 'text', nullable: true }) promotedTo!: string | null;
+  /** `promotedFrom` is recorded (before the base branch moved): a resumed promotion keeps it. */
+  @Column({ name: 'promotion_started', type: 'boolean' }) promotionStarted!: boolean;
   /** The plan the planning step had accepted (its tiers and phases are in the run). */
   @Column({ type: 'jsonb', nullable: true }) plan!: SubmitPlanArgs | null;
   /** Bumped by each retry: hooks and notifications of a new generation are new deliveries. */

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DomainError } from '@app/contracts';
-import type { Logger } from 'pino';
 import { apiKeyCheck, apiKeyDigest } from './api-key.js';
 import { isPublicDashboardPath } from './dashboard.js';
 import { mapError } from './error-mapping.js';
@@ -105,21 +103,6 @@ export function jsonBodyMiddleware(limitBytes: number) {
       if (e.type === 'entity.parse.failed') return send(res, new DomainError('INVALID_JSON', 'request body is not valid JSON'));
       return send(res, new DomainError('VALIDATION_FAILED', 'request body could not be read'));
     });
-  };
-}
-
-/** One structured line per request with a correlation id (echoed as `X-Request-Id`). Never logs headers or bodies. */
-export function requestLogMiddleware(log: Logger) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const incoming = req.headers['x-request-id'];
-    const id = typeof incoming === 'string' && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
-    res.setHeader('X-Request-Id', id);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ req_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
-    });
-    next();
   };
 }
 

@@ -54,6 +54,19 @@ function isUnstorableText(err: unknown): boolean {
   return code !== undefined && UNSTORABLE_TEXT.has(code);
 }
 
+/**
+ * PostgreSQL aborted the transaction for a conflict with a concurrent one: 40P01 (a deadlock,
+ * e.g. a build cancelled while admission starts it) and 40001 (a serialization failure).
+ * Nothing was written; the request may be repeated.
+ */
+const CONFLICT = new Set(['40P01', '40001']);
+
+function isConflict(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  const code = e?.driverError?.code ?? e?.code;
+  return code !== undefined && CONFLICT.has(code);
+}
+
 /** A mapped error: status, body, and whether it was unexpected (to be logged with its stack). */
 export interface MappedError {
   status: number;
@@ -78,6 +91,9 @@ export function mapError(err: unknown): MappedError {
       body: { error: { code: 'NUL_BYTE', message: 'the request holds text the database cannot store (a NUL byte, \\u0000, or an invalid character)' } },
       unexpected: false,
     };
+  }
+  if (isConflict(err)) {
+    return { status: STATUS_BY_CODE.STALE_STATE, body: { error: { code: 'STALE_STATE', message: 'a concurrent change conflicted with this request; nothing was written, retry it' } }, unexpected: false };
   }
   if (isDatabaseDown(err)) {
     return { status: 503, body: { error: { code: 'DATABASE_UNAVAILABLE', message: 'the database is unavailable; retry later' } }, unexpected: false };

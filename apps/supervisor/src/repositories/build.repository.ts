@@ -171,9 +171,27 @@ export class BuildRepository {
     return count === 1;
   }
 
-  /** Records where promotion moved the base branch from and to; the first report wins (a resumed promotion sees no move). */
+  /**
+   * Records where the base branch is before promotion moves it (null: there is none yet), once
+   * per generation: an attempt resumed after the branch moved cannot overwrite it. Returns
+   * whether it was recorded now.
+   */
+  async startPromotion(em: EntityManager, runId: string, from: string | null): Promise<boolean> {
+    const { count } = await execSql(em, `UPDATE builds SET promoted_from = $2, promotion_started = true WHERE run_id = $1 AND NOT promotion_started`, [runId, from]);
+    return count === 1;
+  }
+
+  /**
+   * Records where promotion moved the base branch, once per generation; `from` counts only when
+   * no start was recorded (an executor that did not report one). Returns whether it was stored.
+   */
   async setPromotion(em: EntityManager, runId: string, from: string | null, to: string): Promise<boolean> {
-    const { count } = await execSql(em, `UPDATE builds SET promoted_from = $2, promoted_to = $3 WHERE run_id = $1 AND promoted_to IS NULL`, [runId, from, to]);
+    const { count } = await execSql(
+      em,
+      `UPDATE builds SET promoted_to = $3, promoted_from = CASE WHEN promotion_started THEN promoted_from ELSE $2 END, promotion_started = true
+        WHERE run_id = $1 AND promoted_to IS NULL`,
+      [runId, from, to],
+    );
     return count === 1;
   }
 
@@ -181,7 +199,7 @@ export class BuildRepository {
   async nextGeneration(em: EntityManager, runId: string, o: { forgetPromotion: boolean }): Promise<void> {
     await execSql(
       em,
-      `UPDATE builds SET generation = generation + 1, deployment_url = NULL${o.forgetPromotion ? ', promoted_from = NULL, promoted_to = NULL' : ''} WHERE run_id = $1`,
+      `UPDATE builds SET generation = generation + 1, deployment_url = NULL${o.forgetPromotion ? ', promoted_from = NULL, promoted_to = NULL, promotion_started = false' : ''} WHERE run_id = $1`,
       [runId],
     );
   }

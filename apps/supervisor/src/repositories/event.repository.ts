@@ -28,6 +28,16 @@ export class EventRepository {
     await execSql(em, `SELECT pg_notify($1, $2)`, [channel, payload]);
   }
 
+  /** When the phase was last claimed (its latest `phase_claimed` event), or null. */
+  async lastClaimedAt(em: EntityManager, runId: string, phaseId: string): Promise<Date | null> {
+    const { rows } = await execSql<{ at: Date }>(
+      em,
+      `SELECT created_at AS at FROM events WHERE run_id = $1 AND phase_id = $2 AND type = 'phase_claimed' ORDER BY id DESC LIMIT 1`,
+      [runId, phaseId],
+    );
+    return rows[0]?.at ?? null;
+  }
+
   /** Events of a run after an id, oldest first. */
   async listForRun(runId: string, afterId = '0', limit = 500): Promise<EventEntity[]> {
     return this.ds

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { TERMINAL_RUN_STATES } from '@app/contracts';
+import { JOB_QUEUE_SCHEMA } from '../database/job-queue-schema.js';
 import { execSql } from './sql.js';
 
 /** Whole-database figures read at scrape time (metrics) and the health ping. */
@@ -17,14 +19,16 @@ export class StatsRepository {
     return (await execSql<{ state: string; n: number }>(this.ds.manager, `SELECT state, count(*)::int AS n FROM phases GROUP BY state`)).rows;
   }
 
-  /** LLM tokens reported over all runs. */
-  async tokensUsed(): Promise<number> {
-    return Number((await execSql<{ n: string }>(this.ds.manager, `SELECT COALESCE(sum(tokens_used),0) AS n FROM runs`)).rows[0].n);
+  /** Phases waiting to be claimed (QUEUED) in runs that are not over. */
+  async queuedPhases(): Promise<number> {
+    const sql = `SELECT count(*)::int AS n FROM phases p JOIN runs r ON r.run_id = p.run_id WHERE p.state = 'QUEUED' AND r.state <> ALL($1::text[])`;
+    return (await execSql<{ n: number }>(this.ds.manager, sql, [TERMINAL_RUN_STATES])).rows[0].n;
   }
 
-  /** LLM cost in USD reported over all runs. */
-  async costUsedUsd(): Promise<number> {
-    return Number((await execSql<{ n: string }>(this.ds.manager, `SELECT COALESCE(sum(cost_used_usd),0) AS n FROM runs`)).rows[0].n);
+  /** Jobs of the durable queue waiting to run (created, or failed and due for a retry), by queue. */
+  async jobQueueDepth(): Promise<{ queue: string; n: number }[]> {
+    const sql = `SELECT name AS queue, count(*)::int AS n FROM ${JOB_QUEUE_SCHEMA}.job WHERE state IN ('created', 'retry') GROUP BY name`;
+    return (await execSql<{ queue: string; n: number }>(this.ds.manager, sql)).rows;
   }
 
   /** Phases leased by an executor right now. */

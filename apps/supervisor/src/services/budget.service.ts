@@ -7,7 +7,8 @@ import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
 import { msBetween } from './clock.js';
 import type { RecordAnswer } from './idempotency.service.js';
-import { PhaseWriteService, type WriteContext } from './phase-write.service.js';
+import { MetricsService } from './metrics.service.js';
+import { PhaseWriteService, type WriteContext, afterCommit } from './phase-write.service.js';
 import { ProgressService } from './progress.service.js';
 
 /** Run states in which phases may be claimed (and budgets still run). */
@@ -29,6 +30,7 @@ export class BudgetService {
     private readonly budgets: BudgetRepository,
     private readonly progress: ProgressService,
     private readonly writes: PhaseWriteService,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -109,6 +111,9 @@ export class BudgetService {
     await this.phases.addUsage(ctx.em, ctx.phase.id, tokens);
     await this.runs.addUsage(ctx.em, ctx.run.runId, tokens, cost);
     await this.events.append(ctx.em, [{ runId: ctx.run.runId, phaseId: ctx.phase.phaseId, type: 'llm_usage', payload: { role, ...usage, tokens } }]);
+    afterCommit(ctx, () =>
+      this.metrics.recordLlmUsage({ provider: usage.provider, model: usage.model, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, costUsd: cost }),
+    );
   }
 
   /**

@@ -275,9 +275,10 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
       const { em, run, phase } = ctx;
       const build = await this.builds.lock(em, runId);
       if (!build) throw new DomainError('NOT_FOUND', `run ${runId} is not a build`);
-      if (body.kind === 'promoted') {
+      if (body.kind === 'promoting' || body.kind === 'promoted') {
         if (phase.kind !== 'promote') throw new DomainError('VALIDATION_FAILED', `phase ${phaseId} is a ${phase.kind} phase, not the promote step`);
-        await this.builds.setPromotion(em, runId, body.from, body.to);
+        if (body.kind === 'promoting') await this.builds.startPromotion(em, runId, body.from);
+        else await this.builds.setPromotion(em, runId, body.from, body.to);
         return this.writes.apply(ctx, { kind: 'keep' });
       }
       if (phase.kind !== 'plan') throw new DomainError('VALIDATION_FAILED', `phase ${phaseId} is a ${phase.kind} phase, not the planning step`);

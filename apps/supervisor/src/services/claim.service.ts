@@ -8,6 +8,7 @@ import { EventRepository, PhaseRepository, RunRepository } from '../repositories
 import { BudgetService, CLAIMABLE_RUN_STATES } from './budget.service.js';
 import { BuildOrchestrator } from './build-orchestrator.service.js';
 import type { RecordAnswer } from './idempotency.service.js';
+import { MetricsService } from './metrics.service.js';
 import { NotificationHub } from './notification-hub.js';
 import { CLAIMABLE_CHANNEL, ProgressService, RUN_EVENTS_CHANNEL } from './progress.service.js';
 
@@ -23,17 +24,26 @@ export class ClaimService {
     private readonly budgets: BudgetService,
     private readonly hub: NotificationHub,
     private readonly builds: BuildOrchestrator,
+    private readonly metrics: MetricsService,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
 
   /** Long-polls up to `wait_ms` for a claimable phase; null means 204. */
   async claim(req: ClaimRequest, recordAnswer?: RecordAnswer): Promise<ClaimResponse | null> {
-    const deadline = Date.now() + (req.wait_ms ?? 0);
+    const started = Date.now();
+    const deadline = started + (req.wait_ms ?? 0);
+    const waited = (result: 'claimed' | 'empty') => this.metrics.claimWait.observe({ result }, (Date.now() - started) / 1000);
     for (;;) {
       const claimed = await this.tryClaim(req, recordAnswer);
-      if (claimed) return claimed;
+      if (claimed) {
+        waited('claimed');
+        return claimed;
+      }
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return null;
+      if (remaining <= 0) {
+        waited('empty');
+        return null;
+      }
       // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
       await this.hub.waitForClaimable(Math.min(remaining, 5000), req.run_id);
     }

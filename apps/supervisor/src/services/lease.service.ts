@@ -4,6 +4,7 @@ import { DomainError, type HeartbeatResponse } from '@app/contracts';
 import { isRunClaimable } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import { EventRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
+import { MetricsService } from './metrics.service.js';
 import { PhaseWriteService } from './phase-write.service.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
 
@@ -17,6 +18,7 @@ export class LeaseService {
     private readonly events: EventRepository,
     private readonly progress: ProgressService,
     private readonly writes: PhaseWriteService,
+    private readonly metrics: MetricsService,
     @Inject(SUPERVISOR_CONFIG) private readonly config: SupervisorConfig,
   ) {}
 
@@ -39,7 +41,8 @@ export class LeaseService {
   async expireLeases(): Promise<number> {
     let changed = 0;
     for (const runId of await this.phases.runsWithExpiredLeases(this.ds.manager)) {
-      changed += await this.ds.transaction(async (em) => {
+      const onCommit: (() => void)[] = [];
+      const reclaimed = await this.ds.transaction(async (em) => {
         const run = await this.runs.lock(em, runId);
         if (!run) return 0;
         const now = await this.runs.now(em);
@@ -47,7 +50,7 @@ export class LeaseService {
         for (const phase of await this.phases.listForRun(em, runId)) {
           if (!phase.leaseToken || !phase.leaseExpiresAt || new Date(phase.leaseExpiresAt) >= now) continue;
           await this.writes.apply(
-            { em, run, phase },
+            { em, run, phase, onCommit },
             { kind: 'endAttempt', report: { event: 'expireLease', outcome: 'lease_expired', reason: `lease of ${phase.leaseOwner ?? 'an executor'} expired` } },
           );
           n++;
@@ -56,6 +59,9 @@ export class LeaseService {
         await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
         return n;
       });
+      for (const fn of onCommit) fn();
+      if (reclaimed > 0) this.metrics.leaseExpiries.inc(reclaimed);
+      changed += reclaimed;
     }
     return changed;
   }

@@ -5,7 +5,9 @@ import { type AttemptReport, type PhaseEvent, decideAttemptEnd, isRunTerminal, t
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, type PhaseTransitionSet, RunRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
+import { msBetween } from './clock.js';
 import { IssueService } from './issue.service.js';
+import { MetricsService } from './metrics.service.js';
 import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
 
 /** A fenced write's context: the run row is locked for the whole transaction. */
@@ -13,6 +15,14 @@ export interface WriteContext {
   em: EntityManager;
   run: RunEntity;
   phase: PhaseEntity;
+  /** Work to do once the transaction has committed (metrics); without it, done at once. */
+  onCommit?: (() => void)[];
+}
+
+/** Runs `fn` when the write's transaction commits (at once when the context keeps no list). */
+export function afterCommit(ctx: WriteContext, fn: () => void): void {
+  if (ctx.onCommit) ctx.onCommit.push(fn);
+  else fn();
 }
 
 /**
@@ -50,6 +60,7 @@ export class PhaseWriteService {
     private readonly budgets: BudgetRepository,
     private readonly progress: ProgressService,
     private readonly issues: IssueService,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** Every executor write: `write` records what the route reports and returns the state the phase is in. */
@@ -64,7 +75,8 @@ export class PhaseWriteService {
     if ((body.run_id && body.run_id !== runId) || (body.phase_id && body.phase_id !== phaseId)) {
       throw new DomainError('ID_MISMATCH', 'run_id/phase_id in the body differ from the path');
     }
-    return this.ds.transaction(async (em) => {
+    const onCommit: (() => void)[] = [];
+    const answer = await this.ds.transaction(async (em) => {
       const run = await this.runs.lock(em, runId);
       if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
       const phase = await this.phases.find(em, runId, phaseId);
@@ -74,7 +86,7 @@ export class PhaseWriteService {
         const live = phase.leaseToken !== null && phase.leaseToken === token && phase.leaseExpiresAt !== null && new Date(phase.leaseExpiresAt) > now;
         if (!live) throw new DomainError('LEASE_LOST', 'the lease expired or belongs to another executor', { phase_state: phase.state });
       }
-      const state = await write({ em, run, phase });
+      const state = await write({ em, run, phase, onCommit });
       const calls = body.llm_calls ?? [];
       if (calls.length) {
         await this.events.append(em, calls.map((c) => ({ runId, phaseId, type: 'llm_call', payload: { ...c, attempt: phase.claimsCount } })));
@@ -97,6 +109,8 @@ export class PhaseWriteService {
       await opts.recordAnswer?.(em, { status: 200, body: response });
       return response;
     });
+    for (const fn of onCommit) fn();
+    return answer;
   }
 
   /** Applies one phase command in the caller's fenced transaction; returns the phase's new state. */
@@ -171,6 +185,11 @@ export class PhaseWriteService {
       commitSha: command.commitSha ?? null,
     });
     await this.events.append(ctx.em, [{ runId: phase.runId, phaseId: phase.phaseId, ...decision.event }]);
+    const claimedAt = await this.events.lastClaimedAt(ctx.em, phase.runId, phase.phaseId);
+    if (claimedAt) {
+      const seconds = Math.max(0, msBetween(claimedAt, await this.runs.now(ctx.em)) / 1000);
+      afterCommit(ctx, () => this.metrics.phaseDuration.observe({ outcome: command.report.outcome }, seconds));
+    }
     return decision.to;
   }
 }
