@@ -17,13 +17,17 @@ module.exports = {
       from: { path: '^apps/supervisor/src/controllers/' }, to: { path: '(^apps/supervisor/src/(repositories|entities)/|node_modules/typeorm/)' } },
     { name: 'services-no-controllers', severity: 'error', from: { path: '^apps/supervisor/src/(services|repositories|entities)/' }, to: { path: '^apps/supervisor/src/controllers/' } },
     { name: 'repositories-no-services', severity: 'error', from: { path: '^apps/supervisor/src/(repositories|entities)/' }, to: { path: '^apps/supervisor/src/services/' } },
+    { name: 'dashboard-standalone', severity: 'error', comment: 'the web dashboard is browser code: it talks to the supervisor over HTTP and may import only types from libs/contracts',
+      from: { path: '^apps/dashboard/' }, to: { path: '(^apps/(supervisor|executor|cli)/|^libs/(domain|llm|git|testing)/|node_modules/(@nestjs|typeorm|pg|zod)/)' } },
+    { name: 'dashboard-contracts-types-only', severity: 'error', comment: 'contract code (zod) stays out of the bundle',
+      from: { path: '^apps/dashboard/' }, to: { path: '^libs/contracts/', dependencyTypesNot: ['type-only'] } },
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.tsx', '.js'] },
     exclude: { path: '(\\.spec\\.ts$|^dist/)' },
   },
 };

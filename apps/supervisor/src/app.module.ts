@@ -5,6 +5,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from './config.js';
 import {
   CapabilitiesController,
+  DashboardController,
   EventsController,
   HealthController,
   BuildsController,
@@ -55,6 +56,7 @@ import { BuildService } from './services/build.service.js';
 import { DeliveryService } from './services/delivery.service.js';
 import { NotificationService } from './services/notification.service.js';
 import { BuildOrchestrator } from './services/build-orchestrator.service.js';
+import { ExecutorRegistryService } from './services/executor-registry.service.js';
 
 /**
  * The one supervisor module (controllers -> services -> repositories -> entities). A
@@ -66,7 +68,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule, TerminusModule.forRoot({ logger: false })],
-      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, ExecutorsController],
+      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, ExecutorsController, DashboardController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },
         { provide: DATABASE_URL, useValue: databaseUrl },
@@ -106,6 +108,7 @@ export class AppModule {
         BuildService,
         NotificationService,
         BuildOrchestrator,
+        ExecutorRegistryService,
       ],
     };
   }

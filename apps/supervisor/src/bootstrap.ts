@@ -13,6 +13,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { MetricsService } from './services/metrics.service.js';
 import { EventStreamService } from './services/event-stream.service.js';
 import { attachRunStreamWebSocket } from './http/websocket.js';
+import { dashboardDir } from './http/dashboard.js';
 
 const swaggerUiDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -49,6 +50,8 @@ export async function createSupervisorApp(
   app.use(writeRateLimitMiddleware(config.rateLimitPerSecond, config.rateLimitBurst));
   app.use(jsonBodyMiddleware(config.maxBodyBytes));
   app.use('/docs/assets', express.static(swaggerUiDir, { index: false, fallthrough: false }));
+  // The dashboard's built code (names carry content hashes, so they may be cached for good).
+  app.use('/dashboard/assets', express.static(path.join(dashboardDir(), 'assets'), { index: false, fallthrough: false, immutable: true, maxAge: '1y' }));
   app.enableShutdownHooks();
   await app.init();
   const wss = attachRunStreamWebSocket(app.getHttpServer(), app.get(EventStreamService), config.apiKey);

@@ -9,3 +9,4 @@ export { ReportsController } from './reports.controller.js';
 export { OpenApiController } from './openapi.controller.js';
 export { BuildsController } from './builds.controller.js';
 export { ExecutorsController } from './executors.controller.js';
+export { DashboardController } from './dashboard.controller.js';

@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DomainError } from '@app/contracts';
 import { apiKeyCheck, apiKeyDigest } from './api-key.js';
+import { isPublicDashboardPath } from './dashboard.js';
 import { mapError } from './error-mapping.js';
 
 function send(res: Response, err: DomainError): void {
@@ -8,11 +9,15 @@ function send(res: Response, err: DomainError): void {
   res.status(mapped.status).json(mapped.body);
 }
 
-/** `X-API-Key` (or `Authorization: Bearer`) check, before anything reads the body (see `apiKeyCheck`). */
+/**
+ * `X-API-Key` (or `Authorization: Bearer`, or the dashboard's session cookie) check, before
+ * anything reads the body (see `apiKeyCheck`). Health checks, and the dashboard's shell, code
+ * and login route (no data), are let through.
+ */
 export function apiKeyMiddleware(apiKey: string | undefined) {
   const keyMatches = apiKeyCheck(apiKey);
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!keyMatches || (req.method === 'GET' && (req.path === '/health' || req.path === '/executor/health'))) return next();
+    if (!keyMatches || (req.method === 'GET' && (req.path === '/health' || req.path === '/executor/health')) || isPublicDashboardPath(req.method, req.path)) return next();
     if (!keyMatches(req.headers)) {
       return send(res, new DomainError('UNAUTHORIZED', 'missing or invalid API key'));
     }

@@ -10,7 +10,7 @@ import { BuildOrchestrator } from './build-orchestrator.service.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { MetricsService } from './metrics.service.js';
 import { NotificationHub } from './notification-hub.js';
-import { CLAIMABLE_CHANNEL, ProgressService } from './progress.service.js';
+import { CLAIMABLE_CHANNEL, ProgressService, RUN_EVENTS_CHANNEL } from './progress.service.js';
 
 /** `POST /phases/claim`: the long poll and the claim itself. */
 @Injectable()
@@ -73,7 +73,8 @@ export class ClaimService {
         ]);
         await this.progress.settle(em, run);
         // Another phase of this run may still be claimable (parallel runs): wake other waiters.
-        if (run.maxParallelPhases > 1) await this.events.notify(em, CLAIMABLE_CHANNEL, run.runId);
+        // Otherwise wake only the run's event streams, so `phase_claimed` is streamed now.
+        await this.events.notify(em, run.maxParallelPhases > 1 ? CLAIMABLE_CHANNEL : RUN_EVENTS_CHANNEL, run.runId);
         // The states read before the claim, with the claimed phase as it is now: nothing else of
         // the run changed in between (its row is locked), so no second read of every phase.
         const phaseStates = Object.fromEntries(phases.map((p) => [p.phaseId, p.id === phase.id ? phase.state : p.state]));

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import { AppLogger } from '../http/logger.js';
 import { MetricsService } from './metrics.service.js';
-import { CLAIMABLE_CHANNEL } from './progress.service.js';
+import { CLAIMABLE_CHANNEL, RUN_EVENTS_CHANNEL } from './progress.service.js';
 
 /** What ended a long-poll wait: a NOTIFY, the safety-net timer, or the process shutting down. */
 export type WakeReason = 'notify' | 'timeout' | 'shutdown';
@@ -85,13 +85,17 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  /** Calls `listener` on every NOTIFY for `runId`; returns the unsubscribe function. */
+  /** Calls `listener` on every NOTIFY for `runId` (claimable work or other new events); returns the unsubscribe function. */
   subscribe(runId: string, listener: () => void): () => void {
     const onNotify = (id: string) => {
       if (concerns(id, runId)) listener();
     };
     this.emitter.on('claimable', onNotify);
-    return () => this.emitter.off('claimable', onNotify);
+    this.emitter.on('run_event', onNotify);
+    return () => {
+      this.emitter.off('claimable', onNotify);
+      this.emitter.off('run_event', onNotify);
+    };
   }
 
   private async connect(attempt: number): Promise<void> {
@@ -99,12 +103,14 @@ export class NotificationHub implements OnModuleInit, OnModuleDestroy {
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
     client.on('notification', (msg) => {
       if (msg.channel === CLAIMABLE_CHANNEL) this.emitter.emit('claimable', msg.payload ?? '');
+      else if (msg.channel === RUN_EVENTS_CHANNEL) this.emitter.emit('run_event', msg.payload ?? '');
     });
     client.on('error', () => this.scheduleReconnect(client, attempt + 1));
     client.on('end', () => this.scheduleReconnect(client, attempt + 1));
     try {
       await client.connect();
       await client.query(`LISTEN ${CLAIMABLE_CHANNEL}`);
+      await client.query(`LISTEN ${RUN_EVENTS_CHANNEL}`);
       if (this.closed) {
         // The hub closed while this connection was being made: nobody else would end it.
         await discard(client);

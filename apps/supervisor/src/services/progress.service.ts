@@ -29,6 +29,11 @@ export type SettleListener = (em: EntityManager, settled: SettledRun) => Promise
 
 /** Channel on which the supervisor announces that a run may have claimable work. */
 export const CLAIMABLE_CHANNEL = 'autopack_claimable';
+/**
+ * Channel for a run's new events that make nothing claimable (a claim of a serial run): event
+ * streams wake on it, claim waiters do not.
+ */
+export const RUN_EVENTS_CHANNEL = 'autopack_run_events';
 
 /**
  * Cascades phase changes into tier and run state. Always called inside the transaction

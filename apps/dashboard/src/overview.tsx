@@ -1,0 +1,176 @@
+import { api, type BuildStatusResponse, type CoordinatedService, type RunResponse } from './api';
+import { age, pct, stateClass, tokens, usd } from './format';
+import { usePolled } from './hooks';
+
+/** The runs list with progress, tokens, cost and age, and the builds list. */
+export function Overview() {
+  const runs = usePolled(async () => {
+    const list = await api.runs();
+    // Cost lives on the run itself: one read per listed run (at most 50).
+    const details = await Promise.all(list.runs.map((r) => api.run(r.run_id).catch(() => undefined)));
+    return { list, details: new Map(details.filter((d): d is RunResponse => !!d).map((d) => [d.run_id, d])) };
+  }, 5000);
+  const builds = usePolled(() => api.builds(), 5000);
+  const services = usePolled(() => api.coordinator(), 10_000);
+
+  return (
+    <>
+      <section>
+        <h2>Runs {runs.data && <span class="muted">({runs.data.list.total})</span>}</h2>
+        {runs.error && <p class="error">{runs.error}</p>}
+        <table class="list" id="runs">
+          <thead>
+            <tr>
+              <th>Run</th>
+              <th>State</th>
+              <th>Progress</th>
+              <th>Current phase</th>
+              <th>Tokens</th>
+              <th>Cost</th>
+              <th>Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs.data?.list.runs.map((r) => {
+              const d = runs.data?.details.get(r.run_id);
+              return (
+                <tr key={r.run_id} data-run={r.run_id}>
+                  <td>
+                    <a href={`#/runs/${encodeURIComponent(r.run_id)}`}>{r.run_id}</a>
+                  </td>
+                  <td>
+                    <span class={`badge ${stateClass(r.state)}`}>{r.state}</span>
+                  </td>
+                  <td>
+                    <Progress value={pct(r.phases_completed, r.phases_total)} label={`${r.phases_completed}/${r.phases_total}`} />
+                  </td>
+                  <td>{r.current_phase_name ?? <span class="muted">–</span>}</td>
+                  <td>
+                    {tokens(r.tokens_used)} / {tokens(r.token_cap)}
+                  </td>
+                  <td>{usd(d?.budgets.cost_used_usd)}</td>
+                  <td title={r.created_at}>{age(r.created_at)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+        {runs.data?.list.runs.length === 0 && <p class="muted">No runs yet.</p>}
+      </section>
+      <section>
+        <h2>Builds</h2>
+        {builds.error && <p class="error">{builds.error}</p>}
+        <table class="list" id="builds">
+          <thead>
+            <tr>
+              <th>Build</th>
+              <th>Droplet</th>
+              <th>Status</th>
+              <th>Progress</th>
+              <th>Step</th>
+              <th>Created</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {builds.data?.builds.map((b) => (
+              <BuildRow key={b.build_id} build={b} onChange={builds.reload} />
+            ))}
+          </tbody>
+        </table>
+        {builds.data?.builds.length === 0 && <p class="muted">No builds yet.</p>}
+      </section>
+      {services.data && <AssemblyLine services={services.data} />}
+    </>
+  );
+}
+
+function BuildRow({ build: b, onChange }: { build: BuildStatusResponse; onChange: () => void }) {
+  const act = (f: () => Promise<unknown>) => () => void f().then(onChange, (e: Error) => alert(e.message));
+  return (
+    <tr data-build={b.build_id}>
+      <td>{b.build_id}</td>
+      <td>{b.droplet_name ?? b.droplet_id ?? '–'}</td>
+      <td>
+        <span class={`badge ${stateClass(b.status)}`}>{b.status}</span>
+        {b.checkpoint && <span class="muted"> at {b.checkpoint}</span>}
+        {b.error && <div class="error small">{b.error}</div>}
+      </td>
+      <td>
+        <Progress value={b.progress_percent} label={`${b.progress_percent}%`} />
+      </td>
+      <td>{b.current_phase ?? '–'}</td>
+      <td title={b.created_at}>{age(b.created_at)}</td>
+      <td class="actions">
+        {b.status === 'awaiting_approval' && (
+          <>
+            <button onClick={act(() => api.approveBuild(b.build_id, true))}>Approve</button>
+            <button class="secondary" onClick={act(() => api.approveBuild(b.build_id, false))}>
+              Reject
+            </button>
+          </>
+        )}
+        {['queued', 'running', 'awaiting_approval'].includes(b.status) && (
+          <button class="danger" onClick={act(() => api.cancelBuild(b.build_id))}>
+            Cancel
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+/** A horizontal bar with a label. */
+export function Progress({ value, label }: { value: number; label: string }) {
+  return (
+    <span class="progress" title={label}>
+      <span class="bar">
+        <span style={{ width: `${value}%` }} />
+      </span>
+      <span class="small">{label}</span>
+    </span>
+  );
+}
+
+const seconds = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+
+/** The coordinator's assembly line: each service's stage, how long it has been there, and cycle times per stage. */
+function AssemblyLine({ services }: { services: CoordinatedService[] }) {
+  return (
+    <section>
+      <h2>Assembly line</h2>
+      {services.length === 0 ? (
+        <p class="muted">No services.</p>
+      ) : (
+        <table class="list" id="services">
+          <thead>
+            <tr>
+              <th>Service</th>
+              <th>Stage</th>
+              <th>Since</th>
+              <th>Active run</th>
+              <th>Cycle times</th>
+            </tr>
+          </thead>
+          <tbody>
+            {services.map((s) => (
+              <tr key={s.service}>
+                <td title={s.path}>{s.service}</td>
+                <td>
+                  <span class={`badge ${s.stage === 'production' ? 'done' : s.stage === 'tests_failing' ? 'failed' : 'active'}`}>{s.stage}</span>
+                </td>
+                <td>{age(s.stage_since)}</td>
+                <td>{s.active_run_id ? <a href={`#/runs/${encodeURIComponent(s.active_run_id)}`}>{s.active_run_id}</a> : '–'}</td>
+                <td class="small">
+                  {Object.entries(s.cycle_times)
+                    .map(([stage, t]) => `${stage} ${seconds(t)}`)
+                    .join(' · ') || '–'}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
