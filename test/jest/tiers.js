@@ -31,6 +31,7 @@ const typescript = {
 const withPostgres = {
   globalSetup: '<rootDir>/test/setup/global-setup.js',
   globalTeardown: '<rootDir>/test/setup/global-teardown.js',
+  setupFiles: ['<rootDir>/test/setup/pg-boss-delay.cjs'],
 };
 
 export const tiers = {
