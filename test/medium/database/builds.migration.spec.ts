@@ -26,7 +26,8 @@ describe(Builds1733000000000.name, () => {
     await db.query(`INSERT INTO phases (run_id, phase_id, tier_id, phase_index, name, state, max_attempts) VALUES ('r1', 'p1', 't1', 0, 'P', 'QUEUED', 3)`);
     const before = await db.query(`SELECT * FROM phases`);
 
-    await migrate(db.url, MIGRATIONS);
+    // This migration alone: later ones add columns of their own.
+    await migrate(db.url, MIGRATIONS.slice(0, MIGRATIONS.indexOf(Builds1733000000000) + 1));
     const after = await db.query(`SELECT * FROM phases`);
     expect(after).toEqual(before.map((p: Record<string, unknown>) => ({ ...p, kind: 'code' })));
     await expect(db.query(`UPDATE phases SET kind = 'dance'`)).rejects.toThrow(/check/i);
