@@ -121,6 +121,21 @@ describe('the web dashboard with an API key', () => {
     expect((await http(sup.url, 'GET', '/runs/final-run', undefined, H)).body).toMatchObject({ state: 'DONE_SUCCESS', approval_state: 'approved' });
   });
 
+  it('shows a phase no live executor can take as waiting, and the executors that claimed', async () => {
+    const plan = flatPlan('devops-run', 1, { project_id: 'web' });
+    (plan.phases[0] as { requires?: string[] }).requires = ['devops'];
+    expect((await http(sup.url, 'POST', '/runs/start', plan, H)).status).toBe(201);
+    await page.goto(`${sup.url}/dashboard#/runs/devops-run`);
+    await page.locator('#board .card [data-waiting-for="devops"]').waitFor();
+    await expect(page.locator('#board .card [data-waiting-for="devops"]').textContent()).resolves.toContain('waiting for an executor with devops');
+
+    await page.goto(`${sup.url}/dashboard#/`);
+    const row = page.locator('#executors tr[data-executor="browser-test"]');
+    await row.waitFor();
+    await expect(row.textContent()).resolves.toMatch(/builder.*active/);
+    await shot(page, 'executors');
+  });
+
   it('opens /docs in the same session', async () => {
     const docs = await session.newPage();
     const res = await docs.goto(`${sup.url}/docs`);

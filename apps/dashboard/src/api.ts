@@ -1,7 +1,7 @@
-import type { BuildListResponse, IntegrationStatusResponse, ProjectBacklogResponse, RunIssueIndexResponse, RunListResponse, RunResponse, StreamedEvent } from '@app/contracts';
+import type { BuildListResponse, ExecutorView, IntegrationStatusResponse, ProjectBacklogResponse, RunIssueIndexResponse, RunListResponse, RunResponse, StreamedEvent } from '@app/contracts';
 
 /** Types only: erased at build time, so no contract code (or zod) lands in the bundle. */
-export type { BuildListResponse, BuildStatusResponse, PhaseResponse, ProjectBacklogResponse, RunIssueIndexResponse, RunListResponse, RunResponse, StreamedEvent, TierResponse } from '@app/contracts';
+export type { BuildListResponse, BuildStatusResponse, ExecutorView, PhaseResponse, ProjectBacklogResponse, RunIssueIndexResponse, RunListResponse, RunResponse, StreamedEvent, TierResponse } from '@app/contracts';
 
 /** `GET/POST/DELETE /dashboard/session`. */
 export interface Session {
@@ -63,6 +63,7 @@ export const api = {
   runs: () => call<RunListResponse>('GET', '/runs?limit=50'),
   run: (id: string) => call<RunResponse>('GET', `/runs/${encodeURIComponent(id)}`),
   builds: () => call<BuildListResponse>('GET', '/executor/builds'),
+  executors: () => call<ExecutorView[]>('GET', '/executors'),
   issues: (id: string) => call<RunIssueIndexResponse>('GET', `/runs/${encodeURIComponent(id)}/issues/index`),
   backlog: (project: string) => call<ProjectBacklogResponse>('GET', `/project/issues/backlog?project_id=${encodeURIComponent(project)}`),
   integration: (id: string) => call<IntegrationStatusResponse>('GET', `/runs/${encodeURIComponent(id)}/integration_status`),

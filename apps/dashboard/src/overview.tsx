@@ -1,4 +1,4 @@
-import { api, type BuildStatusResponse, type CoordinatedService, type RunResponse } from './api';
+import { api, type BuildStatusResponse, type CoordinatedService, type ExecutorView, type RunResponse } from './api';
 import { age, pct, stateClass, tokens, usd } from './format';
 import { usePolled } from './hooks';
 
@@ -12,6 +12,7 @@ export function Overview() {
   }, 5000);
   const builds = usePolled(() => api.builds(), 5000);
   const services = usePolled(() => api.coordinator(), 10_000);
+  const executors = usePolled(() => api.executors(), 5000);
 
   return (
     <>
@@ -81,6 +82,7 @@ export function Overview() {
         {builds.data?.builds.length === 0 && <p class="muted">No builds yet.</p>}
       </section>
       {services.data && <AssemblyLine services={services.data} />}
+      {executors.data && <Executors executors={executors.data} />}
     </>
   );
 }
@@ -166,6 +168,47 @@ function AssemblyLine({ services }: { services: CoordinatedService[] }) {
                     .map(([stage, t]) => `${stage} ${seconds(t)}`)
                     .join(' · ') || '–'}
                 </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/** The executors seen through their claims and heartbeats: capabilities, status, current phase, counts. */
+function Executors({ executors }: { executors: ExecutorView[] }) {
+  return (
+    <section>
+      <h2>Executors</h2>
+      {executors.length === 0 ? (
+        <p class="muted">No executor has claimed yet.</p>
+      ) : (
+        <table class="list" id="executors">
+          <thead>
+            <tr>
+              <th>Executor</th>
+              <th>Capabilities</th>
+              <th>Status</th>
+              <th>Working on</th>
+              <th>Completed</th>
+              <th>Failed</th>
+              <th>Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {executors.map((e) => (
+              <tr key={e.executor_id} data-executor={e.executor_id}>
+                <td>{e.executor_id}</td>
+                <td>{e.capabilities.join(', ')}</td>
+                <td>
+                  <span class={`badge ${e.status === 'active' ? 'active' : 'failed'}`}>{e.status}</span>
+                </td>
+                <td>{e.current ? <a href={`#/runs/${encodeURIComponent(e.current.run_id)}`}>{`${e.current.run_id} / ${e.current.phase_id}`}</a> : '–'}</td>
+                <td>{e.phases_completed}</td>
+                <td>{e.phases_failed}</td>
+                <td title={e.last_seen_at}>{age(e.last_seen_at)}</td>
               </tr>
             ))}
           </tbody>

@@ -259,6 +259,12 @@ function PhaseCard({ phase: p, events, onRetry }: { phase: PhaseResponse; events
         {p.phase_id} · attempts {p.attempts_used}/{p.max_attempts} · {tokens(p.tokens_used)} tok
       </div>
       {p.lease_owner && <div class="small">leased by {p.lease_owner}</div>}
+      {p.requires.length > 0 && <div class="small muted">requires {p.requires.join(', ')}</div>}
+      {p.waiting_for_capabilities && (
+        <div class="small error" data-waiting-for={p.waiting_for_capabilities.join(',')}>
+          waiting for an executor with {p.waiting_for_capabilities.join(', ')}
+        </div>
+      )}
       {p.commit_sha && (
         <div class="small">
           commit <code>{shortSha(p.commit_sha)}</code>
