@@ -293,6 +293,27 @@ describe('repo_url forms and credentials', () => {
     expect(failed.state).toBe('FAILED');
     expect(failed.last_failure_reason).toContain('is neither an http(s) URL nor this workspace');
   });
+
+  it('a repo_url that is another local git repository is worked in place there, under that repository\'s own lock', async () => {
+    const ws = path.join(bed.tmp, 'home-ws');
+    const service = path.join(bed.tmp, 'service-repo');
+    git.createRepository('home-ws', DEMO_REPO_FILES);
+    git.clone('home-ws', ws);
+    git.createRepository('service-repo', DEMO_REPO_FILES);
+    git.clone('service-repo', service);
+    llm = await bed.startLlm({ script: { replies: noteReplies(['p1']) } });
+    await startRun(bed.sup.url, plan('in-place', [notePhase('p1', 0)], { repo_url: service }));
+    expectClean(await startExecutor('exec-a', ws, 'in-place'));
+    expect((await getRun(bed.sup.url, 'in-place')).state).toBe('DONE_SUCCESS');
+    // The commit is in the service repository, its files on its working tree; --workspace is untouched.
+    expect(await phaseCommits(service, 'in-place')).toEqual([['p1', '1']]);
+    expect(readFileSync(path.join(service, 'notes', 'p1.md'), 'utf8')).toBe('# p1\n');
+    expect(existsSync(path.join(ws, 'notes'))).toBe(false);
+    await expect(headCommit(ws, 'autonomous/in-place')).rejects.toThrow();
+    expect((await worktreeChanges(service)).clean).toBe(true);
+    expect(existsSync(path.join(service, '.git', 'autopack', 'workspace.lock'))).toBe(false);
+    expect(gitFsck(service).ok).toBe(true);
+  });
 });
 
 describe('two executor processes on one workspace', () => {

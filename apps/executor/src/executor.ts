@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { type AttemptOutcome, type ClaimResponse, type RunResponse, TERMINAL_PHASE_STATES, TERMINAL_RUN_STATES, failureReason } from '@app/contracts';
 import { GitError, assertCleanWorktree, currentBranch, isHttpUrl, isRepository, removeStrayTempFiles } from '@app/git';
 import { type LlmClient, LlmError } from '@app/llm';
@@ -14,8 +14,9 @@ import { ExecutorConfigError, type ExecutorConfig } from './config.js';
 import { recoverInflight } from './inflight.js';
 import { AttemptStoppedError, LeaseKeeper } from './lease-keeper.js';
 import type { ModelRouting } from './models.js';
+import { localPathOf } from './integration-branch.js';
 import { SupervisorError, SupervisorUnreachableError, type SupervisorClient } from './supervisor-client.js';
-import type { WorkspaceLock } from './workspace-lock.js';
+import { WorkspaceLock } from './workspace-lock.js';
 
 
 /** The supervisor as the executor uses it: claims and heartbeats, and what an attempt writes. */
@@ -32,6 +33,11 @@ export interface ExecutorDeps {
   env: NodeJS.ProcessEnv;
   /** Keeps other executor processes out of the workspace while this one uses it. */
   workspaceLock: WorkspaceLock;
+  /**
+   * The lock of another repository a run is worked in (a local `repo_url`); default a
+   * `WorkspaceLock` of that repository for this executor id.
+   */
+  lockFor?: (workspace: string) => WorkspaceLock;
   /** Git on the workspace's integration branch (default: isomorphic-git through @app/git). */
   git?: AttemptGit;
   /** Git of a build's steps: reading commits, moving the base branch (default: isomorphic-git through @app/git). */
@@ -44,6 +50,14 @@ export interface ExecutorDeps {
   say?: (line: string) => void;
   /** A live view of the run being served (a terminal's progress bar); none by default. */
   progress?: { show(run: RunResponse): void; stop(): void };
+}
+
+/** What an attempt works with in one workspace: its lock and the side effects bound to its path. */
+interface WorkspaceTools {
+  workspace: string;
+  lock: WorkspaceLock;
+  pipeline: PipelineDeps;
+  buildSteps: BuildStepDeps;
 }
 
 /** Exit codes of CONTRACT.md section 3. */
@@ -92,28 +106,76 @@ export class Executor {
   private current: LeaseKeeper | undefined;
   private readonly git: AttemptGit;
   private readonly clock: Clock;
-  /** The attempt pipeline's side effects, shared by every attempt (the CI baseline cache lives for the executor's lifetime). */
-  private readonly pipeline: PipelineDeps;
-  /** A droplet build's own steps (plan, package, verify, promote, rollback). */
-  private readonly buildSteps: BuildStepDeps;
+  private readonly secrets: string[];
+  /**
+   * The tools of each workspace this executor has worked in, by path: `--workspace`, and the
+   * local repositories runs name as their `repo_url` (worked in place). The pipeline's CI
+   * baseline cache lives as long as the executor.
+   */
+  private readonly workspaces = new Map<string, WorkspaceTools>();
   /** The progress view's pending look at the run (looks are made one after another). */
   private progressLook: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ExecutorDeps) {
     const c = deps.config;
-    const secrets = [c.apiKey, c.openaiKey, c.anthropicKey].filter((s): s is string => !!s);
+    this.secrets = [c.apiKey, c.openaiKey, c.anthropicKey].filter((s): s is string => !!s);
     this.git = deps.git ?? workspaceGit;
     this.clock = deps.clock ?? systemClock;
-    const ci = deps.ci ?? workspaceCi(c.workspace, deps.env, secrets);
-    this.pipeline = {
-      workspace: c.workspace,
-      git: this.git,
-      supervisor: deps.supervisor,
-      verifier: new Verifier({ git: this.git, ci, workspace: c.workspace }),
-      routing: deps.routing,
-      dualAuditor: c.dualAuditor,
+    this.workspaces.set(c.workspace, this.makeTools(c.workspace, deps.workspaceLock));
+  }
+
+  private makeTools(workspace: string, lock: WorkspaceLock): WorkspaceTools {
+    const { deps } = this;
+    // An injected CI runner (tests) serves every workspace; the real one runs in each workspace.
+    const ci = deps.ci ?? workspaceCi(workspace, deps.env, this.secrets);
+    return {
+      workspace,
+      lock,
+      pipeline: { workspace, git: this.git, supervisor: deps.supervisor, verifier: new Verifier({ git: this.git, ci, workspace }), routing: deps.routing, dualAuditor: deps.config.dualAuditor },
+      buildSteps: { workspace, git: this.git, buildGit: deps.buildGit ?? workspaceBuildGit, supervisor: deps.supervisor, ci, routing: deps.routing },
     };
-    this.buildSteps = { workspace: c.workspace, git: this.git, buildGit: deps.buildGit ?? workspaceBuildGit, supervisor: deps.supervisor, ci, routing: deps.routing };
+  }
+
+  /** The tools of `--workspace`. */
+  private get home(): WorkspaceTools {
+    return this.workspaces.get(this.deps.config.workspace)!;
+  }
+
+  /**
+   * Where a run is worked: a `repo_url` that is a local path to a git repository (not an
+   * http(s) URL) is worked in place, in that repository; every other run in `--workspace`.
+   */
+  private async toolsForRun(run: { repo_url: string | null }): Promise<WorkspaceTools> {
+    const repoUrl = run.repo_url;
+    if (!repoUrl || isHttpUrl(repoUrl)) return this.home;
+    let dir: string;
+    try {
+      dir = realpathSync(localPathOf(repoUrl));
+      if (!statSync(dir).isDirectory() || !(await isRepository(dir))) return this.home;
+    } catch {
+      return this.home;
+    }
+    if (dir === this.tryRealpath(this.deps.config.workspace)) return this.home;
+    let tools = this.workspaces.get(dir);
+    if (!tools) {
+      const lock = this.deps.lockFor ? this.deps.lockFor(dir) : new WorkspaceLock(dir, this.deps.config.executorId);
+      tools = this.makeTools(dir, lock);
+      this.workspaces.set(dir, tools);
+    }
+    return tools;
+  }
+
+  private tryRealpath(p: string): string {
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
+  }
+
+  /** Releases every workspace lock this executor holds (for a process exit past every `finally`). */
+  releaseLocks(): void {
+    for (const t of this.workspaces.values()) t.lock.release();
   }
 
   /** First signal: stop claiming and hand the current lease back. */
@@ -191,14 +253,15 @@ export class Executor {
     if (TERMINAL_RUN_STATES.includes(run.state)) {
       log.info({ run_id: run.run_id, state: run.state, failure_reason: run.failure_reason }, 'run is terminal');
       // The last holder of the workspace leaves no commit of a phase that did not complete.
+      const tools = await this.toolsForRun(run);
       const integration = {
-        workspace: config.workspace,
+        workspace: tools.workspace,
         branch: run.integration_branch,
         runId: run.run_id,
         sharedUrl: run.repo_url && isHttpUrl(run.repo_url) ? run.repo_url : undefined,
       };
       const states = Object.fromEntries(run.phases.map((p) => [p.phase_id, p.state]));
-      await this.holdingWorkspace(this.stop.signal, log, () => dropEndedCommits(this.git, integration, states, true, log));
+      await this.holdingWorkspace(tools, this.stop.signal, log, () => dropEndedCommits(this.git, integration, states, true, log));
       if (run.state === 'DONE_SUCCESS') return EXIT.ok;
       this.fatal(`run ${run.run_id} ended ${run.state}${run.failure_reason ? `: ${run.failure_reason.slice(0, 500)}` : ''}`);
       return EXIT.runFailed;
@@ -224,7 +287,7 @@ export class Executor {
     }
     if (!isDirectory) throw new ExecutorConfigError(`--workspace ${ws} is not a directory`);
     if (!(await isRepository(ws))) throw new ExecutorConfigError(`--workspace ${ws} is not a git repository (run \`git init\` there, or point --workspace at a clone)`);
-    await this.holdingWorkspace(this.stop.signal, this.deps.log, async () => {
+    await this.holdingWorkspace(this.home, this.stop.signal, this.deps.log, async () => {
       try {
         await assertCleanWorktree(ws);
       } catch (err) {
@@ -266,17 +329,17 @@ export class Executor {
    * workspace. An in-flight marker found then was left by a holder that died mid-attempt (every
    * other path clears it), so its files are put back first.
    */
-  private async holdingWorkspace<T>(signal: AbortSignal, log: Logger, work: () => Promise<T>): Promise<T> {
-    const { workspaceLock, config } = this.deps;
+  private async holdingWorkspace<T>(tools: WorkspaceTools, signal: AbortSignal, log: Logger, work: () => Promise<T>): Promise<T> {
+    const { lock: workspaceLock, workspace } = tools;
     const takeover = await workspaceLock.acquire({
       signal,
       onWait: (h) => log.info({ holder_pid: h.pid, holder_executor_id: h.executor_id, held_since: h.acquired_at, lock_file: workspaceLock.file }, 'waiting for another executor to release the workspace'),
     });
     try {
       if (takeover) log.warn({ holder_pid: takeover.holder?.pid, holder_executor_id: takeover.holder?.executor_id }, 'took over the workspace lock of an executor that is gone');
-      const recovered = await recoverInflight(config.workspace);
+      const recovered = await recoverInflight(workspace);
       if (recovered) log.warn({ run_id: recovered.runId, phase_id: recovered.phaseId, attempt: recovered.attempt, paths: recovered.paths.length }, 'restored the working copy of an attempt interrupted by a crash');
-      const strays = await removeStrayTempFiles(config.workspace);
+      const strays = await removeStrayTempFiles(workspace);
       if (strays) log.warn({ files: strays }, 'removed temporary files a killed executor left in .git');
       return await work();
     } finally {
@@ -298,8 +361,10 @@ export class Executor {
     const llm = new MeteredLlm({ llm: this.deps.llm, supervisor: this.deps.supervisor, routing: this.deps.routing, clock: this.clock, log }, claim);
     const reporter = new AttemptReporter(this.deps.supervisor, claim, llm, log);
     try {
-      const outcome = await this.holdingWorkspace(lease.signal, log, () =>
-        isBuildStepClaim(claim) ? runBuildStep(this.buildSteps, { claim, signal: lease.signal, log, llm }) : runAttempt(this.pipeline, { claim, signal: lease.signal, log, llm, reporter }),
+      const tools = await this.toolsForRun(claim.run);
+      if (tools !== this.home) log.info({ workspace: tools.workspace }, 'working the run in place in its local repository');
+      const outcome = await this.holdingWorkspace(tools, lease.signal, log, () =>
+        isBuildStepClaim(claim) ? runBuildStep(tools.buildSteps, { claim, signal: lease.signal, log, llm }) : runAttempt(tools.pipeline, { claim, signal: lease.signal, log, llm, reporter }),
       );
       log.info({ outcome }, 'attempt finished');
       return outcome;

@@ -37,7 +37,7 @@ export interface IntegrationBranch {
 }
 
 /** The path a non-http `repo_url` names (a plain path or a `file://` URL). */
-function localPathOf(repoUrl: string): string {
+export function localPathOf(repoUrl: string): string {
   return path.resolve(/^file:\/\//i.test(repoUrl) ? fileURLToPath(repoUrl) : repoUrl);
 }
 
@@ -59,7 +59,7 @@ export function integrationBranchOf(claim: ClaimResponse, workspace: string): In
   const base = { workspace, runId: claim.run_id, phaseId: claim.phase_id, branch: claim.run.integration_branch, baseBranch: claim.run.base_branch };
   if (!repoUrl || (!isHttpUrl(repoUrl) && sameDirectory(localPathOf(repoUrl), workspace))) return { ...base, sharedUrl: undefined };
   if (!isHttpUrl(repoUrl)) {
-    throw new Error(`repo_url ${redactUrl(repoUrl)} is neither an http(s) URL nor this workspace; executors share a run's branch over smart HTTP only`);
+    throw new Error(`repo_url ${redactUrl(repoUrl)} is neither an http(s) URL nor this workspace nor a local git repository; executors share a run's branch over smart HTTP only`);
   }
   return { ...base, sharedUrl: repoUrl };
 }

@@ -48,7 +48,7 @@ export async function runExecutor(flags: ExecutorFlags, env: NodeJS.ProcessEnv =
   const workspaceLock = new WorkspaceLock(config.workspace, config.executorId);
   const executor = new Executor({ config, supervisor, llm, routing, log, env, workspaceLock, progress: progressView(config.logLevel) });
   // A second signal exits at once, past every `finally`: the lock still goes.
-  const releaseLock = () => workspaceLock.release();
+  const releaseLock = () => executor.releaseLocks();
   process.on('exit', releaseLock);
 
   let signals = 0;
