@@ -13,3 +13,4 @@ export * from './builds.states.js';
 export * from './delivery.contract.js';
 export * from './builds.contract.js';
 export * from './logging.js';
+export * from './coordinator.contract.js';

@@ -11,3 +11,4 @@ export * from './settle.js';
 export * from './build.js';
 export * from './plan.js';
 export * from './delivery.js';
+export * from './coordinator.js';
