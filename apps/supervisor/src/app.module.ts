@@ -5,6 +5,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from './config.js';
 import {
   CapabilitiesController,
+  CoordinatorController,
   DashboardController,
   EventsController,
   HealthController,
@@ -22,6 +23,7 @@ import { AllExceptionsFilter } from './http/exception.filter.js';
 import { AppLogger } from './http/logger.js';
 import {
   BudgetRepository,
+  CoordinatorRepository,
   DeliveryRepository,
   BuildRepository,
   ExecutorRepository,
@@ -57,6 +59,7 @@ import { DeliveryService } from './services/delivery.service.js';
 import { NotificationService } from './services/notification.service.js';
 import { BuildOrchestrator } from './services/build-orchestrator.service.js';
 import { ExecutorRegistryService } from './services/executor-registry.service.js';
+import { CoordinatorService } from './services/coordinator.service.js';
 
 /**
  * The one supervisor module (controllers -> services -> repositories -> entities). A
@@ -68,7 +71,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(databaseUrl), migrationsRun: true, retryAttempts: 3, retryDelay: 1000 }), DiscoveryModule, TerminusModule.forRoot({ logger: false })],
-      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, ExecutorsController, DashboardController],
+      controllers: [RunsController, PhasesController, IssuesController, OperatorController, ReportsController, EventsController, CapabilitiesController, OpenApiController, HealthController, BuildsController, ExecutorsController, CoordinatorController, DashboardController],
       providers: [
         { provide: SUPERVISOR_CONFIG, useValue: config },
         { provide: DATABASE_URL, useValue: databaseUrl },
@@ -109,6 +112,8 @@ export class AppModule {
         NotificationService,
         BuildOrchestrator,
         ExecutorRegistryService,
+        CoordinatorRepository,
+        CoordinatorService,
       ],
     };
   }

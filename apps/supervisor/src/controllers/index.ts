@@ -10,3 +10,4 @@ export { OpenApiController } from './openapi.controller.js';
 export { BuildsController } from './builds.controller.js';
 export { ExecutorsController } from './executors.controller.js';
 export { DashboardController } from './dashboard.controller.js';
+export { CoordinatorController } from './coordinator.controller.js';

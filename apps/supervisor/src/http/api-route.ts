@@ -17,7 +17,7 @@ export const named = <S extends z.ZodType>(name: string, schema: S): NamedSchema
  */
 export interface ApiRouteSpec {
   summary: string;
-  tag: 'runs' | 'executor' | 'issues' | 'operator' | 'metrics' | 'reports' | 'events' | 'meta' | 'builds';
+  tag: 'runs' | 'executor' | 'issues' | 'operator' | 'metrics' | 'reports' | 'events' | 'meta' | 'builds' | 'coordinator';
   /** Path parameters, one zod schema per `:name` in the path. */
   params?: z.ZodObject;
   query?: z.ZodObject;

@@ -16,3 +16,4 @@ export type { AttemptResult, DeliveryAttemptRow, DeliveryKey, DeliveryRow, NewDe
 export { BuildRepository, STEP_HISTORY_SIZE } from './build.repository.js';
 export type { BuildChanges, BuildFilter, NewBuild, StepChanges } from './build.repository.js';
 export { ExecutorRepository, type ExecutorRow } from './executor.repository.js';
+export { CoordinatorRepository, type CoordinatorServiceRow, type StageChangeRow } from './coordinator.repository.js';

@@ -127,35 +127,12 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
 
   /** `POST /executor/build-droplet`. */
   async create(req: BuildDropletRequest, recordAnswer?: RecordAnswer): Promise<BuildAcceptedResponse> {
-    let runId = req.droplet_id ?? `build-${randomUUID().slice(0, 8)}`;
     let answer: BuildAcceptedResponse | undefined;
+    let runId = req.droplet_id ?? '';
     try {
       await this.ds.transaction(async (em) => {
-        // A droplet is built again and again: its first build takes its id, later ones a suffix.
-        if (req.droplet_id && (await this.runs.find(runId, em))) runId = `${req.droplet_id}-${randomUUID().slice(0, 6)}`;
-        await this.runService.insertRun(
-          em,
-          {
-            run: { run_id: runId, base_branch: req.base_branch, ...(req.repo_url ? { repo_url: req.repo_url } : {}), approval_mode: 'auto', schedule_debt_cleanup: false },
-            tiers: BUILD_TIER_LIST,
-            phases: BUILD_PHASES.map(({ kind: _k, ...p }) => p),
-          },
-          {
-            kinds: Object.fromEntries(BUILD_PHASES.map((p) => [p.phase_id, p.kind])),
-            maxAttempts: Object.fromEntries(BUILD_PHASES.map((p) => [p.phase_id, STEP_ATTEMPTS])),
-            checkpointTiers: buildCheckpointTiers(req.approval_mode),
-          },
-        );
-        await this.buildService.create(em, runId, req);
-        await this.admit(em);
-        const view = await this.buildService.statusView(runId, Date.now(), em);
-        answer = {
-          build_id: runId,
-          status: view.status,
-          estimated_completion: new Date(Date.now() + view.estimated_time_remaining * 1000).toISOString(),
-          stream_url: `/executor/builds/${runId}/stream`,
-          status_url: `/executor/builds/${runId}/status`,
-        };
+        answer = await this.createIn(em, req);
+        runId = answer.build_id;
         await recordAnswer?.(em, { status: 202, body: answer });
       });
     } catch (err) {
@@ -163,6 +140,39 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
       throw err;
     }
     return answer!;
+  }
+
+  /**
+   * Creates a build inside the caller's transaction (the coordinator's, which holds its
+   * service's lock); the same as `POST /executor/build-droplet` without an idempotency answer.
+   */
+  async createIn(em: EntityManager, req: BuildDropletRequest): Promise<BuildAcceptedResponse> {
+    let runId = req.droplet_id ?? `build-${randomUUID().slice(0, 8)}`;
+    // A droplet is built again and again: its first build takes its id, later ones a suffix.
+    if (req.droplet_id && (await this.runs.find(runId, em))) runId = `${req.droplet_id}-${randomUUID().slice(0, 6)}`;
+    await this.runService.insertRun(
+      em,
+      {
+        run: { run_id: runId, base_branch: req.base_branch, ...(req.repo_url ? { repo_url: req.repo_url } : {}), approval_mode: 'auto', schedule_debt_cleanup: false },
+        tiers: BUILD_TIER_LIST,
+        phases: BUILD_PHASES.map(({ kind: _k, ...p }) => p),
+      },
+      {
+        kinds: Object.fromEntries(BUILD_PHASES.map((p) => [p.phase_id, p.kind])),
+        maxAttempts: Object.fromEntries(BUILD_PHASES.map((p) => [p.phase_id, STEP_ATTEMPTS])),
+        checkpointTiers: buildCheckpointTiers(req.approval_mode),
+      },
+    );
+    await this.buildService.create(em, runId, req);
+    await this.admit(em);
+    const view = await this.buildService.statusView(runId, Date.now(), em);
+    return {
+      build_id: runId,
+      status: view.status,
+      estimated_completion: new Date(Date.now() + view.estimated_time_remaining * 1000).toISOString(),
+      stream_url: `/executor/builds/${runId}/stream`,
+      status_url: `/executor/builds/${runId}/status`,
+    };
   }
 
   /** `POST /executor/builds/{id}/approve`: answers the checkpoint the build and its run wait at. */

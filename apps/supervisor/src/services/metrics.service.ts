@@ -67,6 +67,14 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly coordinatorStage = new client.Histogram({
+    name: 'autopack_coordinator_stage_seconds',
+    help: 'Seconds a service spent in a coordinator stage, observed when the stage ends',
+    labelNames: ['stage'] as const,
+    buckets: [10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 7 * 24 * 3600],
+    registers: [this.registry],
+  });
+
   readonly leaseExpiries = new client.Counter({
     name: 'autopack_lease_expiries_total',
     help: 'Leases the sweeper reclaimed after they expired',
