@@ -170,6 +170,7 @@ describe('--version and --help', () => {
     build: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
     builds: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
     approve: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
+    coordinate: ['AUTOPACK_API_URL', 'AUTOPACK_API_KEY'],
   };
 
   function expectSelfContained(r: Finished, command: string) {

@@ -48,7 +48,7 @@ describe('the command line as typed', () => {
     expect(usageProblems('executor', ['executor', '--workspace'], parsed('executor'))).toEqual(['--workspace: needs a value']);
     expect(usageProblems('llm-server', ['llm-server'], parsed('llm-server'))).toEqual(['--script: required']);
     expect(usageProblems('executor', ['executor', 'x'], parsed('executor', { _: ['executor', 'x'] }))).toEqual(['unexpected argument "x"']);
-    expect(usageProblems(undefined, [], parsed(undefined))).toEqual(['name a command: supervisor, executor, llm-server, demo, build, builds, approve, start, runs, status, cancel, retry, report']);
+    expect(usageProblems(undefined, [], parsed(undefined))).toEqual(['name a command: supervisor, executor, llm-server, demo, build, builds, approve, start, runs, status, cancel, retry, report, coordinate']);
   });
 
   it('accepts what yargs accepts: negated booleans, camelCase, --flag=value, -h', () => {

@@ -101,3 +101,31 @@ export const APPROVE_EXAMPLES: ReadonlyArray<[string, string]> = [
   ['$0 approve b-42 --checkpoint spec_generated', 'approve the SPEC of build b-42'],
   ['$0 approve my-run --reject --notes "not this way"', 'reject run my-run'],
 ];
+
+export const COORDINATE_OPTIONS = {
+  ...API_OPTIONS,
+  services: { type: 'string', describe: 'the directory whose git repositories (one level down) are the services' },
+  once: { type: 'boolean', default: false, describe: 'one pass, then exit' },
+  interval: { type: 'number', default: 30, describe: 'seconds between passes (> 0)' },
+  'approval-mode': { type: 'string', choices: BUILD_APPROVAL_MODES, describe: 'approval mode of the builds it starts', defaultDescription: 'auto' },
+} as const satisfies Record<string, Options>;
+
+export const COORDINATE_EPILOG = `Keeps a directory of services moving. Each git repository directly under
+--services is a service. Each pass: promotes the coordinator's finished
+runs into the service's main branch, detects every service's stage from
+its main branch (needs_spec, ready_for_build, needs_tests, tests_failing,
+ready_for_deploy, production; the test command comes from autopack.yaml
+ci.command, a package.json test script or a Makefile test target, and
+runs in an exported copy of the tree), reports it to the supervisor, which
+starts the build or run that moves it on (at most one per service), and
+prints one line per service. Without --once it repeats every --interval
+seconds until SIGINT/SIGTERM.
+
+${ENVIRONMENT}
+
+${EXIT_CODES}`;
+
+export const COORDINATE_EXAMPLES: ReadonlyArray<[string, string]> = [
+  ['$0 coordinate --services ./services --once', 'one pass over every service'],
+  ['$0 coordinate --services ./services --interval 60 --approval-mode final', 'a pass a minute; builds wait for approval once, after Verify'],
+];

@@ -12,6 +12,9 @@ import {
   BUILDS_EXAMPLES,
   BUILDS_OPTIONS,
   COMMAND_POSITIONALS,
+  COORDINATE_EPILOG,
+  COORDINATE_EXAMPLES,
+  COORDINATE_OPTIONS,
   REPEATABLE_FLAGS,
 } from './build-options.js';
 import {
@@ -71,6 +74,7 @@ const COMMAND_OPTIONS: Readonly<Record<string, OptionSpecs>> = {
   cancel: CANCEL_OPTIONS,
   retry: RETRY_OPTIONS,
   report: REPORT_OPTIONS,
+  coordinate: COORDINATE_OPTIONS,
 };
 /** Positional arguments each command needs, by name, in order. */
 const POSITIONALS: Readonly<Record<string, readonly string[]>> = { ...COMMAND_POSITIONALS, ...RUN_COMMAND_POSITIONALS };
@@ -87,7 +91,8 @@ const TOP_EPILOG = `Environment (each command's --help says what it reads and wh
               AUTOPACK_MODELS, AUTOPACK_LOG_LEVEL
   demo        OPENAI_API_KEY, ANTHROPIC_API_KEY (with --live),
               AUTOPACK_LOG_LEVEL
-  build, builds, approve, start, runs, status, cancel, retry, report
+  build, builds, approve, start, runs, status, cancel, retry, report,
+  coordinate
               AUTOPACK_API_URL, AUTOPACK_API_KEY
   any         AUTOPACK_DEBUG=1 adds the stack trace to an unexpected error
 
@@ -405,6 +410,17 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
         ran = true;
         const { runApproveCommand } = await import('./build-commands.js');
         result = await runApproveCommand({ ...args, id: String(args.id) });
+      },
+    )
+    .command(
+      'coordinate',
+      'keep a directory of services moving: detect each stage, start what moves it on',
+      (y) =>
+        withExamples(enter('coordinate', y).options(COORDINATE_OPTIONS).usage('$0 coordinate --services DIR [options]\n\nCoordinate services.'), COORDINATE_EXAMPLES).epilog(COORDINATE_EPILOG),
+      async (args) => {
+        ran = true;
+        const { runCoordinateCommand } = await import('./coordinate.js');
+        result = await runCoordinateCommand(args);
       },
     )
     .command(

@@ -51,6 +51,8 @@ export const CoordinatorServiceSchema = z.object({
   stage_since: z.string(),
   active_run_id: z.string().nullable(),
   cycle_times: CycleTimesSchema,
+  /** The run last cleared as finished (the coordinator promotes it into the base branch when it succeeded). */
+  last_run_id: z.string().nullable(),
 });
 export type CoordinatorService = z.infer<typeof CoordinatorServiceSchema>;
 export const CoordinatorServicesResponseSchema = z.array(CoordinatorServiceSchema);

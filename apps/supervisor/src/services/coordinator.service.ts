@@ -143,6 +143,7 @@ export class CoordinatorService {
       stage_since: r.stageSince.toISOString(),
       active_run_id: r.activeRunId,
       cycle_times: cycleTimes(byService.get(r.service) ?? []) as Record<string, number>,
+      last_run_id: r.lastRunId,
     }));
   }
 
