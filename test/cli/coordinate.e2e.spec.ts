@@ -95,4 +95,16 @@ describe('autopack coordinate', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain(' started');
   });
+
+  it('without --once repeats every --interval until SIGTERM, then exits 0', async () => {
+    const proc = runCli(['coordinate', '--services', dir, '--interval', '0.5'], env());
+    let out = '';
+    proc.child.stdout!.on('data', (d) => (out += d));
+    const deadline = Date.now() + 60_000;
+    while (out.split('\n').filter((l) => l.startsWith('green ')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    proc.child.kill('SIGTERM');
+    const r = await proc.done;
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('green ')).length).toBeGreaterThanOrEqual(2);
+  });
 });
