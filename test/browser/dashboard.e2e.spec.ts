@@ -136,6 +136,25 @@ describe('the web dashboard with an API key', () => {
     await shot(page, 'executors');
   });
 
+  it('opens the assembly line: services by stage with cycle times, and assign now', async () => {
+    const observe = (service: string, stage: string) => http(sup.url, 'POST', `/coordinator/services/${service}/observe`, { path: `/srv/${service}`, stage }, H);
+    expect((await observe('billing', 'ready_for_deploy')).status).toBe(200);
+    expect((await observe('billing', 'production')).status).toBe(200);
+    expect((await observe('search', 'ready_for_deploy')).status).toBe(200);
+    const before = (await http(sup.url, 'GET', '/coordinator/pass', undefined, H)).body.request_id as number;
+
+    await page.goto(`${sup.url}/dashboard#/`);
+    await page.reload(); // a fresh overview, not the next poll of the one already open
+    await page.locator('#line [data-stage=production] .card[data-service=billing]').waitFor();
+    await page.locator('#line [data-stage=ready_for_deploy] .card[data-service=search]').waitFor();
+    await expect(page.locator('#line .card[data-service=billing]').textContent()).resolves.toMatch(/ready for deploy \d+ s/);
+    await page.locator('#line [data-cycle=ready_for_deploy]').waitFor();
+    await page.click('#assign-now');
+    await page.locator('#assign-status', { hasText: 'requested' }).waitFor();
+    expect((await http(sup.url, 'GET', '/coordinator/pass', undefined, H)).body.request_id).toBe(before + 1);
+    await shot(page, 'assembly-line');
+  });
+
   it('opens /docs in the same session', async () => {
     const docs = await session.newPage();
     const res = await docs.goto(`${sup.url}/docs`);

@@ -107,4 +107,23 @@ describe('autopack coordinate', () => {
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stdout.split('\n').filter((l) => l.startsWith('green ')).length).toBeGreaterThanOrEqual(2);
   });
+
+  it('makes a pass at once when one is requested ("assign now"), not after its interval', async () => {
+    const proc = runCli(['coordinate', '--services', dir, '--interval', '600'], env());
+    let out = '';
+    proc.child.stdout!.on('data', (d) => (out += d));
+    const passes = () => out.split('\n').filter((l) => l.startsWith('green ')).length;
+    const until = async (n: number) => {
+      for (const deadline = Date.now() + 30_000; passes() < n && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    };
+    await until(1);
+    expect(passes()).toBe(1);
+    const asked = await http(sup.url, 'POST', '/coordinator/pass');
+    expect(asked.status).toBe(202);
+    await until(2);
+    proc.child.kill('SIGTERM');
+    const r = await proc.done;
+    expect({ code: r.code, passes: passes() }).toEqual({ code: 0, passes: 2 });
+    expect(r.stderr).toContain(`pass requested (#${asked.body.request_id})`);
+  });
 });

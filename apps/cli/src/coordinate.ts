@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   BUILD_APPROVAL_MODES,
   type BuildApprovalMode,
+  CoordinatorPassResponseSchema,
   CoordinatorServicesResponseSchema,
   IdSchema,
   ObserveServiceResponseSchema,
@@ -208,20 +209,39 @@ export async function runCoordinateCommand(flags: CoordinateFlags, env: NodeJS.P
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
+      // A pass request ("assign now") newer than the last one seen cuts the wait short.
+      let seenRequest = flags.once ? 0 : (await api.call(CoordinatorPassResponseSchema, 'GET', '/coordinator/pass')).request_id;
       for (;;) {
         const rows = await coordinatePass(api, dir!, mode, out, env, stop.signal);
         for (const line of coordinatorTable(rows, tty)) out.out(line);
         if (flags.once || stop.signal.aborted) return EXIT.done;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, interval * 1000);
-          stop.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-        });
+        const until = Date.now() + interval * 1000;
+        while (!stop.signal.aborted && Date.now() < until) {
+          await sleepUnlessStopped(Math.min(PASS_REQUEST_POLL_MS, until - Date.now()), stop.signal);
+          if (stop.signal.aborted) break;
+          const latest = (await api.call(CoordinatorPassResponseSchema, 'GET', '/coordinator/pass')).request_id;
+          if (latest > seenRequest) {
+            seenRequest = latest;
+            out.err(`autopack coordinate: pass requested (#${latest}): assigning now`);
+            break;
+          }
+        }
         if (stop.signal.aborted) return EXIT.done;
       }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+  });
+}
+
+/** How often a waiting coordinator looks for an "assign now" request. */
+const PASS_REQUEST_POLL_MS = 1000;
+
+function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, Math.max(0, ms));
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
   });
 }
 

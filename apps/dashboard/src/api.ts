@@ -19,6 +19,15 @@ export interface CoordinatedService {
   cycle_times: Record<string, number>;
 }
 
+/** `GET /coordinator/cycle_times`: per stage, across services. */
+export type CycleTimeStats = Record<string, { count: number; median_s: number; p90_s: number }>;
+
+/** `POST/GET /coordinator/pass`: the newest request for a coordinator pass. */
+export interface PassRequest {
+  request_id: number;
+  requested_at: string | null;
+}
+
 /** An answer other than 2xx, with the supervisor's `{"error": {code, message}}` when there is one. */
 export class ApiError extends Error {
   constructor(
@@ -72,6 +81,8 @@ export const api = {
     if (e instanceof ApiError && e.status === 404) return null;
     throw e;
   }),
+  cycleTimes: () => call<CycleTimeStats>('GET', '/coordinator/cycle_times'),
+  assignNow: () => call<PassRequest>('POST', '/coordinator/pass'),
   approve: (id: string, approved: boolean) => call<RunResponse>('POST', `/runs/${encodeURIComponent(id)}/approve`, { approved }),
   cancel: (id: string) => call<RunResponse>('POST', `/runs/${encodeURIComponent(id)}/cancel`, { reason: 'cancelled from the dashboard' }),
   retry: (id: string, phase: string) => call<unknown>('POST', `/runs/${encodeURIComponent(id)}/phases/${encodeURIComponent(phase)}/retry`),

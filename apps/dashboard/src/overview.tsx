@@ -1,5 +1,6 @@
 import { api, type BuildStatusResponse, type CoordinatedService, type ExecutorView, type RunResponse } from './api';
 import { age, pct, stateClass, tokens, usd } from './format';
+import { useState } from 'preact/hooks';
 import { usePolled } from './hooks';
 
 /** The runs list with progress, tokens, cost and age, and the builds list. */
@@ -136,42 +137,73 @@ export function Progress({ value, label }: { value: number; label: string }) {
 
 const seconds = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
 
-/** The coordinator's assembly line: each service's stage, how long it has been there, and cycle times per stage. */
+/** The stages of the assembly line, in order (CONTRACT.md section 9). */
+const LINE_STAGES = ['needs_spec', 'ready_for_build', 'needs_tests', 'tests_failing', 'ready_for_deploy', 'production'];
+
+/**
+ * The coordinator's assembly line: a column per stage, a card per service with its age in the
+ * stage and its active run, the cycle times (median and p90 per stage across services), and
+ * "assign now", which has every running coordinator make a pass at once.
+ */
 function AssemblyLine({ services }: { services: CoordinatedService[] }) {
+  const stats = usePolled(() => api.cycleTimes(), 10_000);
+  const [requested, setRequested] = useState<string | null>(null);
+  const assign = () =>
+    void api.assignNow().then(
+      (r) => setRequested(`pass #${r.request_id} requested: running coordinators assign now`),
+      (e: Error) => setRequested(`could not request a pass: ${e.message}`),
+    );
+  const stages = [...LINE_STAGES, ...new Set(services.map((s) => s.stage).filter((s) => !LINE_STAGES.includes(s)))];
   return (
-    <section>
+    <section id="assembly-line">
       <h2>Assembly line</h2>
+      <p>
+        <button id="assign-now" onClick={assign}>
+          Assign now
+        </button>{' '}
+        {requested && (
+          <span class="small muted" id="assign-status">
+            {requested}
+          </span>
+        )}
+      </p>
       {services.length === 0 ? (
         <p class="muted">No services.</p>
       ) : (
-        <table class="list" id="services">
-          <thead>
-            <tr>
-              <th>Service</th>
-              <th>Stage</th>
-              <th>Since</th>
-              <th>Active run</th>
-              <th>Cycle times</th>
-            </tr>
-          </thead>
-          <tbody>
-            {services.map((s) => (
-              <tr key={s.service}>
-                <td title={s.path}>{s.service}</td>
-                <td>
-                  <span class={`badge ${s.stage === 'production' ? 'done' : s.stage === 'tests_failing' ? 'failed' : 'active'}`}>{s.stage}</span>
-                </td>
-                <td>{age(s.stage_since)}</td>
-                <td>{s.active_run_id ? <a href={`#/runs/${encodeURIComponent(s.active_run_id)}`}>{s.active_run_id}</a> : '–'}</td>
-                <td class="small">
-                  {Object.entries(s.cycle_times)
-                    .map(([stage, t]) => `${stage} ${seconds(t)}`)
-                    .join(' · ') || '–'}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div class="board" id="line" style={{ gridTemplateColumns: `repeat(${stages.length}, minmax(9rem, 1fr))` }}>
+          {stages.map((stage) => (
+            <div class="col-head" key={`h-${stage}`}>
+              {stage.replace(/_/g, ' ')} {services.filter((s) => s.stage === stage).length}
+              {stats.data?.[stage] && (
+                <div class="small muted" data-cycle={stage}>
+                  median {seconds(stats.data[stage].median_s)} · p90 {seconds(stats.data[stage].p90_s)}
+                </div>
+              )}
+            </div>
+          ))}
+          {stages.map((stage) => (
+            <div class="cell" data-stage={stage} key={`c-${stage}`}>
+              {services
+                .filter((s) => s.stage === stage)
+                .map((s) => (
+                  <div class={`card ${stage === 'production' ? 'done' : stage === 'tests_failing' ? 'failed' : 'active'}`} data-service={s.service} key={s.service}>
+                    <div class="card-title" title={s.path}>
+                      {s.service}
+                    </div>
+                    <div class="small muted">{s.stage_since ? `${age(s.stage_since)} in stage` : ''}</div>
+                    <div class="small">{s.active_run_id ? <a href={`#/runs/${encodeURIComponent(s.active_run_id)}`}>{s.active_run_id}</a> : 'no active run'}</div>
+                    {Object.keys(s.cycle_times).length > 0 && (
+                      <div class="small muted">
+                        {Object.entries(s.cycle_times)
+                          .map(([st, t]) => `${st.replace(/_/g, ' ')} ${seconds(t)}`)
+                          .join(' · ')}
+                      </div>
+                    )}
+                  </div>
+                ))}
+            </div>
+          ))}
+        </div>
       )}
     </section>
   );

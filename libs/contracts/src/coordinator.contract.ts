@@ -61,3 +61,12 @@ export const CoordinatorServicesResponseSchema = z.array(CoordinatorServiceSchem
 export const StageCycleStatsSchema = z.object({ count: z.number().int(), median_s: z.number(), p90_s: z.number() });
 export const CoordinatorCycleTimesResponseSchema = z.record(z.string(), StageCycleStatsSchema);
 export type CoordinatorCycleTimes = z.infer<typeof CoordinatorCycleTimesResponseSchema>;
+
+/** `POST /coordinator/pass` (the dashboard's "assign now") and `GET /coordinator/pass`: the newest request for a coordinator pass. */
+export const CoordinatorPassResponseSchema = z.object({
+  /** Increasing; a running coordinator makes a pass when it sees a newer one. 0: none yet. */
+  request_id: z.number().int(),
+  requested_at: z.string().nullable(),
+});
+/** A coordinator pass request. */
+export type CoordinatorPassResponse = z.infer<typeof CoordinatorPassResponseSchema>;

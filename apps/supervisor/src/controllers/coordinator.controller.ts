@@ -3,6 +3,8 @@ import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import {
   type CoordinatorCycleTimes,
   CoordinatorCycleTimesResponseSchema,
+  type CoordinatorPassResponse,
+  CoordinatorPassResponseSchema,
   type CoordinatorService as CoordinatorServiceView,
   CoordinatorServicesResponseSchema,
   DomainError,
@@ -32,6 +34,19 @@ const ROUTES = {
     response: named('CoordinatorServices', CoordinatorServicesResponseSchema),
     errors: [401],
   },
+  requestPass: {
+    tag: 'coordinator',
+    summary: '"Assign now": every running coordinator makes a pass at once (202)',
+    response: named('CoordinatorPass', CoordinatorPassResponseSchema),
+    success: 202,
+    errors: [401],
+  },
+  latestPass: {
+    tag: 'coordinator',
+    summary: 'The newest pass request (polled by running coordinators)',
+    response: named('CoordinatorPass', CoordinatorPassResponseSchema),
+    errors: [401],
+  },
   cycleTimes: {
     tag: 'coordinator',
     summary: 'Median and p90 seconds per stage across services (finished stays only)',
@@ -57,6 +72,19 @@ export class CoordinatorController {
   @ApiRoute(ROUTES.list)
   list(): Promise<CoordinatorServiceView[]> {
     return this.coordinator.list();
+  }
+
+  @Post('coordinator/pass')
+  @HttpCode(202)
+  @ApiRoute(ROUTES.requestPass)
+  requestPass(): Promise<CoordinatorPassResponse> {
+    return this.coordinator.requestPass();
+  }
+
+  @Get('coordinator/pass')
+  @ApiRoute(ROUTES.latestPass)
+  latestPass(): Promise<CoordinatorPassResponse> {
+    return this.coordinator.latestPass();
   }
 
   @Get('coordinator/cycle_times')

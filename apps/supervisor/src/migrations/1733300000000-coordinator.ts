@@ -28,9 +28,12 @@ export class Coordinator1733300000000 implements MigrationInterface {
         at timestamptz NOT NULL DEFAULT now()
       )`);
     await q.query(`CREATE INDEX coordinator_stage_changes_service_idx ON coordinator_stage_changes (service, at)`);
+    // "Assign now" (the dashboard, an operator): a running coordinator makes a pass at once.
+    await q.query(`CREATE TABLE coordinator_pass_requests (id bigserial PRIMARY KEY, requested_at timestamptz NOT NULL DEFAULT now())`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE coordinator_pass_requests`);
     await q.query(`DROP TABLE coordinator_stage_changes`);
     await q.query(`DROP TABLE coordinator_services`);
   }

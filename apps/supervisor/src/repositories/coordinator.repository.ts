@@ -120,4 +120,16 @@ export class CoordinatorRepository {
     );
     return rows.map((r) => ({ service: r.service, from: r.from_stage, to: r.to_stage, at: r.at }));
   }
+
+  /** Records a request for a coordinator pass now; returns its id and time. */
+  async requestPass(em: EntityManager = this.ds.manager): Promise<{ id: number; requestedAt: Date }> {
+    const { rows } = await execSql<{ id: string; requested_at: Date }>(em, `INSERT INTO coordinator_pass_requests DEFAULT VALUES RETURNING id, requested_at`);
+    return { id: Number(rows[0].id), requestedAt: rows[0].requested_at };
+  }
+
+  /** The newest pass request, if any. */
+  async latestPassRequest(em: EntityManager = this.ds.manager): Promise<{ id: number; requestedAt: Date } | null> {
+    const { rows } = await execSql<{ id: string; requested_at: Date }>(em, `SELECT id, requested_at FROM coordinator_pass_requests ORDER BY id DESC LIMIT 1`);
+    return rows[0] ? { id: Number(rows[0].id), requestedAt: rows[0].requested_at } : null;
+  }
 }

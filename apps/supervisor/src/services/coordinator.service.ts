@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   type CoordinatorCycleTimes,
+  type CoordinatorPassResponse,
   type CoordinatorService as CoordinatorServiceView,
   type ObserveServiceRequest,
   type ObserveServiceResponse,
@@ -164,6 +165,18 @@ export class CoordinatorService {
       out[stage] = { count: values.length, median_s: s.median, p90_s: s.p90 };
     }
     return out;
+  }
+
+  /** "Assign now": asks every running coordinator for a pass at once. */
+  async requestPass(): Promise<CoordinatorPassResponse> {
+    const r = await this.repo.requestPass();
+    return { request_id: r.id, requested_at: r.requestedAt.toISOString() };
+  }
+
+  /** The newest pass request (a coordinator polls this between passes). */
+  async latestPass(): Promise<CoordinatorPassResponse> {
+    const r = await this.repo.latestPassRequest();
+    return { request_id: r?.id ?? 0, requested_at: r ? r.requestedAt.toISOString() : null };
   }
 }
 
