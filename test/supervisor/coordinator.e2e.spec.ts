@@ -87,3 +87,27 @@ describe('POST /coordinator/services/{service}/observe', () => {
     expect((await http(sup.url, 'POST', '/coordinator/services/..bad/observe', { path: '/x', stage: 'needs_spec' })).status).toBe(404);
   });
 });
+
+describe('ready_for_deploy', () => {
+  it('starts nothing without a deploy hook: there is nowhere to deploy to', async () => {
+    expect(await observe('svc-ready', { path: '/srv/svc-ready', stage: 'ready_for_deploy' })).toMatchObject({ stage: 'ready_for_deploy', active_run_id: null, started: false });
+  });
+
+  it('with a deploy hook configured, starts a deploy-only build: promotion, deploy and register, the first four steps skipped', async () => {
+    const hooked = await startTestSupervisor({ hooks: { deploy: { url: 'http://127.0.0.1:9/deploy' } } });
+    try {
+      const r = await http(hooked.url, 'POST', '/coordinator/services/svc-deploy/observe', { path: '/srv/svc-deploy', stage: 'ready_for_deploy' });
+      expect(r.status).toBe(200);
+      const answer = ObserveServiceResponseSchema.parse(r.body);
+      expect(answer).toMatchObject({ started: true, active_run_id: 'svc-deploy' });
+      const status = (await http(hooked.url, 'GET', '/executor/builds/svc-deploy/status')).body;
+      expect(status.phases.map((p: { status: string }) => p.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped', 'pending', 'pending']);
+      const run = RunResponseSchema.parse((await http(hooked.url, 'GET', '/runs/svc-deploy')).body);
+      expect(run.tiers.map((t) => t.tier_id)).toEqual(['build-promote', 'build-deploy']);
+      expect(run.phases.map((p) => p.phase_id)).toEqual(['promote', 'deploy']);
+      expect(run.repo_url).toBe('/srv/svc-deploy');
+    } finally {
+      await hooked.close();
+    }
+  });
+});

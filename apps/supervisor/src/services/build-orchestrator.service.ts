@@ -146,24 +146,28 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
    * Creates a build inside the caller's transaction (the coordinator's, which holds its
    * service's lock); the same as `POST /executor/build-droplet` without an idempotency answer.
    */
-  async createIn(em: EntityManager, req: BuildDropletRequest): Promise<BuildAcceptedResponse> {
+  async createIn(em: EntityManager, req: BuildDropletRequest, opts: { deployOnly?: boolean } = {}): Promise<BuildAcceptedResponse> {
     let runId = req.droplet_id ?? `build-${randomUUID().slice(0, 8)}`;
     // A droplet is built again and again: its first build takes its id, later ones a suffix.
     if (req.droplet_id && (await this.runs.find(runId, em))) runId = `${req.droplet_id}-${randomUUID().slice(0, 6)}`;
+    // A deploy-only build (the coordinator's `ready_for_deploy`: the code on the base branch
+    // passes its tests) has only the promote and deploy tiers; steps 1 to 4 are skipped.
+    const phases = opts.deployOnly ? BUILD_PHASES.filter((p) => p.kind === 'promote' || p.kind === 'deploy') : BUILD_PHASES;
+    const tiers = BUILD_TIER_LIST.filter((t) => phases.some((p) => p.tier_id === t.tier_id));
     await this.runService.insertRun(
       em,
       {
         run: { run_id: runId, base_branch: req.base_branch, ...(req.repo_url ? { repo_url: req.repo_url } : {}), approval_mode: 'auto', schedule_debt_cleanup: false },
-        tiers: BUILD_TIER_LIST,
-        phases: BUILD_PHASES.map(({ kind: _k, ...p }) => p),
+        tiers,
+        phases: phases.map(({ kind: _k, ...p }) => p),
       },
       {
-        kinds: Object.fromEntries(BUILD_PHASES.map((p) => [p.phase_id, p.kind])),
-        maxAttempts: Object.fromEntries(BUILD_PHASES.map((p) => [p.phase_id, STEP_ATTEMPTS])),
-        checkpointTiers: buildCheckpointTiers(req.approval_mode),
+        kinds: Object.fromEntries(phases.map((p) => [p.phase_id, p.kind])),
+        maxAttempts: Object.fromEntries(phases.map((p) => [p.phase_id, STEP_ATTEMPTS])),
+        checkpointTiers: opts.deployOnly ? [] : buildCheckpointTiers(req.approval_mode),
       },
     );
-    await this.buildService.create(em, runId, req);
+    await this.buildService.create(em, runId, req, { skipSteps: opts.deployOnly ? [1, 2, 3, 4] : [] });
     await this.admit(em);
     const view = await this.buildService.statusView(runId, Date.now(), em);
     return {

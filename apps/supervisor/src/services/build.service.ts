@@ -47,13 +47,13 @@ export class BuildService {
    * steps `pending`. Hooks are stored as given: those left out come from the configuration
    * when they are called, so a configuration change reaches builds still queued.
    */
-  async create(em: EntityManager, runId: string, req: BuildDropletRequest): Promise<BuildEntity> {
+  async create(em: EntityManager, runId: string, req: BuildDropletRequest, opts: { skipSteps?: readonly BuildStepNumber[] } = {}): Promise<BuildEntity> {
     const hooks: BuildHooks = {};
     if (req.deploy) hooks.deploy = req.deploy;
     if (req.health_check) hooks.health_check = req.health_check;
     if (req.register) hooks.register = req.register;
     if (req.rollback) hooks.rollback = req.rollback;
-    return this.builds.insert(em, {
+    const build = await this.builds.insert(em, {
       runId,
       dropletId: req.droplet_id ?? null,
       dropletName: req.droplet_name ?? null,
@@ -63,6 +63,9 @@ export class BuildService {
       notifyChannels: req.notify_channels ?? null,
       hooks,
     });
+    // Steps this build does not have (a deploy-only build's first four) are skipped from the start.
+    for (const step of opts.skipSteps ?? []) await this.moveStep(em, runId, step, 'skip', {});
+    return build;
   }
 
   /**

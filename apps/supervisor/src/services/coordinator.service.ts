@@ -108,6 +108,17 @@ export class CoordinatorService {
       });
       return { runId: accepted.build_id, kind: 'build' };
     }
+    if (stage === 'ready_for_deploy') {
+      // Deploy and Register: only where there is somewhere to deploy to (a configured deploy
+      // hook); without one the service stays ready, and nothing is started pass after pass.
+      if (!this.config.hooks.deploy) return undefined;
+      const accepted = await this.builds.createIn(
+        em,
+        { architect_intent: req.intent ?? `Deploy the ${service} service.`, droplet_id: service, droplet_name: service, approval_mode: 'auto', auto_deploy: true, base_branch: 'main', repo_url: req.path },
+        { deployOnly: true },
+      );
+      return { runId: accepted.build_id, kind: 'build' };
+    }
     const spec = STAGE_RUNS[stage];
     if (!spec) return undefined;
     const runId = `${service}-${spec.phaseId}-${randomUUID().slice(0, 6)}`;
