@@ -82,6 +82,15 @@ describe('POST /coordinator/services/{service}/observe', () => {
     expect(again.active_run_id).not.toBe(run.run_id);
   });
 
+  it('reports the cycle times: per stage across services, and per service', async () => {
+    const report = (await http(sup.url, 'GET', '/reports/cycle_times')).body;
+    const stats = CoordinatorCycleTimesResponseSchema.parse((await http(sup.url, 'GET', '/coordinator/cycle_times')).body);
+    expect(report.stages).toEqual(stats);
+    expect(Object.keys(report.stages).length).toBeGreaterThan(0);
+    const line = await services();
+    expect(report.services).toEqual(line.map((s) => ({ service: s.service, stage: s.stage, stage_since: s.stage_since, cycle_times: s.cycle_times })));
+  });
+
   it('rejects a bad body and a bad service name', async () => {
     expect((await http(sup.url, 'POST', '/coordinator/services/svc-x/observe', { path: '/x', stage: 'nowhere' })).status).toBe(422);
     expect((await http(sup.url, 'POST', '/coordinator/services/..bad/observe', { path: '/x', stage: 'needs_spec' })).status).toBe(404);

@@ -70,3 +70,13 @@ export const CoordinatorPassResponseSchema = z.object({
 });
 /** A coordinator pass request. */
 export type CoordinatorPassResponse = z.infer<typeof CoordinatorPassResponseSchema>;
+
+/** `GET /reports/cycle_times`: the assembly line's cycle times, across services and per service. */
+export const CycleTimesReportSchema = z.object({
+  generated_at: z.string(),
+  /** Per stage, over finished stays across services. */
+  stages: CoordinatorCycleTimesResponseSchema,
+  services: z.array(z.object({ service: z.string(), stage: z.string(), stage_since: z.string().nullable(), cycle_times: z.record(z.string(), z.number()) })),
+});
+/** `GET /reports/cycle_times`. */
+export type CycleTimesReport = z.infer<typeof CycleTimesReportSchema>;

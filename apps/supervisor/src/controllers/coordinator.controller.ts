@@ -4,6 +4,8 @@ import {
   type CoordinatorCycleTimes,
   CoordinatorCycleTimesResponseSchema,
   type CoordinatorPassResponse,
+  type CycleTimesReport,
+  CycleTimesReportSchema,
   CoordinatorPassResponseSchema,
   type CoordinatorService as CoordinatorServiceView,
   CoordinatorServicesResponseSchema,
@@ -53,6 +55,12 @@ const ROUTES = {
     response: named('CoordinatorCycleTimes', CoordinatorCycleTimesResponseSchema),
     errors: [401],
   },
+  report: {
+    tag: 'reports',
+    summary: "The assembly line's cycle times: median and p90 per stage across services, and each service's time per stage",
+    response: named('CycleTimesReport', CycleTimesReportSchema),
+    errors: [401],
+  },
 } satisfies Record<string, ApiRouteSpec>;
 
 /** The coordinator's assembly line (CONTRACT.md section 9). */
@@ -85,6 +93,17 @@ export class CoordinatorController {
   @ApiRoute(ROUTES.latestPass)
   latestPass(): Promise<CoordinatorPassResponse> {
     return this.coordinator.latestPass();
+  }
+
+  @Get('reports/cycle_times')
+  @ApiRoute(ROUTES.report)
+  async report(): Promise<CycleTimesReport> {
+    const [stages, services] = [await this.coordinator.cycleTimeStats(), await this.coordinator.list()];
+    return {
+      generated_at: new Date().toISOString(),
+      stages,
+      services: services.map((s) => ({ service: s.service, stage: s.stage, stage_since: s.stage_since, cycle_times: s.cycle_times })),
+    };
   }
 
   @Get('coordinator/cycle_times')
