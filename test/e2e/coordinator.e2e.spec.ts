@@ -94,12 +94,13 @@ describe('the assembly line', () => {
 
     // More passes until every service has moved on.
     const done = await waitFor(
-      'every service at ready_for_deploy',
+      'every service at ready_for_deploy, with no run active',
       async () => {
         const r = await coordinate();
         ok(r);
         const now = await list();
-        return now.every((s) => s.stage === 'ready_for_deploy') ? now : undefined;
+        // A build promotes main before its last step ends: the stage can move before its run does.
+        return now.every((s) => s.stage === 'ready_for_deploy' && s.active_run_id === null) ? now : undefined;
       },
       { timeoutMs: 300_000, everyMs: 1000 },
     );
