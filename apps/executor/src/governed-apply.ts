@@ -1,7 +1,8 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAll as loadAllYaml } from 'js-yaml';
-import ts from 'typescript';
+import { createRequire } from 'node:module';
+import type ts from 'typescript';
 import type { BuilderEdit } from '@app/contracts';
 
 /** Limits of one attempt's edits; defaults are generous for real work and small for abuse. */
@@ -117,26 +118,38 @@ function readText(root: string, p: string): string | null {
   return readFileSync(abs, 'utf8');
 }
 
-const SCRIPT_KINDS: Record<string, ts.ScriptKind> = {
-  '.ts': ts.ScriptKind.TS,
-  '.mts': ts.ScriptKind.TS,
-  '.cts': ts.ScriptKind.TS,
-  '.tsx': ts.ScriptKind.TSX,
-  '.js': ts.ScriptKind.JS,
-  '.mjs': ts.ScriptKind.JS,
-  '.cjs': ts.ScriptKind.JS,
-  '.jsx': ts.ScriptKind.JSX,
+/** The script kind of each checked extension (ts.ScriptKind names). */
+const SCRIPT_KINDS: Record<string, 'TS' | 'TSX' | 'JS' | 'JSX'> = {
+  '.ts': 'TS',
+  '.mts': 'TS',
+  '.cts': 'TS',
+  '.tsx': 'TSX',
+  '.js': 'JS',
+  '.mjs': 'JS',
+  '.cjs': 'JS',
+  '.jsx': 'JSX',
 };
 
+/**
+ * The TypeScript parser, loaded on the first script checked rather than at start: loading it
+ * takes about half a second and 60 MiB, and most attempts of many runs never need it.
+ */
+let typescript: typeof ts | undefined;
+function parser(): typeof ts {
+  typescript ??= createRequire(import.meta.url)('typescript') as typeof ts;
+  return typescript;
+}
+
 /** The first syntax error of a TypeScript/JavaScript source (parse only, no type check), or null. */
-function scriptSyntaxError(p: string, content: string, kind: ts.ScriptKind): string | null {
-  const source = ts.createSourceFile(p, content, ts.ScriptTarget.Latest, false, kind);
+function scriptSyntaxError(p: string, content: string, kind: keyof typeof ts.ScriptKind): string | null {
+  const t = parser();
+  const source = t.createSourceFile(p, content, t.ScriptTarget.Latest, false, t.ScriptKind[kind]);
   // parseDiagnostics is not in the public typings but is how the parser reports syntax errors.
   const diagnostics = (source as unknown as { parseDiagnostics?: ts.Diagnostic[] }).parseDiagnostics ?? [];
   const first = diagnostics[0];
   if (!first) return null;
   const { line, character } = source.getLineAndCharacterOfPosition(first.start ?? 0);
-  return `syntax error at line ${line + 1}, column ${character + 1}: ${ts.flattenDiagnosticMessageText(first.messageText, ' ')}`;
+  return `syntax error at line ${line + 1}, column ${character + 1}: ${t.flattenDiagnosticMessageText(first.messageText, ' ')}`;
 }
 
 /** The first content problem of a file (conflict markers, invalid JSON/YAML, TS/JS syntax), or null. */
