@@ -149,6 +149,26 @@ describe('runs and leases over HTTP', () => {
     expect(run.failure_reason).toContain('only');
   });
 
+  it('a claim on a run that has ended answers 204 at once, and a waiting one when the run ends', async () => {
+    expect((await call('POST', '/runs/start', samplePlan('run-ending'))).status).toBe(201);
+    const wakeups = async () => ({ notify: await metric('autopack_claim_wakeups_total{reason="notify"}'), timeout: await metric('autopack_claim_wakeups_total{reason="timeout"}') });
+    // Claimed by another executor: nothing is claimable, so this claim waits in its long poll.
+    const held = await call('POST', '/phases/claim', { executor_id: 'holder', run_id: 'run-ending' });
+    expect(held.status).toBe(200);
+    const before = await wakeups();
+    const waiting = call('POST', '/phases/claim', { executor_id: 'poller', run_id: 'run-ending', wait_ms: 30_000 });
+    await waitFor('a waiting claim', async () => ((await metric('autopack_claims_waiting')) >= 1 ? true : undefined), { everyMs: 50 });
+    expect((await call('POST', '/runs/run-ending/cancel', {})).status).toBe(200);
+    expect((await waiting).status).toBe(204);
+    // Woken by the cancel's NOTIFY, then answered because the run ended: not by the timer.
+    const woken = await wakeups();
+    expect(woken.notify - before.notify).toBeGreaterThanOrEqual(1);
+    expect(woken.timeout - before.timeout).toBe(0);
+    // A claim on the ended run does not wait at all: no wake-up of any kind.
+    expect((await call('POST', '/phases/claim', { executor_id: 'late', run_id: 'run-ending', wait_ms: 30_000 })).status).toBe(204);
+    expect(await wakeups()).toEqual(woken);
+  }, 20_000);
+
   it('a long-poll claim on one replica is woken by NOTIFY when another replica starts a run', async () => {
     // A second supervisor on the same database: only PostgreSQL NOTIFY can tell the first one.
     const replica = await createSupervisorApp(sup.config, sup.db.url);

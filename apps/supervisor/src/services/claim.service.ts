@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type ClaimRequest, type ClaimResponse, type PhaseState, claimCapabilities } from '@app/contracts';
+import { isRunTerminal } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { EventRepository, ExecutorRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
@@ -43,7 +44,9 @@ export class ClaimService {
         waited('claimed');
         return claimed;
       }
-      const remaining = deadline - Date.now();
+      // A run that has ended gives no more work: say so now, not after the whole long poll
+      // (an executor serving it would otherwise wait out its poll before it can exit).
+      const remaining = req.run_id && (await this.runEnded(req.run_id)) ? 0 : deadline - Date.now();
       if (remaining <= 0) {
         waited('empty');
         if (req.wait_ms) await this.executors.seen(this.ds.manager, req.executor_id, capabilities);
@@ -52,6 +55,12 @@ export class ClaimService {
       // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
       await this.hub.waitForClaimable(Math.min(remaining, 5000), req.run_id);
     }
+  }
+
+  /** Whether the run exists and has ended. */
+  private async runEnded(runId: string): Promise<boolean> {
+    const run = await this.runs.find(runId);
+    return run !== null && isRunTerminal(run.state);
   }
 
   /** `recordAnswer` stores an Idempotency-Key's answer in the claim's own transaction. */

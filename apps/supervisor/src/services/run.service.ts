@@ -52,6 +52,8 @@ export class RunService {
       if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
       if (isRunTerminal(run.state)) throw new DomainError('INVALID_TRANSITION', `run ${runId} is already ${run.state}`, { state: run.state });
       await this.progress.endRun(em, run, 'cancel', `cancelled by operator${reason ? `: ${reason}` : ''}`);
+      // Waiting claims on the run answer at once, and event streams show the end.
+      await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
     });
     return this.get(runId);
   }
