@@ -149,4 +149,10 @@ export class PhaseRepository {
     const { rows } = await execSql<{ run_id: string; n: number }>(em, `SELECT run_id, count(*)::int AS n FROM phases WHERE run_id = ANY($1::text[]) GROUP BY run_id`, [runIds]);
     return new Map(rows.map((r) => [r.run_id, r.n]));
   }
+
+  /** Tokens used per tier of a run, summed by the database (no phase rows read). */
+  async tokensByTier(em: EntityManager, runId: string): Promise<Map<string, number>> {
+    const { rows } = await execSql<{ tier_id: string; tokens: string }>(em, `SELECT tier_id, COALESCE(sum(tokens_used), 0)::bigint AS tokens FROM phases WHERE run_id = $1 GROUP BY tier_id`, [runId]);
+    return new Map(rows.map((r) => [r.tier_id, Number(r.tokens)]));
+  }
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { DomainError, LEASED_PHASE_STATES, type LlmCallRecord, type PhaseState, type PhaseWriteResponse } from '@app/contracts';
-import { type AttemptReport, type PhaseEvent, decideAttemptEnd, isRunTerminal, tierTokensUsed, transitionPhase, usageCapCrossed } from '@app/domain';
+import { type AttemptReport, type PhaseEvent, decideAttemptEnd, isRunTerminal, transitionPhase, usageCapCrossed } from '@app/domain';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
 import { BudgetRepository, EventRepository, PhaseRepository, type PhaseTransitionSet, RunRepository } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
@@ -130,11 +130,12 @@ export class PhaseWriteService {
   private async endOnCrossedUsageCap(em: EntityManager, runId: string): Promise<boolean> {
     const run = (await this.runs.find(runId, em))!;
     if (isRunTerminal(run.state)) return false;
-    const phases = await this.phases.listForRun(em, runId);
+    // One aggregate, not every phase row: this runs after every write of the run.
+    const used = await this.phases.tokensByTier(em, runId);
     const tiers = Object.entries(run.strategy.tiers).map(([tierId, budget]) => ({
       tierId,
       tokenCap: budget.tokenCap,
-      tokensUsed: tierTokensUsed(phases, tierId),
+      tokensUsed: used.get(tierId) ?? 0,
     }));
     const crossed = usageCapCrossed(run, tiers);
     return crossed !== null && (await this.progress.exhaustBudget(em, run, crossed));
