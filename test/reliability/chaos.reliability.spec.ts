@@ -43,6 +43,8 @@ const BUILDER_DELAY_MS = 1000;
 /** Extra delay of every model reply while the kills are behind the runs' progress. */
 const LLM_HOLD_MS = 1000;
 const MID_ATTEMPT_SHARE = 0.3;
+/** A lease holder whose phase is this many abandonments short of its cap is not a victim. */
+const ABANDONMENT_MARGIN = 4;
 const MID_ATTEMPT_WAIT_MS = 2000;
 /** Kills are spread so that the last one comes before this share of the phases is complete. */
 const KILLS_DONE_BY_PROGRESS = 0.7;
@@ -191,13 +193,18 @@ describe("an operator's worst day", () => {
       // What the last look saw (kept while no replica answers).
       let terminal = new Set<string>();
       let leaseOwners = new Set<string>();
+      // Executors holding the lease of a phase already abandoned ABANDONMENT_MARGIN times short
+      // of its cap: killing them would test the cap, not recovery (near the end, when most runs
+      // are over, the kills would otherwise all land on the last run's last phase).
+      let nearCap = new Set<string>();
       let progress = 0;
       const look = async () => {
         const views = await runViews();
         if (views) {
           terminal = new Set(views.filter((v) => v.completed_at !== null).map((v) => v.run_id));
-          const phases = views.flatMap((v) => v.phases as { state: string; lease_owner: string | null }[]);
+          const phases = views.flatMap((v) => v.phases as { state: string; lease_owner: string | null; abandonments: number; max_abandonments: number }[]);
           leaseOwners = new Set(phases.flatMap((p) => (p.lease_owner ? [p.lease_owner] : [])));
+          nearCap = new Set(phases.flatMap((p) => (p.lease_owner && p.abandonments >= p.max_abandonments - ABANDONMENT_MARGIN ? [p.lease_owner] : [])));
           progress = phases.filter((p) => p.state === 'COMPLETE').length / phases.length;
         }
         return terminal.size === RUNS.length;
@@ -231,7 +238,7 @@ describe("an operator's worst day", () => {
       EXECUTORS.forEach((_, k) => startExecutor(k));
       const running = (k: number) => {
         const p = executors[k];
-        return !terminal.has(EXECUTORS[k].runId) && !p.killed && p.child.exitCode === null && p.child.signalCode === null;
+        return !terminal.has(EXECUTORS[k].runId) && !p.killed && p.child.exitCode === null && p.child.signalCode === null && !nearCap.has(p.id!);
       };
 
       // Play the schedule; restarts go on in the background.
