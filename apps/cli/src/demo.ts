@@ -36,6 +36,18 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** Prints `git fsck --strict` of the repository when a git binary exists; false only when it found a problem. */
+function printFsck(repo: string): boolean {
+  const fsck = spawnSync('git', ['-C', repo, 'fsck', '--strict'], { encoding: 'utf8' });
+  if (fsck.error) {
+    say('\ngit fsck: skipped (no git binary on PATH; Autopack itself never needs one)');
+    return true;
+  }
+  const ok = fsck.status === 0;
+  say(`\ngit fsck --strict: ${ok ? 'clean' : `FAILED\n${fsck.stdout}${fsck.stderr}`}`);
+  return ok;
+}
+
 function tail(file: string, lines = 15): string {
   return existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
 }
@@ -333,13 +345,7 @@ async function dropletDemo(s: DemoStack, t: DropletTargets): Promise<number> {
   await printBranch(s.repo, `autonomous/${buildId}`);
   await printBranch(s.repo, 'main');
 
-  let fsckOk = true;
-  const fsck = spawnSync('git', ['-C', s.repo, 'fsck', '--strict'], { encoding: 'utf8' });
-  if (fsck.error) say('\ngit fsck: skipped (no git binary on PATH; Autopack itself never needs one)');
-  else {
-    fsckOk = fsck.status === 0;
-    say(`\ngit fsck --strict: ${fsckOk ? 'clean' : `FAILED\n${fsck.stdout}${fsck.stderr}`}`);
-  }
+  const fsckOk = printFsck(s.repo);
 
   const deployment = t.deployer.deployments().find((d) => d.build_id === buildId && d.current);
   say('\nWhere to look:');
@@ -424,13 +430,7 @@ async function planDemo(s: DemoStack): Promise<number> {
   for (const c of log) say(`  ${c.sha.slice(0, 10)} ${c.message.split('\n')[0]}`);
   const phaseCommits = log.filter((c) => c.trailers['Autopack-Run'] === runId).length;
 
-  let fsckOk = true;
-  const fsck = spawnSync('git', ['-C', s.repo, 'fsck', '--strict'], { encoding: 'utf8' });
-  if (fsck.error) say('\ngit fsck: skipped (no git binary on PATH; Autopack itself never needs one)');
-  else {
-    fsckOk = fsck.status === 0;
-    say(`\ngit fsck --strict: ${fsckOk ? 'clean' : `FAILED\n${fsck.stdout}${fsck.stderr}`}`);
-  }
+  const fsckOk = printFsck(s.repo);
 
   say('\nWhere to look:');
   say(`  repository      git -C ${s.repo} log --stat ${branch}`);

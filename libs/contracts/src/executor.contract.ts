@@ -18,8 +18,6 @@ export const PHASE_KINDS = ['code', 'plan', 'package', 'verify', 'promote', 'rol
 export type PhaseKind = (typeof PHASE_KINDS)[number];
 /** A kind of phase. */
 export const PhaseKindSchema = z.enum(PHASE_KINDS);
-/** Kinds an executor never claims: the supervisor does that work itself. */
-export const SUPERVISOR_PHASE_KINDS: readonly PhaseKind[] = ['deploy'];
 
 const LeaseTokenSchema = z.string().uuid();
 

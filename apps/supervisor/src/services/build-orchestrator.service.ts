@@ -257,12 +257,14 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
     return this.buildService.statusView(runId);
   }
 
-  /** The build context of a claim on a build's run (undefined for other runs). */
-  async claimContext(em: EntityManager, run: RunEntity): Promise<ClaimedBuild | undefined> {
+  /**
+   * The build context of a claim on a build's run (undefined for other runs). `phaseIds` are
+   * the run's phases as the claim read them (its row locked, so they cannot have changed).
+   */
+  async claimContext(em: EntityManager, run: RunEntity, phaseIds: readonly string[]): Promise<ClaimedBuild | undefined> {
     if (run.checkpointTiers === null) return undefined;
     const build = await this.builds.find(run.runId, em);
     if (!build) return undefined;
-    const phases = await this.phases.listForRun(em, run.runId);
     const tiers = await this.tiers.listForRun(em, run.runId);
     return {
       build_id: build.runId,
@@ -273,9 +275,9 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
       plan_budgets: {
         tokens_left: Math.max(0, run.tokenCap - run.tokensUsed),
         cost_left_usd: run.costCapUsd === null ? null : Math.max(0, run.costCapUsd - run.costUsedUsd),
-        max_phases: Math.max(0, run.maxPhases - phases.length),
+        max_phases: Math.max(0, run.maxPhases - phaseIds.length),
       },
-      taken_ids: { tier_ids: tiers.map((t) => t.tierId), phase_ids: phases.map((p) => p.phaseId) },
+      taken_ids: { tier_ids: tiers.map((t) => t.tierId), phase_ids: [...phaseIds] },
       promoted_from: build.promotedFrom,
       promoted_to: build.promotedTo,
     };
@@ -538,7 +540,7 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
 }
 
 /** The plan's tiers and phases as rows of the build's run: tiers re-indexed after the package step, in the plan's order. */
-export function plannedRows(plan: SubmitPlanArgs): { tiers: TierCreate[]; phases: PhaseCreate[] } {
+function plannedRows(plan: SubmitPlanArgs): { tiers: TierCreate[]; phases: PhaseCreate[] } {
   const ordered = [...plan.tiers].sort((a, b) => a.tier_index - b.tier_index);
   const tiers = ordered.map((t, i) => ({ ...t, tier_index: FIRST_PLANNED_TIER_INDEX + i }));
   const phases = plan.phases.map((p) => ({ ...p, phase_index: 100 + p.phase_index }));
@@ -549,7 +551,7 @@ export function plannedRows(plan: SubmitPlanArgs): { tiers: TierCreate[]; phases
  * The health check as a GET delivery: `timeout_s` is how long the service has to become
  * healthy, so the tries (each at most 10 s) with their backoff from `retryDelayS` fit in it.
  */
-export function healthCall(h: HealthCheck, url: string, retryDelayS: number) {
+function healthCall(h: HealthCheck, url: string, retryDelayS: number) {
   const total = h.timeout_s ?? HEALTH_CHECK_DEFAULTS.timeout_s;
   const retries = Math.max(1, Math.floor(Math.log2(total / Math.max(retryDelayS, 0.001) + 1)));
   return {

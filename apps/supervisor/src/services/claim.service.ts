@@ -98,7 +98,7 @@ export class ClaimService {
   private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string, phaseStates: Record<string, PhaseState>): Promise<ClaimResponse> {
     const strategy = run.strategy.phases[phase.phaseId];
     const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
-    const build = await this.builds.claimContext(em, run);
+    const build = await this.builds.claimContext(em, run, Object.keys(phaseStates));
     return {
       run_id: run.runId,
       phase_id: phase.phaseId,
