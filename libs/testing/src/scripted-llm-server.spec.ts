@@ -387,6 +387,21 @@ describe('scripted LLM server', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
+  it('holds every reply while held and answers them all once released, keeping the counters', async () => {
+    const s = await start({ replies: [{ tool: TOOL, arguments: { summary: 'x' }, times: 3 }] });
+    s.holdReplies(true);
+    let answered = 0;
+    const calls = [1, 2].map(() => openaiClient(s).chat.completions.create(openaiBody('held')).then(() => answered++));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(0);
+    expect(s.servedUsage().replies).toBe(0);
+    s.holdReplies(false);
+    await Promise.all(calls);
+    expect(answered).toBe(2);
+    expect(s.servedUsage().replies).toBe(2);
+    expect(s.remainingReplies()).toEqual([expect.objectContaining({ index: 0, remaining: 1 })]);
+  });
+
   it('adds the extra delay to every reply once set, and stops adding it at 0, keeping the script and counters', async () => {
     const s = await start({ replies: [{ tool: TOOL, arguments: { summary: 'x' }, times: 3 }] });
     s.setExtraDelay(300);

@@ -110,6 +110,12 @@ export interface ScriptedLlmServer {
    * and every counter: lets a test slow the work down, e.g. so it outlasts a fault schedule.
    */
   setExtraDelay(ms: number): void;
+  /**
+   * While held, every reply waits (after its delay) until `holdReplies(false)`, keeping the
+   * script and every counter: lets a test stop the work outright until a fault schedule catches
+   * up with it. Closing the server drops the waiting replies.
+   */
+  holdReplies(held: boolean): void;
   /** Stops the server, dropping open connections. */
   close(): Promise<void>;
 }
@@ -275,6 +281,8 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
   private script: LlmScript;
   private used: number[] = [];
   private extraDelayMs = 0;
+  /** Set while replies are held: the waiters of the held replies, released together. */
+  private held: Set<() => void> | null = null;
   private readonly records: ScriptedRequestRecord[] = [];
   private readonly served: ServedUsage = { replies: 0, input_tokens: 0, output_tokens: 0, cached_tokens: 0 };
   private seq = 0;
@@ -352,6 +360,16 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
 
   setExtraDelay(ms: number): void {
     this.extraDelayMs = Math.max(0, ms);
+  }
+
+  holdReplies(held: boolean): void {
+    if (held) {
+      this.held ??= new Set();
+      return;
+    }
+    const waiters = this.held;
+    this.held = null;
+    for (const release of waiters ?? []) release();
   }
 
   async close(): Promise<void> {
@@ -477,6 +495,7 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
       const completed = await this.delay(delayMs, res);
       if (!completed) return;
     }
+    if (this.held && !(await this.whileHeld(this.held, res))) return;
     if (reply.error) {
       const errBody =
         reply.error.body !== undefined
@@ -512,6 +531,22 @@ class ScriptedLlmServerImpl implements ScriptedLlmServer {
         resolve(false);
       };
       this.timers.add(timer);
+      res.once('close', onClose);
+    });
+  }
+
+  /** Waits until the replies are released; false when the request's connection closed first. */
+  private whileHeld(waiters: Set<() => void>, res: ServerResponse): Promise<boolean> {
+    return new Promise((resolve) => {
+      const release = (): void => {
+        res.off('close', onClose);
+        resolve(!res.destroyed);
+      };
+      const onClose = (): void => {
+        waiters.delete(release);
+        resolve(false);
+      };
+      waiters.add(release);
       res.once('close', onClose);
     });
   }
