@@ -11,10 +11,12 @@ import pg from 'pg';
 import { createSupervisorApp } from '../apps/supervisor/src/bootstrap.js';
 import { loadSupervisorConfig } from '../apps/supervisor/src/config.js';
 import { startEmbeddedPostgres } from '../apps/supervisor/src/database/embedded-postgres.js';
-import { type BenchOptions, type BenchRow, median } from './rows.js';
+import { type BenchOptions, type BenchRow, fmtMs, median, percentile } from './rows.js';
 
 /** Phases per run in the throughput benchmarks. */
 const PHASES = 40;
+/** Phases of the long run the REST cycle is compared with raw SQL on (the issue's measurement). */
+const LONG_RUN_PHASES = 200;
 const WAKE_SAMPLES = 15;
 const POLL_INTERVAL_MS = 250;
 const REJECT_REQUESTS = 600;
@@ -46,14 +48,16 @@ async function startRun(base: string, runId: string, phases: number): Promise<vo
   if (r.status !== 201) throw new Error(`POST /runs/start ${runId}: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
-/** What an executor does to the supervisor per phase: claim, report usage, complete. */
-async function drainRun(base: string, runId: string, executorId: string, keyed: boolean): Promise<number> {
+/** What an executor does to the supervisor per phase: claim, report usage, complete. Claim round trips (ms) go to `claimMs`. */
+async function drainRun(base: string, runId: string, executorId: string, keyed: boolean, claimMs: number[] = []): Promise<number> {
   let done = 0;
   for (;;) {
     // The executor sends an Idempotency-Key with every claim; its answer is stored in the claim's transaction.
     const key: Record<string, string> = keyed ? { 'idempotency-key': `claim-${randomBytes(8).toString('hex')}` } : {};
+    const t0 = performance.now();
     const c = await call(base, 'POST', '/phases/claim', { executor_id: executorId, run_id: runId }, undefined, key);
     if (c.status === 204) return done;
+    claimMs.push(performance.now() - t0);
     if (c.status !== 200) throw new Error(`claim: ${c.status} ${JSON.stringify(c.body)}`);
     const claim = c.body as { phase_id: string; lease_token: string };
     const route = `/runs/${runId}/phases/${claim.phase_id}`;
@@ -66,28 +70,106 @@ async function drainRun(base: string, runId: string, executorId: string, keyed: 
 }
 
 /** Phases per second when `workers` executors each drain their own run, spread over `bases` (replicas). */
-async function lifecycleThroughput(bases: string[], workers: number, tag: string, keyed = true): Promise<number> {
+async function lifecycleThroughput(bases: string[], workers: number, tag: string, keyed = true, phases = PHASES, claimMs: number[] = []): Promise<number> {
   const runs = Array.from({ length: workers }, (_, i) => `bench-${tag}-${i}`);
-  for (const r of runs) await startRun(bases[0], r, PHASES);
+  for (const r of runs) await startRun(bases[0], r, phases);
   const t0 = performance.now();
-  const counts = await Promise.all(runs.map((r, i) => drainRun(bases[i % bases.length], r, `bench-exec-${i}`, keyed)));
+  const counts = await Promise.all(runs.map((r, i) => drainRun(bases[i % bases.length], r, `bench-exec-${i}`, keyed, claimMs)));
   const seconds = (performance.now() - t0) / 1000;
   const total = counts.reduce((a, b) => a + b, 0);
-  if (total !== workers * PHASES) throw new Error(`expected ${workers * PHASES} phases, completed ${total}`);
+  if (total !== workers * phases) throw new Error(`expected ${workers * phases} phases, completed ${total}`);
   return total / seconds;
 }
 
-/** Milliseconds from starting a run to an already-waiting long-poll claim holding its first phase. */
-async function notifyWake(base: string, i: number): Promise<number> {
+/**
+ * The baseline of the lifecycle: the same cycle as raw SQL on the same database, one statement
+ * per step on a connection of its own per client (a `FOR UPDATE SKIP LOCKED` claim, a usage
+ * update, a guarded complete). Phases per second; claim round trips (ms) go to `claimMs`.
+ */
+async function rawSqlThroughput(url: string, workers: number, phases: number, claimMs: number[] = []): Promise<number> {
+  const setup = new pg.Client({ connectionString: url });
+  await setup.connect();
+  await setup.query(`DROP TABLE IF EXISTS bench_raw_phases`);
+  await setup.query(`CREATE TABLE bench_raw_phases (run_id text NOT NULL, phase_index int NOT NULL, state text NOT NULL DEFAULT 'QUEUED', lease_token text, tokens bigint NOT NULL DEFAULT 0, commit_sha text, PRIMARY KEY (run_id, phase_index))`);
+  for (let w = 0; w < workers; w++) {
+    await setup.query(`INSERT INTO bench_raw_phases (run_id, phase_index) SELECT $1, g FROM generate_series(1, $2) g`, [`raw-${w}`, phases]);
+  }
+  const clients = await Promise.all(
+    Array.from({ length: workers }, async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      return c;
+    }),
+  );
+  const t0 = performance.now();
+  const counts = await Promise.all(
+    clients.map(async (c, w) => {
+      let done = 0;
+      for (;;) {
+        const token = randomBytes(16).toString('hex');
+        const c0 = performance.now();
+        const claimed = await c.query<{ phase_index: number }>(
+          `UPDATE bench_raw_phases SET state = 'EXECUTING', lease_token = $2 WHERE (run_id, phase_index) = (SELECT run_id, phase_index FROM bench_raw_phases WHERE run_id = $1 AND state = 'QUEUED' ORDER BY phase_index LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING phase_index`,
+          [`raw-${w}`, token],
+        );
+        if (claimed.rowCount === 0) return done;
+        claimMs.push(performance.now() - c0);
+        const idx = claimed.rows[0].phase_index;
+        const used = await c.query(`UPDATE bench_raw_phases SET tokens = tokens + 110 WHERE run_id = $1 AND phase_index = $2 AND lease_token = $3`, [`raw-${w}`, idx, token]);
+        const completed = await c.query(`UPDATE bench_raw_phases SET state = 'COMPLETE', commit_sha = $4, lease_token = NULL WHERE run_id = $1 AND phase_index = $2 AND state = 'EXECUTING' AND lease_token = $3`, [`raw-${w}`, idx, token, 'c'.repeat(40)]);
+        if (used.rowCount !== 1 || completed.rowCount !== 1) throw new Error('raw cycle lost its lease');
+        done++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  for (const c of clients) await c.end();
+  await setup.query(`DROP TABLE bench_raw_phases`);
+  await setup.end();
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total !== workers * phases) throw new Error(`raw: expected ${workers * phases} phases, completed ${total}`);
+  return total / seconds;
+}
+
+/** Milliseconds from NOTIFY to a listening connection receiving it (the wake baseline). */
+async function rawNotifyWake(url: string, samples: number): Promise<number[]> {
+  const listener = new pg.Client({ connectionString: url });
+  const sender = new pg.Client({ connectionString: url });
+  await listener.connect();
+  await sender.connect();
+  await listener.query('LISTEN bench_wake');
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const got = new Promise<void>((resolve) => listener.once('notification', () => resolve()));
+    const t0 = performance.now();
+    await sender.query(`NOTIFY bench_wake, '${i}'`);
+    await got;
+    out.push(performance.now() - t0);
+  }
+  await listener.end();
+  await sender.end();
+  return out;
+}
+
+/**
+ * Milliseconds from `POST /runs/start` returning to an already-waiting long-poll claim holding
+ * the run's first phase (the wake itself plus the claim it triggers), and the whole span from
+ * sending the start.
+ */
+async function notifyWake(base: string, i: number): Promise<{ afterStart: number; fromStart: number }> {
   const runId = `bench-wake-${i}`;
-  const waiting = call(base, 'POST', '/phases/claim', { executor_id: 'bench-waiter', run_id: runId, wait_ms: 10_000 });
+  let answeredAt = Number.NaN;
+  const waiting = call(base, 'POST', '/phases/claim', { executor_id: 'bench-waiter', run_id: runId, wait_ms: 10_000 }).then((r) => {
+    answeredAt = performance.now();
+    return r;
+  });
   await sleep(50); // let the claim start waiting
   const t0 = performance.now();
   await startRun(base, runId, 1);
+  const started = performance.now();
   const got = await waiting;
-  const ms = performance.now() - t0;
   if (got.status !== 200) throw new Error(`long-poll claim: ${got.status}`);
-  return ms;
+  return { afterStart: Math.max(0, answeredAt - started), fromStart: answeredAt - t0 };
 }
 
 /** The same for a client that polls every POLL_INTERVAL_MS without long polling (the baseline). */
@@ -131,7 +213,9 @@ async function adminDatabase(): Promise<{ url: string; stop: () => Promise<void>
   return { url: handle.url, stop: () => handle.stop() };
 }
 
-export async function benchSupervisor(_opts: BenchOptions): Promise<BenchRow[]> {
+export async function benchSupervisor(opts: BenchOptions): Promise<BenchRow[]> {
+  const phases = opts.quick ? 60 : LONG_RUN_PHASES;
+  const wakeSamples = opts.quick ? 7 : WAKE_SAMPLES;
   const admin = await adminDatabase();
   const name = `autopack_bench_${randomBytes(4).toString('hex')}`;
   const adminClient = new pg.Client({ connectionString: admin.url });
@@ -153,48 +237,89 @@ export async function benchSupervisor(_opts: BenchOptions): Promise<BenchRow[]> 
     const b = await listen();
     // Warm-up: connection pools, JIT, prepared plans.
     await lifecycleThroughput([a], 1, 'warm');
+    await rawSqlThroughput(u.toString(), 1, PHASES);
 
-    const one = await lifecycleThroughput([a], 1, 'one');
-    const four = await lifecycleThroughput([a], 4, 'four');
-    const replicas = await lifecycleThroughput([a, b], 4, 'replicas');
-    const unkeyed = await lifecycleThroughput([a], 1, 'unkeyed', false);
+    const restClaims: number[] = [];
+    const rawClaims: number[] = [];
+    const raw1 = await rawSqlThroughput(u.toString(), 1, phases, rawClaims);
+    const one = await lifecycleThroughput([a], 1, 'one', true, phases, restClaims);
+    const raw4 = await rawSqlThroughput(u.toString(), 4, phases);
+    const four = await lifecycleThroughput([a], 4, 'four', true, phases);
+    const short = await lifecycleThroughput([a], 1, 'short', true, PHASES);
+    const replicas = await lifecycleThroughput([a, b], 4, 'replicas', true, PHASES);
+    const fourShort = await lifecycleThroughput([a], 4, 'four-short', true, PHASES);
+    const unkeyed = await lifecycleThroughput([a], 1, 'unkeyed', false, PHASES);
     results.push(
       {
-        name: 'phase lifecycle, 4 executors on 4 runs (1 replica)',
-        baseline: `1 executor: ${one.toFixed(1)} phases/s`,
+        name: `REST cycle (claim + usage + complete), 1 client, run of ${phases} phases`,
+        baseline: `raw SQL, same cycle: ${raw1.toFixed(0)} phases/s`,
+        measured: `${one.toFixed(1)} phases/s`,
+        ratio: one / raw1,
+        meaning: 'x raw SQL (target ≥ 0.15)',
+      },
+      {
+        name: `REST cycle, 4 clients on 4 runs of ${phases} phases`,
+        baseline: `raw SQL, 4 connections: ${raw4.toFixed(0)} phases/s`,
         measured: `${four.toFixed(1)} phases/s`,
-        ratio: four / one,
-        meaning: 'throughput gained by concurrent executors (claim + usage + complete, each a locked transaction)',
+        ratio: four / raw4,
+        meaning: 'x raw SQL (target ≥ 0.15)',
+      },
+      {
+        name: 'claim round trip with work queued, p50',
+        baseline: `raw SQL claim: ${fmtMs(median(rawClaims))}`,
+        measured: `POST /phases/claim: ${fmtMs(median(restClaims))} (p90 ${fmtMs(percentile(restClaims, 90))})`,
+        ratio: median(restClaims) / median(rawClaims),
+        meaning: 'x raw SQL (target: p50 ≤ 4 ms)',
+      },
+      {
+        name: `REST cycle, 1 client: run of ${phases} phases vs ${PHASES}`,
+        baseline: `${PHASES} phases: ${short.toFixed(1)} phases/s`,
+        measured: `${phases} phases: ${one.toFixed(1)} phases/s`,
+        ratio: one / short,
+        meaning: 'how the cost of a write grows with the run (1 = not at all)',
       },
       {
         name: 'phase lifecycle, 4 executors on 2 supervisor replicas',
-        baseline: `1 executor: ${one.toFixed(1)} phases/s`,
+        baseline: `4 executors on 1 replica: ${fourShort.toFixed(1)} phases/s`,
         measured: `${replicas.toFixed(1)} phases/s`,
-        ratio: replicas / one,
-        meaning: 'the same spread over two replicas on one database',
+        ratio: replicas / fourShort,
+        meaning: 'the same spread over two replicas on one database (1 = no loss)',
       },
       {
         name: 'phase lifecycle, 1 executor, Idempotency-Key on every claim',
         baseline: `claims without a key: ${unkeyed.toFixed(1)} phases/s`,
-        measured: `with a key (as the executor sends): ${one.toFixed(1)} phases/s`,
-        ratio: one / unkeyed,
+        measured: `with a key (as the executor sends): ${short.toFixed(1)} phases/s`,
+        ratio: short / unkeyed,
         meaning: 'what storing each claim answer in its own transaction costs (1 = nothing)',
       },
     );
 
-    const notify: number[] = [];
+    const afterStart: number[] = [];
+    const fromStart: number[] = [];
     const poll: number[] = [];
-    for (let i = 0; i < WAKE_SAMPLES; i++) {
-      notify.push(await notifyWake(a, i));
+    for (let i = 0; i < wakeSamples; i++) {
+      const w = await notifyWake(a, i);
+      afterStart.push(w.afterStart);
+      fromStart.push(w.fromStart);
       poll.push(await pollWake(a, i));
     }
-    results.push({
-      name: 'claim latency after a run becomes claimable',
-      baseline: `polling every ${POLL_INTERVAL_MS} ms: median ${median(poll).toFixed(1)} ms`,
-      measured: `long poll woken by NOTIFY: median ${median(notify).toFixed(1)} ms`,
-      ratio: median(poll) / median(notify),
-      meaning: 'how much sooner a waiting executor gets new work than a polling one (x faster)',
-    });
+    const rawWake = await rawNotifyWake(u.toString(), wakeSamples * 3);
+    results.push(
+      {
+        name: 'long-poll wake after POST /runs/start returns, p50',
+        baseline: `raw LISTEN/NOTIFY: ${fmtMs(median(rawWake))}`,
+        measured: `claim answered ${fmtMs(median(afterStart))} after the start returned`,
+        ratio: median(afterStart) / median(rawWake),
+        meaning: 'x raw NOTIFY (target: p50 ≤ 5 ms)',
+      },
+      {
+        name: 'claim latency after a run becomes claimable',
+        baseline: `polling every ${POLL_INTERVAL_MS} ms: median ${median(poll).toFixed(1)} ms`,
+        measured: `long poll woken by NOTIFY: median ${median(fromStart).toFixed(1)} ms (start included)`,
+        ratio: median(poll) / median(fromStart),
+        meaning: 'how much sooner a waiting executor gets new work than a polling one (x faster)',
+      },
+    );
 
     const valid = await requestRate(REJECT_REQUESTS, () => call(a, 'GET', '/runs/bench-one-0'), (s) => s === 200);
     const garbage = [
