@@ -110,7 +110,9 @@ export class FakeSupervisor implements AttemptSupervisor {
 
   /** `method` or `method:state` for each call, in order (the report sequence). */
   sequence(): string[] {
-    return this.calls.map((c) => (c.method === 'updateStatus' ? `updateStatus:${(c.body as { state: string }).state}` : c.method));
+    return this.calls.map((c) =>
+      c.method === 'updateStatus' ? `updateStatus:${(c.body as { state: string }).state}` : (c.body as { start_ci?: boolean } | undefined)?.start_ci ? `${c.method}+CI_RUNNING` : c.method,
+    );
   }
 
   private record(method: SupervisorCall['method'], runId: string, phaseId?: string, body?: unknown): void {
@@ -123,7 +125,8 @@ export class FakeSupervisor implements AttemptSupervisor {
 
   private async write(method: keyof AttemptSupervisor, runId: string, phaseId: string, body: unknown): Promise<PhaseWriteResponse> {
     this.record(method, runId, phaseId, body);
-    const state = this.phaseStateOf[method] ?? ((body as { state?: PhaseState }).state ?? 'EXECUTING');
+    const asked = body as { state?: PhaseState; start_ci?: boolean };
+    const state = this.phaseStateOf[method] ?? asked.state ?? (asked.start_ci ? 'CI_RUNNING' : 'EXECUTING');
     return { message: 'ok', run_id: runId, phase_id: phaseId, phase_state: state, run_state: 'RUNNING', attempt: 1, attempts_left: 2 };
   }
 

@@ -99,6 +99,25 @@ describe('budgets that stop work', () => {
     expect(run.ci_runs_used).toBe(2);
   });
 
+  it('a builder result with start_ci starts CI in the same write, counted against the same tier CI runs', async () => {
+    await start(flatPlan('b-ci-merged', 1));
+    const builderStartingCi = (token: string) =>
+      call('POST', '/runs/b-ci-merged/phases/p1/builder_result', { lease_token: token, status: 'success', start_ci: true, usage: { prompt_tokens: 10, completion_tokens: 1 } });
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const c = await claimNext(sup.url, 'b-ci-merged');
+      const started = await builderStartingCi(c.lease_token);
+      expect(started.body).toMatchObject({ phase_state: 'CI_RUNNING', run_state: expect.not.stringMatching(/^DONE/) });
+      await call('POST', '/runs/b-ci-merged/phases/p1/update_status', { lease_token: c.lease_token, state: 'FAILED', ci_passed: false, failure_reason: 'ci_failed' });
+    }
+    const c = await claimNext(sup.url, 'b-ci-merged');
+    const third = await builderStartingCi(c.lease_token);
+    expect(third.body).toMatchObject({ phase_state: 'FAILED', run_state: 'DONE_FAILED_BUDGET_EXHAUSTED' });
+    const run = await expectExhausted('b-ci-merged', /^tier t1 ci_run_cap exhausted: 2 of 2/);
+    expect(run.ci_runs_used).toBe(2);
+    // The usage of the refused write still counts (it is the builder's real spend): 3 x 11.
+    expect(run.tokens_used).toBe(33);
+  });
+
   it('phase incident token cap fails the phase even with attempts left', async () => {
     await start(flatPlan('b-incident', 1));
     const c = await claimNext(sup.url, 'b-incident');
@@ -163,8 +182,9 @@ describe('budgets that stop work', () => {
       max_phases: 1,
       max_duration_minutes: 2,
       max_minor_issues_total: 1,
-      ci_run_cap: 1,
+      // b-ci and b-ci-merged
+      ci_run_cap: 2,
     });
-    expect(report.budget_exhausted_count).toBe(8);
+    expect(report.budget_exhausted_count).toBe(9);
   });
 });

@@ -229,6 +229,12 @@ export const BuilderResultRequestSchema = z.strictObject({
   usage: UsageReportSchema.optional(),
   llm_calls: z.array(LlmCallRecordSchema).max(50).optional(),
   commit_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+  /**
+   * With `status: success` (no commit): the phase also moves to CI_RUNNING, charging a CI run,
+   * as `update_status {state: CI_RUNNING}` would: one round trip instead of two. A tier whose
+   * CI runs are used up ends the run instead, and the answer's `phase_state` is not CI_RUNNING.
+   */
+  start_ci: z.boolean().optional(),
   /** Sent by the original Autopack's executors; accepted and ignored (scope and protection are the run's and phase's). */
   run_type: z.string().max(100).optional(),
   /** Sent by the original Autopack's executors; accepted and ignored (scope and protection are the run's and phase's). */

@@ -54,7 +54,7 @@ describe(runAttempt.name, () => {
     const { attempt, reports, ci } = setup({ claim: withCi, replies: [build, approve], ci: [ciResult(), ciResult()] });
     expect(await attempt()).toBe('complete');
     expect(ci.runs).toEqual(['npm test', 'npm test']);
-    expect(reports()).toEqual(['builderResult', 'updateStatus:CI_RUNNING', 'auditorRequest', 'auditorResult']);
+    expect(reports()).toEqual(['builderResult+CI_RUNNING', 'auditorRequest', 'auditorResult']);
   });
 
   it('reports a phase commit already on the branch, building nothing', async () => {
@@ -76,17 +76,17 @@ describe(runAttempt.name, () => {
     const seen: string[] = [];
     supervisor.onCall = (c) => seen.push(`${c.method}:${readFileSync(file(), 'utf8').trim()}`);
     expect(await attempt()).toBe('ci_failed');
-    expect(reports()).toEqual(['builderResult', 'updateStatus:CI_RUNNING', 'updateStatus:FAILED']);
-    expect(seen.filter((s) => !s.startsWith('reserveBudget'))).toEqual(['builderResult:new', 'updateStatus:new', 'updateStatus:old']);
+    expect(reports()).toEqual(['builderResult+CI_RUNNING', 'updateStatus:FAILED']);
+    expect(seen.filter((s) => !s.startsWith('reserveBudget'))).toEqual(['builderResult:new', 'updateStatus:old']);
     expect(existsSync(marker())).toBe(false);
   });
 
   it('stops, restoring the change, when the supervisor refuses to start CI', async () => {
     const { attempt, reports, supervisor, ci } = setup({ claim: withCi, replies: [build], ci: [ciResult()] });
-    supervisor.phaseStateOf.updateStatus = 'FAILED';
+    supervisor.phaseStateOf.builderResult = 'FAILED';
     await expect(attempt()).rejects.toMatchObject({ reason: 'run_stopped' });
     expect(ci.runs).toHaveLength(1);
-    expect(reports()).toEqual(['builderResult', 'updateStatus:CI_RUNNING']);
+    expect(reports()).toEqual(['builderResult+CI_RUNNING']);
     expect(readFileSync(file(), 'utf8')).toBe('old\n');
   });
 

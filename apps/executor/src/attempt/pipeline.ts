@@ -61,14 +61,14 @@ export async function runAttempt(deps: PipelineDeps, scope: AttemptScope): Promi
 
   const change = AppliedChange.apply(workspace, built.plan, { runId: claim.run_id, phaseId: claim.phase_id, attempt: claim.attempt });
   try {
-    await reporter.report({ stage: 'build', result: built });
+    // With CI, the builder's report also starts it (one round trip instead of two).
+    const reported = await reporter.report({ stage: 'build', result: built, startCi: ciSpec !== undefined && ciSpec !== null });
     throwIfStopped(signal);
 
     let verified: VerifyResult = { kind: 'ci_skipped' };
     if (ciSpec) {
-      const started = await reporter.report({ stage: 'ci_start' });
       // The supervisor may refuse CI (the tier's CI budget is spent, which ends the run).
-      if (started?.phase_state !== 'CI_RUNNING') throw new AttemptStoppedError('run_stopped');
+      if (reported?.phase_state !== 'CI_RUNNING') throw new AttemptStoppedError('run_stopped');
       verified = await verifier.verify(ciSpec, baseline, signal, log);
     }
     if (verified.kind === 'ci_rejected') change.restore();

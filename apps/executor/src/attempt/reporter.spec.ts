@@ -129,12 +129,15 @@ describe(AttemptReporter.name, () => {
     });
   });
 
-  it('asks to start CI and hands back the supervisor answer', async () => {
+  it('asks to start CI with the builder result and hands back the supervisor answer', async () => {
     const { supervisor, reporter } = setup();
-    supervisor.phaseStateOf.updateStatus = 'FAILED';
-    const answer = await reporter.report({ stage: 'ci_start' });
-    expect(supervisor.calls).toStrictEqual([{ method: 'updateStatus', runId: 'r1', phaseId: 'p1', body: { lease_token: TOKEN, state: 'CI_RUNNING' } }]);
+    supervisor.phaseStateOf.builderResult = 'FAILED';
+    const answer = await reporter.report({ stage: 'build', result: planned, startCi: true });
+    expect(supervisor.calls).toHaveLength(1);
+    expect(supervisor.calls[0]).toMatchObject({ method: 'builderResult', body: { status: 'success', start_ci: true } });
     expect(answer?.phase_state).toBe('FAILED');
+    await reporter.report({ stage: 'build', result: planned });
+    expect(supervisor.calls[1].body).not.toHaveProperty('start_ci');
   });
 
   it('reports CI rejected against the baseline as FAILED with its reason, feedback and edits hash', async () => {
@@ -246,7 +249,7 @@ describe(AttemptReporter.name, () => {
   it('lets a lost lease end the attempt from a stage report, but not from an ending', async () => {
     const { supervisor, reporter } = setup();
     supervisor.failWith.updateStatus = new SupervisorError(409, 'LEASE_LOST', 'lease lost');
-    await expect(reporter.report({ stage: 'ci_start' })).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    await expect(reporter.report({ stage: 'verify', result: { kind: 'ci_rejected', ci, reason: 'ci_failed', feedback: 'f' }, editsHash: 'h' })).rejects.toMatchObject({ code: 'LEASE_LOST' });
     await expect(reporter.report({ stage: 'end', ending: { kind: 'attempt_error', reason: 'x' } })).resolves.toBeUndefined();
     supervisor.failWith.updateStatus = new SupervisorError(500, 'INTERNAL', 'down');
     await expect(reporter.report({ stage: 'end', ending: { kind: 'handed_back' } })).rejects.toMatchObject({ code: 'INTERNAL' });

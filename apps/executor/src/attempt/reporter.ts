@@ -23,10 +23,11 @@ export type AttemptEnding =
 /** Every stage result the supervisor hears about, with what its report needs besides the result. */
 export type AttemptReport =
   | { stage: 'sync'; result: Extract<SyncResult, { kind: 'resume' }> }
-  /** `planned` is reported once the plan is applied to the working copy. */
-  | { stage: 'build'; result: BuildResult }
-  /** Asks the supervisor to start CI (it may refuse: the tier's CI budget is spent). */
-  | { stage: 'ci_start' }
+  /**
+   * `planned` is reported once the plan is applied to the working copy; with `startCi` the same
+   * report asks the supervisor to start CI (it may refuse: the tier's CI budget is spent).
+   */
+  | { stage: 'build'; result: BuildResult; startCi?: boolean }
   | { stage: 'verify'; result: VerifyResult; editsHash: string }
   | { stage: 'review'; result: Extract<ReviewResult, { kind: 'blocked' }>; editsHash: string }
   | { stage: 'publish'; result: PublishResult; review: Extract<ReviewResult, { kind: 'approved' }>; integrationBranch: string }
@@ -114,11 +115,10 @@ export class AttemptReporter {
           suggested_issues: toSuggested(b.args.issues, 'builder'),
           notes: b.args.summary.slice(0, LIMITS.notesChars),
           edits_hash: b.editsHash,
+          ...(r.startCi ? { start_ci: true } : {}),
           ...this.llm.drainCalls(),
         });
       }
-      case 'ci_start':
-        return supervisor.updateStatus(runId, phaseId, { lease_token: token, state: 'CI_RUNNING' });
       case 'verify': {
         const v = r.result;
         if (v.kind === 'ci_rejected') {

@@ -45,16 +45,24 @@ export class IssueRepository {
   }
 
   /**
-   * Issues raised by earlier attempts of a phase and not raised again by the kept attempt
-   * were fixed by it: they no longer count against the phase.
+   * A phase completed with attempt `keptAttempt`: its open issues last seen before that attempt
+   * are fixed, and its counters become the open issues left, in one statement. (The counts
+   * cannot see the CTE's update, which shares their snapshot, so they leave those rows out.)
    */
-  async markFixedBefore(em: EntityManager, runId: string, phaseId: string, keptAttempt: number): Promise<void> {
-    await execSql(em, `UPDATE phase_issues SET status = 'fixed_in_phase' WHERE run_id = $1 AND phase_id = $2 AND last_seen_attempt < $3 AND status = 'open'`, [
-      runId,
-      phaseId,
-      keptAttempt,
-    ]);
+  async fixIssuesBefore(em: EntityManager, runId: string, phaseId: string, keptAttempt: number): Promise<void> {
+    await execSql(
+      em,
+      `WITH fixed AS (
+         UPDATE phase_issues SET status = 'fixed_in_phase' WHERE run_id = $1 AND phase_id = $2 AND last_seen_attempt < $3 AND status = 'open' RETURNING 1
+       )
+       UPDATE phases p SET
+         minor_issues_count = (SELECT count(*) FROM phase_issues i WHERE i.run_id = p.run_id AND i.phase_id = p.phase_id AND i.status = 'open' AND i.last_seen_attempt >= $3 AND i.effective_severity = 'minor'),
+         major_issues_count = (SELECT count(*) FROM phase_issues i WHERE i.run_id = p.run_id AND i.phase_id = p.phase_id AND i.status = 'open' AND i.last_seen_attempt >= $3 AND i.effective_severity = 'major')
+       WHERE p.run_id = $1 AND p.phase_id = $2`,
+      [runId, phaseId, keptAttempt],
+    );
   }
+
 
   /** Phase counters = distinct open issue keys by effective severity. */
   async refreshPhaseCounts(em: EntityManager, runId: string, phaseId: string): Promise<void> {

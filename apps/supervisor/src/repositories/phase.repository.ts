@@ -25,6 +25,27 @@ export type PhaseTransitionSet = Partial<
   >
 > & { clearLease?: boolean };
 
+/**
+ * What the write path needs of each phase of a run (settling, budgets, claims): a narrow row
+ * read without entity hydration, so a write's cost barely grows with the run's size.
+ */
+export interface PhaseStateRow {
+  id: number;
+  phaseId: string;
+  tierId: string;
+  kind: PhaseEntity['kind'];
+  state: PhaseState;
+  attemptsUsed: number;
+  maxAttempts: number;
+  claimsCount: number;
+  tokensUsed: number;
+  minorIssuesCount: number;
+  majorIssuesCount: number;
+  leaseToken: string | null;
+  lastFailureReason: string | null;
+  commitSha: string | null;
+}
+
 /** Phases: claims, leases and guarded state writes. */
 @Injectable()
 export class PhaseRepository {
@@ -36,6 +57,20 @@ export class PhaseRepository {
   /** Phases of a run in tier/phase order. */
   async listForRun(em: EntityManager, runId: string): Promise<PhaseEntity[]> {
     return em.getRepository(PhaseEntity).find({ where: { runId }, order: { phaseIndex: 'ASC', id: 'ASC' } });
+  }
+
+  /** The narrow state rows of a run's phases, in tier/phase order (one plain query, no hydration). */
+  async listStates(em: EntityManager, runId: string): Promise<PhaseStateRow[]> {
+    const { rows } = await execSql<PhaseStateRow & { tokensUsed: string }>(
+      em,
+      `SELECT id, phase_id AS "phaseId", tier_id AS "tierId", kind, state, attempts_used AS "attemptsUsed", max_attempts AS "maxAttempts",
+              claims_count AS "claimsCount", tokens_used AS "tokensUsed", minor_issues_count AS "minorIssuesCount",
+              major_issues_count AS "majorIssuesCount", lease_token AS "leaseToken", last_failure_reason AS "lastFailureReason",
+              commit_sha AS "commitSha"
+         FROM phases WHERE run_id = $1 ORDER BY phase_index, id`,
+      [runId],
+    );
+    return rows.map((r) => ({ ...r, tokensUsed: Number(r.tokensUsed) }));
   }
 
   /** One phase. */
@@ -115,7 +150,13 @@ export class PhaseRepository {
 
   /** Adds usage to a phase atomically. */
   async addUsage(em: EntityManager, id: number, tokens: number): Promise<void> {
-    await execSql(em, `UPDATE phases SET tokens_used = tokens_used + $2, updated_at = now() WHERE id = $1`, [id, tokens]);
+    // The phase's tier sums its phases' tokens: both move in one statement, so they never differ.
+    await execSql(
+      em,
+      `WITH p AS (UPDATE phases SET tokens_used = tokens_used + $2, updated_at = now() WHERE id = $1 RETURNING run_id, tier_id)
+       UPDATE tiers t SET tokens_used = t.tokens_used + $2 FROM p WHERE t.run_id = p.run_id AND t.tier_id = p.tier_id`,
+      [id, tokens],
+    );
   }
 
   /** Adds counters reported by builder/auditor results. */
@@ -150,9 +191,5 @@ export class PhaseRepository {
     return new Map(rows.map((r) => [r.run_id, r.n]));
   }
 
-  /** Tokens used per tier of a run, summed by the database (no phase rows read). */
-  async tokensByTier(em: EntityManager, runId: string): Promise<Map<string, number>> {
-    const { rows } = await execSql<{ tier_id: string; tokens: string }>(em, `SELECT tier_id, COALESCE(sum(tokens_used), 0)::bigint AS tokens FROM phases WHERE run_id = $1 GROUP BY tier_id`, [runId]);
-    return new Map(rows.map((r) => [r.tier_id, Number(r.tokens)]));
-  }
+
 }

@@ -10,6 +10,9 @@ export type RunTransitionSet = Partial<
 >;
 
 /** Runs: narrow methods, guarded status writes. */
+/** now() of each open transaction, by its entity manager (one per transaction). */
+const transactionNow = new WeakMap<EntityManager, number>();
+
 @Injectable()
 export class RunRepository {
   constructor(private readonly ds: DataSource) {}
@@ -78,35 +81,31 @@ export class RunRepository {
     await execSql(em, `UPDATE runs SET ci_runs_used = ci_runs_used + 1, updated_at = now() WHERE run_id = $1`, [runId]);
   }
 
-  /** Recomputes the run's issue counters from its phases. */
-  async refreshIssueCounts(em: EntityManager, runId: string): Promise<void> {
-    await execSql(
-      em,
-      `UPDATE runs r SET minor_issues_count = s.minor, major_issues_count = s.major
-         FROM (SELECT COALESCE(sum(minor_issues_count),0) AS minor, COALESCE(sum(major_issues_count),0) AS major FROM phases WHERE run_id = $1) s
-        WHERE r.run_id = $1`,
-      [runId],
-    );
+  /** Stores the run's issue counters (the sums over its phases, computed by the settle that read them). */
+  async setIssueCounts(em: EntityManager, runId: string, counts: { minor: number; major: number }): Promise<void> {
+    await execSql(em, `UPDATE runs SET minor_issues_count = $2, major_issues_count = $3 WHERE run_id = $1`, [runId, counts.minor, counts.major]);
   }
 
   /** Runs that may have claimable work, locked so concurrent claimers skip them. */
   async lockClaimCandidates(em: EntityManager, claimable: readonly RunState[], runId: string | undefined, limit: number, capabilities: readonly string[]): Promise<RunEntity[]> {
-    const { rows } = await execSql<{ run_id: string }>(
-      em,
-      `SELECT r.run_id FROM runs r
-        WHERE r.state = ANY($1::text[])
-          AND ($2::text IS NULL OR r.run_id = $2)
-          AND (SELECT count(*) FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL) < r.max_parallel_phases
-          AND EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED' AND q.kind <> 'deploy' AND q.requires <@ $4::text[])
-          -- A droplet build's run is claimable only while its build runs (not queued, waiting or over).
-          AND NOT EXISTS (SELECT 1 FROM builds b WHERE b.run_id = r.run_id AND b.status <> 'running')
-        ORDER BY r.created_at, r.run_id
-        LIMIT $3
-        FOR UPDATE OF r SKIP LOCKED`,
-      [claimable, runId ?? null, limit, capabilities],
-    );
-    if (rows.length === 0) return [];
-    return em.getRepository(RunEntity).createQueryBuilder('r').where('r.run_id IN (:...ids)', { ids: rows.map((r) => r.run_id) }).orderBy('r.created_at').getMany();
+    // One statement: the candidates are locked and read whole (no second read by id).
+    const qb = em
+      .getRepository(RunEntity)
+      .createQueryBuilder('r')
+      .where('r.state = ANY(:claimable)', { claimable })
+      .andWhere('(CAST(:runId AS text) IS NULL OR r.run_id = :runId)', { runId: runId ?? null })
+      .andWhere('(SELECT count(*) FROM phases l WHERE l.run_id = r.run_id AND l.lease_token IS NOT NULL) < r.max_parallel_phases')
+      .andWhere(`EXISTS (SELECT 1 FROM phases q WHERE q.run_id = r.run_id AND q.state = 'QUEUED' AND q.kind <> 'deploy' AND q.requires <@ CAST(:capabilities AS text[]))`, {
+        capabilities,
+      })
+      // A droplet build's run is claimable only while its build runs (not queued, waiting or over).
+      .andWhere(`NOT EXISTS (SELECT 1 FROM builds b WHERE b.run_id = r.run_id AND b.status <> 'running')`)
+      .orderBy('r.created_at')
+      .addOrderBy('r.run_id')
+      .limit(limit)
+      .setLock('pessimistic_write')
+      .setOnLocked('skip_locked');
+    return qb.getMany();
   }
 
   /** Non-terminal runs whose wall-time budget has passed (checked by the sweeper). */
@@ -129,7 +128,13 @@ export class RunRepository {
 
   /** Database time, so leases and budgets never depend on a client's clock. */
   async now(em: EntityManager = this.ds.manager): Promise<Date> {
+    // now() is the transaction's start time in PostgreSQL: asked once per transaction.
+    const inTransaction = em.queryRunner?.isTransactionActive === true;
+    const known = inTransaction ? transactionNow.get(em) : undefined;
+    if (known) return new Date(known);
     const { rows } = await execSql<{ now: Date }>(em, 'SELECT now() AS now');
-    return new Date(rows[0].now);
+    const now = new Date(rows[0].now);
+    if (inTransaction) transactionNow.set(em, now.getTime());
+    return now;
   }
 }

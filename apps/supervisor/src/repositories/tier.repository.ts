@@ -4,6 +4,19 @@ import type { Cleanliness, TierState } from '@app/contracts';
 import { TierEntity } from '../entities/index.js';
 import { execSql } from './sql.js';
 
+/** What the write path needs of each tier of a run: a narrow row read without entity hydration. */
+export interface TierStateRow {
+  id: number;
+  tierId: string;
+  tierIndex: number;
+  state: TierState;
+  cleanliness: Cleanliness;
+  minorIssuesCount: number;
+  majorIssuesCount: number;
+  tokensUsed: number;
+  ciRunsUsed: number;
+}
+
 /** Tiers: read and guarded state writes. */
 @Injectable()
 export class TierRepository {
@@ -15,6 +28,18 @@ export class TierRepository {
   /** Tiers of a run in index order. */
   async listForRun(em: EntityManager, runId: string): Promise<TierEntity[]> {
     return em.getRepository(TierEntity).find({ where: { runId }, order: { tierIndex: 'ASC' } });
+  }
+
+  /** The narrow state rows of a run's tiers, in index order. */
+  async listStates(em: EntityManager, runId: string): Promise<TierStateRow[]> {
+    const { rows } = await execSql<TierStateRow>(
+      em,
+      `SELECT id, tier_id AS "tierId", tier_index AS "tierIndex", state, cleanliness, minor_issues_count AS "minorIssuesCount",
+              major_issues_count AS "majorIssuesCount", tokens_used AS "tokensUsed", ci_runs_used AS "ciRunsUsed"
+         FROM tiers WHERE run_id = $1 ORDER BY tier_index`,
+      [runId],
+    );
+    return rows.map((r) => ({ ...r, tokensUsed: Number(r.tokensUsed) }));
   }
 
   /** Tiers of many runs. */
@@ -34,13 +59,11 @@ export class TierRepository {
     return r.affected === 1;
   }
 
-  /** Stores derived counters and cleanliness. */
+  /** Stores derived counters and cleanliness (tokens_used is kept by PhaseRepository.addUsage). */
   async updateDerived(em: EntityManager, id: number, values: { cleanliness: Cleanliness; minor: number; major: number }): Promise<void> {
     await execSql(
       em,
-      `UPDATE tiers t SET cleanliness = $2, minor_issues_count = $3, major_issues_count = $4,
-              tokens_used = (SELECT COALESCE(sum(p.tokens_used),0) FROM phases p WHERE p.run_id = t.run_id AND p.tier_id = t.tier_id)
-        WHERE t.id = $1`,
+      `UPDATE tiers SET cleanliness = $2, minor_issues_count = $3, major_issues_count = $4 WHERE id = $1`,
       [id, values.cleanliness, values.minor, values.major],
     );
   }

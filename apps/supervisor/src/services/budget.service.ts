@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { type BudgetLeft, DomainError, type ReserveBudgetRequest, type ReserveBudgetResponse, type UsageReport } from '@app/contracts';
-import { type BudgetExhaustion, ciRunExhaustion, isRunClaimable, reservationShortfall, runBudgetExhaustion, tierTokensUsed, wallTimeExhaustion } from '@app/domain';
+import { type BudgetExhaustion, ciRunExhaustion, isRunClaimable, reservationShortfall, runBudgetExhaustion, wallTimeExhaustion } from '@app/domain';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { BudgetRepository, EventRepository, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import { BudgetRepository, EventRepository, PhaseRepository, type PhaseStateRow, RunRepository, TierRepository, type TierStateRow } from '../repositories/index.js';
 import { msBetween } from './clock.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { MetricsService } from './metrics.service.js';
@@ -37,16 +37,17 @@ export class BudgetService {
    * What is left of every budget for a phase: caps minus usage minus open reservations, so
    * two calls can never both be admitted into the same remaining budget.
    */
-  async budgetLeft(em: EntityManager, run: RunEntity, phase: PhaseEntity): Promise<BudgetLeft> {
+  async budgetLeft(em: EntityManager, run: RunEntity, phase: PhaseEntity, tierRows?: readonly TierStateRow[]): Promise<BudgetLeft> {
     const strategy = run.strategy.phases[phase.phaseId];
     const tierBudget = run.strategy.tiers[phase.tierId];
-    const tier = (await this.tiers.listForRun(em, run.runId)).find((t) => t.tierId === phase.tierId);
-    const phases = await this.phases.listForRun(em, run.runId);
-    const tierTokens = tierTokensUsed(phases, phase.tierId);
+    // The tier row keeps the sum of its phases' tokens (PhaseRepository.addUsage), so no phase is read.
+    const tier = (tierRows ?? (await this.tiers.listStates(em, run.runId))).find((t) => t.tierId === phase.tierId);
+    const tierTokens = tier?.tokensUsed ?? 0;
     const reserved = await this.budgets.reserved(em, run.runId, phase.phaseId, phase.tierId);
     const now = await this.runs.now(em);
     const elapsed = run.startedAt ? msBetween(run.startedAt, now) / 60_000 : 0;
-    const fresh = phases.find((p) => p.id === phase.id) ?? phase;
+    // `phase` was read in this transaction, after any usage it reports (callers read it fresh).
+    const fresh = phase;
     return {
       tokens: Math.max(0, run.tokenCap - run.tokensUsed - reserved.run),
       cost_usd: run.costCapUsd === null ? null : Math.max(0, run.costCapUsd - run.costUsedUsd - reserved.cost),
@@ -58,7 +59,7 @@ export class BudgetService {
   }
 
   /** The run budget a claim would cross, from the run and its phases as the claim read them. */
-  async claimExhaustion(em: EntityManager, run: RunEntity, phases: readonly PhaseEntity[]): Promise<BudgetExhaustion | null> {
+  async claimExhaustion(em: EntityManager, run: RunEntity, phases: readonly PhaseStateRow[]): Promise<BudgetExhaustion | null> {
     const now = await this.runs.now(em);
     return runBudgetExhaustion({
       tokensUsed: run.tokensUsed,
@@ -109,6 +110,7 @@ export class BudgetService {
     // A retried report (same report_id) after a lost response must not count twice.
     if (usage.report_id && !(await this.budgets.claimUsageReport(ctx.em, usage.report_id, ctx.run.runId, ctx.phase.phaseId, tokens, cost))) return;
     await this.phases.addUsage(ctx.em, ctx.phase.id, tokens);
+    ctx.tokensAdded = (ctx.tokensAdded ?? 0) + tokens;
     await this.runs.addUsage(ctx.em, ctx.run.runId, tokens, cost);
     await this.events.append(ctx.em, [{ runId: ctx.run.runId, phaseId: ctx.phase.phaseId, type: 'llm_usage', payload: { role, ...usage, tokens } }]);
     afterCommit(ctx, () =>
@@ -122,7 +124,7 @@ export class BudgetService {
    */
   async chargeCiRun(ctx: WriteContext): Promise<boolean> {
     const { em, run, phase } = ctx;
-    const tier = (await this.tiers.listForRun(em, run.runId)).find((t) => t.tierId === phase.tierId);
+    const tier = (await this.tiers.listStates(em, run.runId)).find((t) => t.tierId === phase.tierId);
     const exhausted = tier ? ciRunExhaustion({ tierId: tier.tierId, ciRunsUsed: tier.ciRunsUsed, ciRunCap: run.strategy.tiers[phase.tierId]?.ciRunCap }) : null;
     if (exhausted) {
       await this.progress.exhaustBudget(em, run, exhausted);

@@ -265,7 +265,7 @@ export class BuildOrchestrator implements OnApplicationBootstrap {
     if (run.checkpointTiers === null) return undefined;
     const build = await this.builds.find(run.runId, em);
     if (!build) return undefined;
-    const tiers = await this.tiers.listForRun(em, run.runId);
+    const tiers = await this.tiers.listStates(em, run.runId);
     return {
       build_id: build.runId,
       intent: build.intent,

@@ -5,7 +5,7 @@ import { type ClaimRequest, type ClaimResponse, type PhaseState, claimCapabiliti
 import { isRunTerminal } from '@app/domain';
 import { SUPERVISOR_CONFIG, type SupervisorConfig } from '../config.js';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { EventRepository, ExecutorRepository, PhaseRepository, RunRepository } from '../repositories/index.js';
+import { EventRepository, ExecutorRepository, PhaseRepository, RunRepository, type TierStateRow } from '../repositories/index.js';
 import { BudgetService, CLAIMABLE_RUN_STATES } from './budget.service.js';
 import { BuildOrchestrator } from './build-orchestrator.service.js';
 import type { RecordAnswer } from './idempotency.service.js';
@@ -13,9 +13,15 @@ import { MetricsService } from './metrics.service.js';
 import { NotificationHub } from './notification-hub.js';
 import { CLAIMABLE_CHANNEL, ProgressService, RUN_EVENTS_CHANNEL } from './progress.service.js';
 
+/** The least time between two writes of one executor's "last seen" by one process. */
+const SEEN_WRITE_INTERVAL_MS = 1000;
+
 /** `POST /phases/claim`: the long poll and the claim itself. */
 @Injectable()
 export class ClaimService {
+  /** When this process last wrote each executor's row, and with which capabilities. */
+  private readonly lastSeenWrites = new Map<string, { at: number; capabilities: string }>();
+
   constructor(
     private readonly ds: DataSource,
     private readonly runs: RunRepository,
@@ -37,7 +43,7 @@ export class ClaimService {
     const waited = (result: 'claimed' | 'empty') => this.metrics.claimWait.observe({ result }, (Date.now() - started) / 1000);
     const capabilities = claimCapabilities(req.capabilities);
     // Seen when the claim comes and when a long poll ends empty (GET /executors, waiting phases).
-    await this.executors.seen(this.ds.manager, req.executor_id, capabilities);
+    await this.markSeen(req.executor_id, capabilities);
     for (;;) {
       const claimed = await this.tryClaim(req, capabilities, recordAnswer);
       if (claimed) {
@@ -49,11 +55,29 @@ export class ClaimService {
       const remaining = req.run_id && (await this.runEnded(req.run_id)) ? 0 : deadline - Date.now();
       if (remaining <= 0) {
         waited('empty');
-        if (req.wait_ms) await this.executors.seen(this.ds.manager, req.executor_id, capabilities);
+        if (req.wait_ms) await this.markSeen(req.executor_id, capabilities);
         return null;
       }
       // Woken by NOTIFY; the bounded wait is only a safety net for a lost LISTEN connection.
       await this.hub.waitForClaimable(Math.min(remaining, 5000), req.run_id);
+    }
+  }
+
+  /**
+   * Upserts the executor's row, at most once a second per executor and capability set: an
+   * executor claiming in a tight loop would otherwise add a write to every claim, and "last
+   * seen" is shown to the second. Other replicas keep their own record (each writes too).
+   */
+  private async markSeen(executorId: string, capabilities: readonly string[]): Promise<void> {
+    const now = Date.now();
+    const key = capabilities.join('\n');
+    const last = this.lastSeenWrites.get(executorId);
+    if (last && last.capabilities === key && now - last.at < SEEN_WRITE_INTERVAL_MS) return;
+    await this.executors.seen(this.ds.manager, executorId, capabilities);
+    this.lastSeenWrites.set(executorId, { at: now, capabilities: key });
+    // Forget executors not heard from for a while, so the map stays as small as the fleet.
+    if (this.lastSeenWrites.size > 1000) {
+      for (const [id, w] of this.lastSeenWrites) if (now - w.at > 60_000) this.lastSeenWrites.delete(id);
     }
   }
 
@@ -68,7 +92,7 @@ export class ClaimService {
     return this.ds.transaction(async (em) => {
       const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5, capabilities);
       for (const run of candidates) {
-        const phases = await this.phases.listForRun(em, run.runId);
+        const phases = await this.phases.listStates(em, run.runId);
         const exhausted = await this.budgets.claimExhaustion(em, run, phases);
         if (exhausted) {
           await this.progress.exhaustBudget(em, run, exhausted);
@@ -80,14 +104,17 @@ export class ClaimService {
         await this.events.append(em, [
           { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.claimsCount, executor_id: req.executor_id } },
         ]);
-        await this.progress.settle(em, run);
+        // The phases read before the claim, with the claimed one as it is now: nothing else of the
+        // run changed in between (its row is locked), so no second read of every phase.
+        const phasesNow = phases.map((p) =>
+          p.id === phase.id ? { ...p, state: phase.state, attemptsUsed: phase.attemptsUsed, claimsCount: phase.claimsCount, leaseToken: phase.leaseToken } : p,
+        );
+        const settled = await this.progress.settleWithSnapshot(em, run, phasesNow);
         // Another phase of this run may still be claimable (parallel runs): wake other waiters.
         // Otherwise wake only the run's event streams, so `phase_claimed` is streamed now.
         await this.events.notify(em, run.maxParallelPhases > 1 ? CLAIMABLE_CHANNEL : RUN_EVENTS_CHANNEL, run.runId);
-        // The states read before the claim, with the claimed phase as it is now: nothing else of
-        // the run changed in between (its row is locked), so no second read of every phase.
-        const phaseStates = Object.fromEntries(phases.map((p) => [p.phaseId, p.id === phase.id ? phase.state : p.state]));
-        const response = await this.claimResponse(em, run, phase, token, phaseStates);
+        const phaseStates = Object.fromEntries(settled.phases.map((p) => [p.phaseId, p.state]));
+        const response = await this.claimResponse(em, run, phase, token, phaseStates, settled.tiers);
         await recordAnswer?.(em, { status: 200, body: response });
         return response;
       }
@@ -95,9 +122,17 @@ export class ClaimService {
     });
   }
 
-  private async claimResponse(em: EntityManager, run: RunEntity, phase: PhaseEntity, token: string, phaseStates: Record<string, PhaseState>): Promise<ClaimResponse> {
+  private async claimResponse(
+    em: EntityManager,
+    run: RunEntity,
+    phase: PhaseEntity,
+    token: string,
+    phaseStates: Record<string, PhaseState>,
+    tiers: readonly TierStateRow[],
+  ): Promise<ClaimResponse> {
     const strategy = run.strategy.phases[phase.phaseId];
-    const attempts = await this.phases.listAttempts(em, run.runId, phase.phaseId);
+    // Attempts are recorded as they end, numbered by claim: a first claim has none before it.
+    const attempts = phase.claimsCount > 1 ? await this.phases.listAttempts(em, run.runId, phase.phaseId) : [];
     const build = await this.builds.claimContext(em, run, Object.keys(phaseStates));
     return {
       run_id: run.runId,
@@ -125,7 +160,7 @@ export class ClaimService {
         requires: phase.requires,
       },
       strategy,
-      budget_left: await this.budgets.budgetLeft(em, run, phase),
+      budget_left: await this.budgets.budgetLeft(em, run, phase, tiers),
       previous_attempts: attempts.map((a) => ({
         attempt: a.attempt,
         outcome: a.outcome,

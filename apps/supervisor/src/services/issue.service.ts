@@ -74,8 +74,7 @@ export class IssueService {
 
   /** The kept attempt of a phase fixed what earlier attempts raised and did not raise again. */
   async phaseCompleted(em: EntityManager, phase: PhaseEntity): Promise<void> {
-    await this.issues.markFixedBefore(em, phase.runId, phase.phaseId, phase.claimsCount);
-    await this.issues.refreshPhaseCounts(em, phase.runId, phase.phaseId);
+    await this.issues.fixIssuesBefore(em, phase.runId, phase.phaseId, phase.claimsCount);
   }
 
   /** A successful run resolves the project's backlog issues it no longer saw. */

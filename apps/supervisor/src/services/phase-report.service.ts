@@ -39,7 +39,13 @@ export class PhaseReportService {
       await this.budgets.recordUsage(ctx, body.usage ?? { prompt_tokens: 0, completion_tokens: body.tokens_used }, 'builder');
       await this.phases.addCounters(ctx.em, ctx.phase.id, { builder: 1 });
       await this.issues.recordAll(ctx.em, ctx.run, ctx.phase, body.suggested_issues, 'builder');
-      return this.writes.apply(ctx, builderCommand(body));
+      const state = await this.writes.apply(ctx, builderCommand(body));
+      if (!body.start_ci || body.status !== 'success' || body.commit_sha || state !== ctx.phase.state) return state;
+      // The CI start the executor would send next, in this transaction (update_status's rules).
+      const event = eventForRequestedPhaseState(state, 'CI_RUNNING');
+      if (!event) throw illegal(state, 'CI_RUNNING');
+      if (!(await this.budgets.chargeCiRun(ctx))) return 'FAILED';
+      return this.writes.apply(ctx, { kind: 'move', event });
     });
   }
 

@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { DomainError, LEASED_PHASE_STATES, type LlmCallRecord, type PhaseState, type PhaseWriteResponse } from '@app/contracts';
 import { type AttemptReport, type PhaseEvent, decideAttemptEnd, isRunTerminal, transitionPhase, usageCapCrossed } from '@app/domain';
 import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { BudgetRepository, EventRepository, PhaseRepository, type PhaseTransitionSet, RunRepository } from '../repositories/index.js';
+import { BudgetRepository, EventRepository, PhaseRepository, type PhaseTransitionSet, RunRepository, type TierStateRow } from '../repositories/index.js';
 import type { RecordAnswer } from './idempotency.service.js';
 import { msBetween } from './clock.js';
 import { IssueService } from './issue.service.js';
@@ -17,6 +17,8 @@ export interface WriteContext {
   phase: PhaseEntity;
   /** Work to do once the transaction has committed (metrics); without it, done at once. */
   onCommit?: (() => void)[];
+  /** Tokens this write has added to the phase so far (`phase` was read before). */
+  tokensAdded?: number;
 }
 
 /** Runs `fn` when the write's transaction commits (at once when the context keeps no list). */
@@ -92,10 +94,16 @@ export class PhaseWriteService {
         await this.events.append(em, calls.map((c) => ({ runId, phaseId, type: 'llm_call', payload: { ...c, attempt: phase.claimsCount } })));
       }
       // The write may have ended the run (a budget): derive from the row as it is now.
-      let runState = await this.progress.settle(em, (await this.runs.find(runId, em))!);
-      if (await this.endOnCrossedUsageCap(em, runId)) runState = 'DONE_FAILED_BUDGET_EXHAUSTED';
+      const current = (await this.runs.find(runId, em))!;
+      const settled = await this.progress.settleWithSnapshot(em, current);
+      let runState = settled.state;
+      // Caps are crossed only by usage: a write that reported none cannot cross one.
+      const usageAdded = current.tokensUsed !== run.tokensUsed || current.costUsedUsd !== run.costUsedUsd;
+      const endedOnCap = usageAdded && (await this.endOnCrossedUsageCap(em, { ...current, state: runState }, settled.tiers));
+      if (endedOnCap) runState = 'DONE_FAILED_BUDGET_EXHAUSTED';
       await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
-      const fresh = (await this.phases.find(em, runId, phaseId))!;
+      // The settle's snapshot is the phase as it is now, unless ending the run moved it since.
+      const fresh = (!endedOnCap && settled.phases.find((p) => p.id === phase.id)) || (await this.phases.find(em, runId, phaseId))!;
       const response: PhaseWriteResponse = {
         message: `phase ${phaseId} is ${state}`,
         run_id: runId,
@@ -127,16 +135,13 @@ export class PhaseWriteService {
   }
 
   /** Ends runs that crossed a usage cap (run tokens, run cost, a tier's tokens); true when it ended one. */
-  private async endOnCrossedUsageCap(em: EntityManager, runId: string): Promise<boolean> {
-    const run = (await this.runs.find(runId, em))!;
+  private async endOnCrossedUsageCap(em: EntityManager, run: RunEntity, tierRows: readonly TierStateRow[]): Promise<boolean> {
     if (isRunTerminal(run.state)) return false;
-    // One aggregate, not every phase row: this runs after every write of the run.
-    const used = await this.phases.tokensByTier(em, runId);
-    const tiers = Object.entries(run.strategy.tiers).map(([tierId, budget]) => ({
-      tierId,
-      tokenCap: budget.tokenCap,
-      tokensUsed: used.get(tierId) ?? 0,
-    }));
+    // The tier rows keep their phases' token sums: no phase row is read after every write.
+    const tiers = tierRows.flatMap((t) => {
+      const budget = run.strategy.tiers[t.tierId];
+      return budget ? [{ tierId: t.tierId, tokenCap: budget.tokenCap, tokensUsed: t.tokensUsed }] : [];
+    });
     const crossed = usageCapCrossed(run, tiers);
     return crossed !== null && (await this.progress.exhaustBudget(em, run, crossed));
   }
@@ -153,8 +158,8 @@ export class PhaseWriteService {
 
   private async endAttempt(ctx: WriteContext, command: Extract<PhaseCommand, { kind: 'endAttempt' }>): Promise<PhaseState> {
     const { phase } = ctx;
-    // Usage reported by this very write counts against the incident cap: read the phase as it is now.
-    const current = (await this.phases.find(ctx.em, phase.runId, phase.phaseId))!;
+    // Usage reported by this very write counts against the incident cap.
+    const tokensUsed = phase.tokensUsed + (ctx.tokensAdded ?? 0);
     const decision = decideAttemptEnd(
       {
         state: phase.state,
@@ -163,7 +168,7 @@ export class PhaseWriteService {
         abandonments: phase.abandonments,
         maxAbandonments: phase.maxAbandonments,
         claimsCount: phase.claimsCount,
-        tokensUsed: current.tokensUsed,
+        tokensUsed,
         incidentTokenCap: ctx.run.strategy.phases[phase.phaseId]?.incident_token_cap,
       },
       command.report,

@@ -12,8 +12,8 @@ import {
   settleRun,
   transitionRun,
 } from '@app/domain';
-import type { PhaseEntity, RunEntity } from '../entities/index.js';
-import { EventRepository, type NewEvent, PhaseRepository, RunRepository, TierRepository } from '../repositories/index.js';
+import type { RunEntity } from '../entities/index.js';
+import { EventRepository, type NewEvent, PhaseRepository, type PhaseStateRow, RunRepository, TierRepository, type TierStateRow } from '../repositories/index.js';
 import { IssueService } from './issue.service.js';
 
 /** A run as a settle left it: what listeners (a build's orchestration) follow. */
@@ -62,8 +62,21 @@ export class ProgressService {
    * locked by the caller, so a guarded write that finds its row moved is a bug: STALE_STATE.
    */
   async settle(em: EntityManager, run: RunEntity): Promise<RunState> {
-    const phases = await this.phases.listForRun(em, run.runId);
-    const tiers = await this.tiers.listForRun(em, run.runId);
+    return (await this.settleWithSnapshot(em, run)).state;
+  }
+
+  /**
+   * `settle`, also returning the phases and tiers as it left them, so the rest of the write
+   * reads neither again (tiers' states may lag behind the moves; their usage figures do not).
+   */
+  async settleWithSnapshot(
+    em: EntityManager,
+    run: RunEntity,
+    /** The run's phases as they are now, when the caller just read them and knows what it changed since (the claim). */
+    phasesNow?: PhaseStateRow[],
+  ): Promise<{ state: RunState; phases: PhaseStateRow[]; tiers: TierStateRow[] }> {
+    const phases = phasesNow ?? (await this.phases.listStates(em, run.runId));
+    const tiers = await this.tiers.listStates(em, run.runId);
     const settlement = settleRun({
       state: run.state,
       approvalMode: run.approvalMode,
@@ -79,17 +92,28 @@ export class ProgressService {
       phases: phases.map(settlePhase),
     });
     const phaseRow = new Map(phases.map((p) => [p.phaseId, p.id]));
-    const tierRow = new Map(tiers.map((t) => [t.tierId, t.id]));
+    const tierRow = new Map(tiers.map((t) => [t.tierId, t]));
     for (const m of settlement.phaseMoves) {
       if (!(await this.phases.transition(em, phaseRow.get(m.phaseId)!, m.from, m.to, {}, { lastFailureReason: m.lastFailureReason }))) throw stale();
     }
     for (const m of settlement.tierMoves) {
-      if (!(await this.tiers.transition(em, tierRow.get(m.tierId)!, m.from, m.to))) throw stale();
+      if (!(await this.tiers.transition(em, tierRow.get(m.tierId)!.id, m.from, m.to))) throw stale();
     }
-    for (const t of settlement.tierTallies) await this.tiers.updateDerived(em, tierRow.get(t.tierId)!, t);
-    await this.runs.refreshIssueCounts(em, run.runId);
+    // Derived figures are written only when they changed: most writes change none of them.
+    for (const t of settlement.tierTallies) {
+      const row = tierRow.get(t.tierId)!;
+      if (row.cleanliness !== t.cleanliness || row.minorIssuesCount !== t.minor || row.majorIssuesCount !== t.major) await this.tiers.updateDerived(em, row.id, t);
+    }
+    const minor = phases.reduce((n, p) => n + p.minorIssuesCount, 0);
+    const major = phases.reduce((n, p) => n + p.majorIssuesCount, 0);
+    if (minor !== run.minorIssuesCount || major !== run.majorIssuesCount) {
+      await this.runs.setIssueCounts(em, run.runId, { minor, major });
+      // A later settle of this transaction compares with what is stored now.
+      run.minorIssuesCount = minor;
+      run.majorIssuesCount = major;
+    }
     if (settlement.runMove && !(await this.applyRunMove(em, run, settlement.runMove))) throw stale();
-    await this.events.append(em, settlement.events.map((e) => ({ runId: run.runId, ...e })));
+    if (settlement.events.length > 0) await this.events.append(em, settlement.events.map((e) => ({ runId: run.runId, ...e })));
     const state = settlement.runMove?.to ?? run.state;
     if (this.listeners.length > 0 && run.checkpointTiers !== null && run.checkpointTiers !== undefined) {
       const tierTo = new Map(settlement.tierMoves.map((m) => [m.tierId, m.to]));
@@ -102,7 +126,8 @@ export class ProgressService {
       };
       for (const listener of this.listeners) await listener(em, settled);
     }
-    return state;
+    const moved = new Map(settlement.phaseMoves.map((m) => [m.phaseId, m.to]));
+    return { state, tiers, phases: moved.size === 0 ? phases : phases.map((p) => ({ ...p, state: moved.get(p.phaseId) ?? p.state })) };
   }
 
   /** Ends a run on a crossed budget, storing the cap that ended it. */
@@ -116,7 +141,7 @@ export class ProgressService {
    * had already ended. `run` must be locked by the caller.
    */
   async endRun(em: EntityManager, run: RunEntity, event: RunEndEvent, reason: string, cap: FailureCap | null = null): Promise<boolean> {
-    const phases = await this.phases.listForRun(em, run.runId);
+    const phases = await this.phases.listStates(em, run.runId);
     const end = decideRunEnd({ state: run.state, phases: phases.map(settlePhase) }, event, reason);
     if (!end) return false;
     const phaseRow = new Map(phases.map((p) => [p.phaseId, p.id]));
@@ -137,7 +162,7 @@ export class ProgressService {
    * phases queued again; a run that ended any other way is refused (409) before any write.
    */
   async reopenRun(em: EntityManager, run: RunEntity, retriedPhaseId: string): Promise<string[]> {
-    const phases = await this.phases.listForRun(em, run.runId);
+    const phases = await this.phases.listStates(em, run.runId);
     const reopen = decideRunReopen({ state: run.state, phases: phases.map(settlePhase) }, retriedPhaseId);
     if (!reopen) {
       throw new DomainError('INVALID_TRANSITION', `run ${run.runId} is ${run.state}; only a run that ended DONE_FAILED_REQUIRES_HUMAN_REVIEW is reopened by a retry`, {
@@ -195,7 +220,7 @@ export class ProgressService {
 }
 
 /** A phase as the domain's settlement reads it. */
-function settlePhase(p: PhaseEntity): SettlePhase {
+function settlePhase(p: PhaseStateRow): SettlePhase {
   return {
     phaseId: p.phaseId,
     tierId: p.tierId,
