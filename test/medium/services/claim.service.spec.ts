@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { PhaseEntity, RunEntity, TierEntity } from '../../../apps/supervisor/src/entities/index.js';
+import { EventRepository, PhaseRepository } from '../../../apps/supervisor/src/repositories/index.js';
 import { ClaimService } from '../../../apps/supervisor/src/services/claim.service.js';
 import { type MediumContext, createMediumContext } from '../support/medium.js';
 
@@ -29,6 +31,95 @@ describe(ClaimService.name, () => {
     expect(phase).toMatchObject({ state: 'EXECUTING', leaseToken: claimed!.lease_token, leaseOwner: 'ex-1', attemptsUsed: 1, claimsCount: 1 });
     expect((await ctx.ds.getRepository(TierEntity).findOneByOrFail({ id: t1.id })).state).toBe('IN_PROGRESS');
     expect((await runRow(run.runId)).state).toBe('PHASE_EXECUTION');
+  });
+
+  it('hands back the claimed phase exactly as TypeORM reads it, and a snapshot of the run exactly as its rows are', async () => {
+    const run = await ctx.factory.makeRun();
+    const tier = await ctx.factory.makeTier({ runId: run.runId });
+    await ctx.factory.makePhase({
+      runId: run.runId,
+      tierId: tier.tierId,
+      tokensUsed: 12_345_678_901,
+      scope: { paths: ['src/'], read_only_context: ['README.md'] },
+      requires: ['builder'],
+      acceptanceCriteria: ['it works'],
+      lastFailureReason: 'earlier',
+    });
+    await ctx.factory.makePhase({ runId: run.runId, tierId: tier.tierId, minorIssuesCount: 2 });
+    const phases = ctx.get(PhaseRepository);
+    const claimed = await ctx.ds.transaction((em) => phases.claimNextInRun(em, run.runId, 'ex-1', '00000000-0000-4000-8000-000000000001', 60, ['builder']));
+    const read = await ctx.ds.getRepository(PhaseEntity).findOneByOrFail({ id: claimed!.id });
+    expect(claimed).toEqual(read);
+    expect(claimed).toBeInstanceOf(PhaseEntity);
+    expect(typeof claimed!.tokensUsed).toBe('number');
+    expect(claimed!.leaseExpiresAt).toBeInstanceOf(Date);
+
+    const snapshot = await ctx.ds.transaction((em) => phases.readSnapshot(em, run.runId));
+    const rows = await ctx.ds.getRepository(PhaseEntity).find({ where: { runId: run.runId }, order: { phaseIndex: 'ASC', id: 'ASC' } });
+    expect(snapshot.phases).toEqual(
+      rows.map((p) => ({
+        id: p.id,
+        phaseId: p.phaseId,
+        tierId: p.tierId,
+        kind: p.kind,
+        state: p.state,
+        attemptsUsed: p.attemptsUsed,
+        maxAttempts: p.maxAttempts,
+        claimsCount: p.claimsCount,
+        tokensUsed: p.tokensUsed,
+        minorIssuesCount: p.minorIssuesCount,
+        majorIssuesCount: p.majorIssuesCount,
+        leaseToken: p.leaseToken,
+        lastFailureReason: p.lastFailureReason,
+        commitSha: p.commitSha,
+      })),
+    );
+    const t = await ctx.ds.getRepository(TierEntity).findOneByOrFail({ id: tier.id });
+    expect(snapshot.tiers).toEqual([
+      {
+        id: t.id,
+        tierId: t.tierId,
+        tierIndex: t.tierIndex,
+        state: t.state,
+        cleanliness: t.cleanliness,
+        minorIssuesCount: t.minorIssuesCount,
+        majorIssuesCount: t.majorIssuesCount,
+        tokensUsed: t.tokensUsed,
+        ciRunsUsed: t.ciRunsUsed,
+      },
+    ]);
+  });
+
+  it('appends events in their order and sends the notification in the same statement, on commit', async () => {
+    const run = await ctx.factory.makeRun();
+    const listener = new pg.Client({ connectionString: ctx.db.url });
+    await listener.connect();
+    try {
+      await listener.query('LISTEN autopack_medium_test');
+      const heard = new Promise<string | undefined>((resolve) => listener.once('notification', (m) => resolve(m.payload)));
+      const events = ctx.get(EventRepository);
+      await ctx.ds.transaction((em) =>
+        events.appendAndNotify(
+          em,
+          [
+            { runId: run.runId, phaseId: 'a', type: 'phase_claimed', payload: { attempt: 1, executor_id: 'x' } },
+            { runId: run.runId, type: 'run_state', payload: { from: 'RUN_CREATED', to: 'PHASE_EXECUTION' } },
+            { runId: run.runId, phaseId: 'b', type: 'phase_claimed', payload: { attempt: 2, executor_id: 'y' } },
+          ],
+          'autopack_medium_test',
+          run.runId,
+        ),
+      );
+      expect(await heard).toBe(run.runId);
+      const rows: { phase_id: string | null; type: string; payload: unknown }[] = await ctx.ds.query(`SELECT phase_id, type, payload FROM events WHERE run_id = $1 ORDER BY id`, [run.runId]);
+      expect(rows).toEqual([
+        { phase_id: 'a', type: 'phase_claimed', payload: { attempt: 1, executor_id: 'x' } },
+        { phase_id: null, type: 'run_state', payload: { from: 'RUN_CREATED', to: 'PHASE_EXECUTION' } },
+        { phase_id: 'b', type: 'phase_claimed', payload: { attempt: 2, executor_id: 'y' } },
+      ]);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('answers null when every parallel slot of the run is leased', async () => {

@@ -23,6 +23,22 @@ export class EventRepository {
     );
   }
 
+  /** `append` and `notify` in one statement (one round trip instead of two). */
+  async appendAndNotify(em: EntityManager, events: NewEvent[], channel: string, payload: string): Promise<void> {
+    await execSql(
+      em,
+      `WITH appended AS (
+         INSERT INTO events (run_id, phase_id, type, payload)
+         SELECT e.run_id, e.phase_id, e.type, e.payload
+           FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (run_id text, phase_id text, type text, payload jsonb)) WITH ORDINALITY AS e(run_id, phase_id, type, payload, n)
+          ORDER BY e.n
+         RETURNING id
+       )
+       SELECT pg_notify($2, $3), (SELECT count(*) FROM appended) AS appended`,
+      [JSON.stringify(events.map((e) => ({ run_id: e.runId, phase_id: e.phaseId ?? null, type: e.type, payload: e.payload ?? {} }))), channel, payload],
+    );
+  }
+
   /** Sends a NOTIFY on commit of the caller's transaction. */
   async notify(em: EntityManager, channel: string, payload: string): Promise<void> {
     await execSql(em, `SELECT pg_notify($1, $2)`, [channel, payload]);

@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { PhaseState } from '@app/contracts';
 import { PhaseAttemptEntity, PhaseEntity } from '../entities/index.js';
-import { execSql } from './sql.js';
+import { entityColumns, execSql, hydrateRow, rememberTransactionNow } from './sql.js';
+import type { TierStateRow } from './tier.repository.js';
 
 /** Columns a phase transition may set alongside the state. */
 export type PhaseTransitionSet = Partial<
@@ -73,6 +74,29 @@ export class PhaseRepository {
     return rows.map((r) => ({ ...r, tokensUsed: Number(r.tokensUsed) }));
   }
 
+  /**
+   * What a settle reads, in one round trip: the narrow state rows of the run's phases and
+   * tiers, and the transaction's clock (remembered, so `RunRepository.now` needs no query).
+   */
+  async readSnapshot(em: EntityManager, runId: string): Promise<{ phases: PhaseStateRow[]; tiers: TierStateRow[] }> {
+    const { rows } = await execSql<{ now: Date; phases: PhaseStateRow[]; tiers: TierStateRow[] }>(
+      em,
+      `SELECT now() AS now,
+              (SELECT COALESCE(json_agg(json_build_object(
+                        'id', id, 'phaseId', phase_id, 'tierId', tier_id, 'kind', kind, 'state', state, 'attemptsUsed', attempts_used,
+                        'maxAttempts', max_attempts, 'claimsCount', claims_count, 'tokensUsed', tokens_used, 'minorIssuesCount', minor_issues_count,
+                        'majorIssuesCount', major_issues_count, 'leaseToken', lease_token, 'lastFailureReason', last_failure_reason, 'commitSha', commit_sha
+                      ) ORDER BY phase_index, id), '[]'::json) FROM phases WHERE run_id = $1) AS phases,
+              (SELECT COALESCE(json_agg(json_build_object(
+                        'id', id, 'tierId', tier_id, 'tierIndex', tier_index, 'state', state, 'cleanliness', cleanliness,
+                        'minorIssuesCount', minor_issues_count, 'majorIssuesCount', major_issues_count, 'tokensUsed', tokens_used, 'ciRunsUsed', ci_runs_used
+                      ) ORDER BY tier_index), '[]'::json) FROM tiers WHERE run_id = $1) AS tiers`,
+      [runId],
+    );
+    rememberTransactionNow(em, new Date(rows[0].now));
+    return { phases: rows[0].phases, tiers: rows[0].tiers };
+  }
+
   /** One phase. */
   async find(em: EntityManager, runId: string, phaseId: string): Promise<PhaseEntity | null> {
     return em.getRepository(PhaseEntity).findOne({ where: { runId, phaseId } });
@@ -85,7 +109,7 @@ export class PhaseRepository {
    * and refunded when the lease is handed back uncharged.
    */
   async claimNextInRun(em: EntityManager, runId: string, owner: string, token: string, leaseSeconds: number, capabilities: readonly string[]): Promise<PhaseEntity | null> {
-    const { rows } = await execSql<{ id: number }>(
+    const { rows } = await execSql<Record<string, unknown>>(
       em,
       `UPDATE phases p
           SET state = 'EXECUTING', attempts_used = p.attempts_used + 1, claims_count = p.claims_count + 1, lease_token = $2, lease_owner = $3,
@@ -98,11 +122,11 @@ export class PhaseRepository {
                ORDER BY q.phase_index, q.id
                LIMIT 1)
           AND p.state = 'QUEUED'
-      RETURNING p.id`,
+      RETURNING ${entityColumns(em, PhaseEntity, 'p')}`,
       [runId, token, owner, leaseSeconds, capabilities],
     );
-    if (rows.length === 0) return null;
-    return em.getRepository(PhaseEntity).findOne({ where: { id: rows[0].id } });
+    // The claimed row comes back whole: no second read.
+    return rows.length === 0 ? null : hydrateRow(em, PhaseEntity, rows[0]);
   }
 
   /**

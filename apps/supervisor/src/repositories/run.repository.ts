@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { RunState } from '@app/contracts';
 import { RunEntity } from '../entities/index.js';
-import { execSql } from './sql.js';
+import { execSql, knownTransactionNow, rememberTransactionNow } from './sql.js';
 
 /** Fields a run transition may set alongside the state. */
 export type RunTransitionSet = Partial<
@@ -10,9 +10,6 @@ export type RunTransitionSet = Partial<
 >;
 
 /** Runs: narrow methods, guarded status writes. */
-/** now() of each open transaction, by its entity manager (one per transaction). */
-const transactionNow = new WeakMap<EntityManager, number>();
-
 @Injectable()
 export class RunRepository {
   constructor(private readonly ds: DataSource) {}
@@ -129,12 +126,11 @@ export class RunRepository {
   /** Database time, so leases and budgets never depend on a client's clock. */
   async now(em: EntityManager = this.ds.manager): Promise<Date> {
     // now() is the transaction's start time in PostgreSQL: asked once per transaction.
-    const inTransaction = em.queryRunner?.isTransactionActive === true;
-    const known = inTransaction ? transactionNow.get(em) : undefined;
-    if (known) return new Date(known);
+    const known = knownTransactionNow(em);
+    if (known) return known;
     const { rows } = await execSql<{ now: Date }>(em, 'SELECT now() AS now');
     const now = new Date(rows[0].now);
-    if (inTransaction) transactionNow.set(em, now.getTime());
+    rememberTransactionNow(em, now);
     return now;
   }
 }

@@ -92,7 +92,8 @@ export class ClaimService {
     return this.ds.transaction(async (em) => {
       const candidates = await this.runs.lockClaimCandidates(em, CLAIMABLE_RUN_STATES, req.run_id, 5, capabilities);
       for (const run of candidates) {
-        const phases = await this.phases.listStates(em, run.runId);
+        // Phases, tiers and the clock in one read; the settle below reuses it.
+        const { phases, tiers } = await this.phases.readSnapshot(em, run.runId);
         const exhausted = await this.budgets.claimExhaustion(em, run, phases);
         if (exhausted) {
           await this.progress.exhaustBudget(em, run, exhausted);
@@ -101,18 +102,21 @@ export class ClaimService {
         const token = randomUUID();
         const phase = await this.phases.claimNextInRun(em, run.runId, req.executor_id, token, this.config.leaseSeconds, capabilities);
         if (!phase) continue;
-        await this.events.append(em, [
-          { runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.claimsCount, executor_id: req.executor_id } },
-        ]);
+        // Another phase of this run may still be claimable (parallel runs): wake other waiters.
+        // Otherwise wake only the run's event streams, so `phase_claimed` is streamed now.
+        // (NOTIFY is delivered on commit, whatever the settle below appends.)
+        await this.events.appendAndNotify(
+          em,
+          [{ runId: run.runId, phaseId: phase.phaseId, type: 'phase_claimed', payload: { attempt: phase.claimsCount, executor_id: req.executor_id } }],
+          run.maxParallelPhases > 1 ? CLAIMABLE_CHANNEL : RUN_EVENTS_CHANNEL,
+          run.runId,
+        );
         // The phases read before the claim, with the claimed one as it is now: nothing else of the
         // run changed in between (its row is locked), so no second read of every phase.
         const phasesNow = phases.map((p) =>
           p.id === phase.id ? { ...p, state: phase.state, attemptsUsed: phase.attemptsUsed, claimsCount: phase.claimsCount, leaseToken: phase.leaseToken } : p,
         );
-        const settled = await this.progress.settleWithSnapshot(em, run, phasesNow);
-        // Another phase of this run may still be claimable (parallel runs): wake other waiters.
-        // Otherwise wake only the run's event streams, so `phase_claimed` is streamed now.
-        await this.events.notify(em, run.maxParallelPhases > 1 ? CLAIMABLE_CHANNEL : RUN_EVENTS_CHANNEL, run.runId);
+        const settled = await this.progress.settleWithSnapshot(em, run, { phases: phasesNow, tiers });
         const phaseStates = Object.fromEntries(settled.phases.map((p) => [p.phaseId, p.state]));
         const response = await this.claimResponse(em, run, phase, token, phaseStates, settled.tiers);
         await recordAnswer?.(em, { status: 200, body: response });

@@ -72,11 +72,10 @@ export class ProgressService {
   async settleWithSnapshot(
     em: EntityManager,
     run: RunEntity,
-    /** The run's phases as they are now, when the caller just read them and knows what it changed since (the claim). */
-    phasesNow?: PhaseStateRow[],
+    /** The run's phases and tiers as they are now, when the caller just read them and knows what it changed since (the claim). */
+    known?: { phases: PhaseStateRow[]; tiers: TierStateRow[] },
   ): Promise<{ state: RunState; phases: PhaseStateRow[]; tiers: TierStateRow[] }> {
-    const phases = phasesNow ?? (await this.phases.listStates(em, run.runId));
-    const tiers = await this.tiers.listStates(em, run.runId);
+    const { phases, tiers } = known ?? (await this.phases.readSnapshot(em, run.runId));
     const settlement = settleRun({
       state: run.state,
       approvalMode: run.approvalMode,
