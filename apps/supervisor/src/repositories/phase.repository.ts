@@ -78,10 +78,15 @@ export class PhaseRepository {
    * What a settle reads, in one round trip: the narrow state rows of the run's phases and
    * tiers, and the transaction's clock (remembered, so `RunRepository.now` needs no query).
    */
-  async readSnapshot(em: EntityManager, runId: string): Promise<{ phases: PhaseStateRow[]; tiers: TierStateRow[] }> {
+  async readSnapshot(
+    em: EntityManager,
+    runId: string,
+    /** A NOTIFY to send with the read (it is delivered on commit either way): one round trip fewer. */
+    notify?: { channel: string; payload: string },
+  ): Promise<{ phases: PhaseStateRow[]; tiers: TierStateRow[] }> {
     const { rows } = await execSql<{ now: Date; phases: PhaseStateRow[]; tiers: TierStateRow[] }>(
       em,
-      `SELECT now() AS now,
+      `SELECT now() AS now, CASE WHEN $2::text IS NULL THEN NULL ELSE pg_notify($2, $3) END AS notified,
               (SELECT COALESCE(json_agg(json_build_object(
                         'id', id, 'phaseId', phase_id, 'tierId', tier_id, 'kind', kind, 'state', state, 'attemptsUsed', attempts_used,
                         'maxAttempts', max_attempts, 'claimsCount', claims_count, 'tokensUsed', tokens_used, 'minorIssuesCount', minor_issues_count,
@@ -91,10 +96,22 @@ export class PhaseRepository {
                         'id', id, 'tierId', tier_id, 'tierIndex', tier_index, 'state', state, 'cleanliness', cleanliness,
                         'minorIssuesCount', minor_issues_count, 'majorIssuesCount', major_issues_count, 'tokensUsed', tokens_used, 'ciRunsUsed', ci_runs_used
                       ) ORDER BY tier_index), '[]'::json) FROM tiers WHERE run_id = $1) AS tiers`,
-      [runId],
+      [runId, notify?.channel ?? null, notify?.payload ?? null],
     );
     rememberTransactionNow(em, new Date(rows[0].now));
     return { phases: rows[0].phases, tiers: rows[0].tiers };
+  }
+
+  /** One phase, read whole for a write, with the transaction's clock (remembered for `RunRepository.now`). */
+  async findForWrite(em: EntityManager, runId: string, phaseId: string): Promise<PhaseEntity | null> {
+    const { rows } = await execSql<Record<string, unknown> & { __now: Date }>(
+      em,
+      `SELECT ${entityColumns(em, PhaseEntity, 'p')}, now() AS "__now" FROM phases p WHERE p.run_id = $1 AND p.phase_id = $2`,
+      [runId, phaseId],
+    );
+    if (rows.length === 0) return null;
+    rememberTransactionNow(em, new Date(rows[0].__now));
+    return hydrateRow(em, PhaseEntity, rows[0]);
   }
 
   /** One phase. */

@@ -81,7 +81,7 @@ export class PhaseWriteService {
     const answer = await this.ds.transaction(async (em) => {
       const run = await this.runs.lock(em, runId);
       if (!run) throw new DomainError('NOT_FOUND', `run ${runId} not found`);
-      const phase = await this.phases.find(em, runId, phaseId);
+      const phase = await this.phases.findForWrite(em, runId, phaseId);
       if (!phase) throw new DomainError('NOT_FOUND', `phase ${phaseId} of run ${runId} not found`);
       if (token !== undefined || (phase.leaseToken && !opts.optionalFence)) {
         const now = await this.runs.now(em);
@@ -95,13 +95,13 @@ export class PhaseWriteService {
       }
       // The write may have ended the run (a budget): derive from the row as it is now.
       const current = (await this.runs.find(runId, em))!;
-      const settled = await this.progress.settleWithSnapshot(em, current);
+      // Claimers wake on commit (the NOTIFY rides on the settle's read).
+      const settled = await this.progress.settleWithSnapshot(em, current, undefined, { channel: CLAIMABLE_CHANNEL, payload: runId });
       let runState = settled.state;
       // Caps are crossed only by usage: a write that reported none cannot cross one.
       const usageAdded = current.tokensUsed !== run.tokensUsed || current.costUsedUsd !== run.costUsedUsd;
       const endedOnCap = usageAdded && (await this.endOnCrossedUsageCap(em, { ...current, state: runState }, settled.tiers));
       if (endedOnCap) runState = 'DONE_FAILED_BUDGET_EXHAUSTED';
-      await this.events.notify(em, CLAIMABLE_CHANNEL, runId);
       // The settle's snapshot is the phase as it is now, unless ending the run moved it since.
       const fresh = (!endedOnCap && settled.phases.find((p) => p.id === phase.id)) || (await this.phases.find(em, runId, phaseId))!;
       const response: PhaseWriteResponse = {

@@ -74,8 +74,11 @@ export class ProgressService {
     run: RunEntity,
     /** The run's phases and tiers as they are now, when the caller just read them and knows what it changed since (the claim). */
     known?: { phases: PhaseStateRow[]; tiers: TierStateRow[] },
+    /** A NOTIFY to send with the settle's read (delivered on commit either way). */
+    notify?: { channel: string; payload: string },
   ): Promise<{ state: RunState; phases: PhaseStateRow[]; tiers: TierStateRow[] }> {
-    const { phases, tiers } = known ?? (await this.phases.readSnapshot(em, run.runId));
+    const { phases, tiers } = known ?? (await this.phases.readSnapshot(em, run.runId, notify));
+    if (known && notify) await this.events.notify(em, notify.channel, notify.payload);
     const settlement = settleRun({
       state: run.state,
       approvalMode: run.approvalMode,
