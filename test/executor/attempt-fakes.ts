@@ -236,6 +236,10 @@ export class FakeGit implements AttemptGit {
     return this.head;
   }
 
+  async changedFiles(_workspace: string, _from: string, _to: string): Promise<Set<string>> {
+    return new Set();
+  }
+
   async dropEndedCommits(_b: unknown, states: Readonly<Record<string, string>>, runEnded: boolean) {
     this.ops.push('dropEndedCommits');
     this.dropped.push({ states: { ...states }, runEnded });

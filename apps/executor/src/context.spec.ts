@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repositoryMap } from './context.js';
+import { buildContext, repositoryMap } from './context.js';
 
 let ws: string;
 beforeEach(() => {
@@ -40,5 +40,19 @@ describe(repositoryMap.name, () => {
     for (const name of ['a', 'b', 'c']) write(`${name}.txt`, name);
     expect(repositoryMap(ws, { maxFiles: 2 })).toEqual({ files: [{ path: 'a.txt', bytes: 1 }, { path: 'b.txt', bytes: 1 }], truncated: true });
     expect(repositoryMap(ws, { maxFiles: 3 }).truncated).toBe(false);
+  });
+});
+
+describe(buildContext.name, () => {
+  it('marks the files the run has changed as not stable, the others as stable', () => {
+    write('src/a.js', 'a');
+    write('src/b.js', 'b');
+    const ctx = buildContext({ root: ws, scopePaths: ['src/a.js'], readOnlyPaths: [], tokenBudget: 10_000, largeFileLines: 400, changedInRun: new Set(['src/b.js']) });
+    expect(ctx.files.map((f) => [f.path, f.editable, f.stable])).toEqual([
+      ['src/a.js', true, true],
+      ['src/b.js', false, false],
+    ]);
+    const unknown = buildContext({ root: ws, scopePaths: ['src/a.js'], readOnlyPaths: [], tokenBudget: 10_000, largeFileLines: 400 });
+    expect(unknown.files.every((f) => f.stable)).toBe(true);
   });
 });

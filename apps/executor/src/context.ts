@@ -10,6 +10,11 @@ export interface ContextFile {
   /** Shown with line numbers; must be changed with anchored edits. */
   large: boolean;
   lines: number;
+  /**
+   * Unchanged by the run so far (as on the run's base branch): shown the same way to every
+   * phase, so it belongs to the prompt's cacheable prefix. True when that is not known.
+   */
+  stable: boolean;
 }
 
 /** The Builder's view of the workspace. */
@@ -64,6 +69,8 @@ export function buildContext(opts: {
   tokenBudget: number;
   largeFileLines: number;
   maxFileBytes?: number;
+  /** Files the run has changed (added, edited, removed) since its base; unknown: none. */
+  changedInRun?: ReadonlySet<string>;
 }): BuilderContext {
   const maxBytes = opts.maxFileBytes ?? 400_000;
   const files: ContextFile[] = [];
@@ -88,7 +95,7 @@ export function buildContext(opts: {
     const cost = estimate(shown) + 20;
     if (used + cost > opts.tokenBudget) return omitted.push({ path: rel, reason: 'context token budget' });
     used += cost;
-    files.push({ path: rel, content: shown, editable, large, lines: lineCount });
+    files.push({ path: rel, content: shown, editable, large, lines: lineCount, stable: !opts.changedInRun?.has(rel) });
   };
 
   const expand = (entries: string[], editable: boolean) => {

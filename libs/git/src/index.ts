@@ -63,6 +63,7 @@ export {
 } from './branches.js';
 export {
   branchLog,
+  changedFilesBetween,
   findPhaseCommit,
   listTrackedFiles,
   readBlobAtRef,
