@@ -44,15 +44,31 @@ describe(repositoryMap.name, () => {
 });
 
 describe(buildContext.name, () => {
-  it('marks the files the run has changed as not stable, the others as stable', () => {
+  const opts = { root: '', readOnlyPaths: [], tokenBudget: 100_000, largeFileLines: 400 };
+
+  it('marks as stable the neighbourhood files the run has not changed; changed and phase-only files are not', () => {
     write('src/a.js', 'a');
     write('src/b.js', 'b');
-    const ctx = buildContext({ root: ws, scopePaths: ['src/a.js'], readOnlyPaths: [], tokenBudget: 10_000, largeFileLines: 400, changedInRun: new Set(['src/b.js']) });
+    write('lib/far.js', 'far');
+    const ctx = buildContext({ ...opts, root: ws, scopePaths: ['src/a.js'], readOnlyPaths: ['lib/far.js'], changedInRun: new Map([['src/b.js', 'modified']]) });
     expect(ctx.files.map((f) => [f.path, f.editable, f.stable])).toEqual([
       ['src/a.js', true, true],
+      ['lib/far.js', false, false],
       ['src/b.js', false, false],
     ]);
-    const unknown = buildContext({ root: ws, scopePaths: ['src/a.js'], readOnlyPaths: [], tokenBudget: 10_000, largeFileLines: 400 });
-    expect(unknown.files.every((f) => f.stable)).toBe(true);
+    const unknown = buildContext({ ...opts, root: ws, scopePaths: ['src/a.js'] });
+    expect(unknown.files.filter((f) => f.stable).map((f) => f.path)).toEqual(['src/a.js', 'src/b.js']);
+  });
+
+  it("shows a directory's first 50 files as the run found them, plus the files the run added there", () => {
+    for (let i = 10; i < 70; i++) write(`src/m${i}.js`, String(i));
+    const before = buildContext({ ...opts, root: ws, scopePaths: ['src/m10.js'], changedInRun: new Map() });
+    write('src/a-new.js', 'added by an earlier phase');
+    const after = buildContext({ ...opts, root: ws, scopePaths: ['src/m10.js'], changedInRun: new Map([['src/a-new.js', 'added']]) });
+    const stable = (c: typeof before) => c.files.filter((f) => f.stable).map((f) => f.path);
+    expect(stable(before)).toHaveLength(50);
+    expect(stable(after)).toEqual(stable(before));
+    expect(after.files.map((f) => f.path)).toContain('src/m59.js');
+    expect(after.files.find((f) => f.path === 'src/a-new.js')).toMatchObject({ stable: false });
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { planningCategories } from '@app/domain';
 import { makeClaim } from '../../../test/executor/attempt-fakes.js';
 import { buildContext } from './context.js';
-import { PLANNER_SYSTEM_PROMPT, type PlannerPromptInput, type PromptParts, builderPrompt, plannerPrompt } from './prompts.js';
+import { PLANNER_SYSTEM_PROMPT, type PlannerPromptInput, type PromptParts, builderPrompt, plannerPrompt, treeOrder } from './prompts.js';
 
 const whole = (p: PromptParts) => `${p.cacheable}\n\n${p.prompt}`;
 
@@ -95,16 +95,19 @@ describe(builderPrompt.name, () => {
       run: { ci: { command: 'node test/run.js' } },
       ...extra,
     });
-  const contextOf = (scope: string[], changedInRun?: Set<string>) =>
+  const contextOf = (scope: string[], changedInRun?: Map<string, 'added' | 'modified' | 'removed'>) =>
     buildContext({ root: ws, scopePaths: scope, readOnlyPaths: ['test/run.js'], tokenBudget: 50_000, largeFileLines: 400, changedInRun });
 
   it('puts the repository context first, in path order, and the phase, scope and feedback after it', () => {
     const parts = builderPrompt(phaseClaim('p1', ['src/add.js']), contextOf(['src/add.js']));
     expect(parts.cacheable.startsWith('# Repository context\n')).toBe(true);
-    const order = ['## src/add.js', '## src/mul.js', '## src/util.js', '## test/run.js'].map((h) => parts.cacheable.indexOf(h));
+    const order = ['## src/add.js', '## src/mul.js', '## src/util.js'].map((h) => parts.cacheable.indexOf(h));
     expect(order.every((at, i) => at > 0 && (i === 0 || at > order[i - 1]))).toBe(true);
     expect(parts.cacheable).not.toContain('# Phase');
-    expect(parts.prompt.startsWith('# Phase p1: Phase p1\nWork of p1')).toBe(true);
+    // A file only this phase names (outside the directories it works in) comes after the cacheable part.
+    expect(parts.cacheable).not.toContain('test/run.js');
+    expect(parts.prompt.startsWith('# More files for this phase (complete content)\n## test/run.js\n')).toBe(true);
+    expect(parts.prompt).toContain('\n\n# Phase p1: Phase p1\nWork of p1');
     expect(parts.prompt).toContain('Files shown above that you may change: src/add.js. Every other file shown is read-only context (do not modify).');
     expect(parts.prompt.endsWith('Call submit_changes now.')).toBe(true);
 
@@ -122,9 +125,9 @@ describe(builderPrompt.name, () => {
     const first = builderPrompt(phaseClaim('p1', ['src/add.js', 'src/new.js']), contextOf(['src/add.js', 'src/new.js']));
     // p1 created src/new.js; p2 works on another file of the same directory.
     writeFileSync(path.join(ws, 'src/new.js'), 'export const created = true;\n');
-    const second = builderPrompt(phaseClaim('p2', ['src/mul.js']), contextOf(['src/mul.js'], new Set(['src/new.js'])));
+    const second = builderPrompt(phaseClaim('p2', ['src/mul.js']), contextOf(['src/mul.js'], new Map([['src/new.js', 'added']])));
     expect(second.cacheable).toBe(first.cacheable);
-    for (const f of ['src/add.js', 'src/mul.js', 'src/util.js', 'test/run.js']) expect(second.cacheable).toContain(`## ${f}\n`);
+    for (const f of ['src/add.js', 'src/mul.js', 'src/util.js']) expect(second.cacheable).toContain(`## ${f}\n`);
     // What the run changed follows the cacheable part, before the phase.
     expect(second.cacheable).not.toContain('src/new.js');
     expect(second.prompt.startsWith('# Files changed earlier in this run (complete, current content)\n## src/new.js\n')).toBe(true);
@@ -139,5 +142,20 @@ describe(builderPrompt.name, () => {
     expect(all).toContain('# Scoped paths that do not exist yet (you may create them)\n- src/later.js');
     expect(all).toContain('# Files not shown\n- src/big.js: larger than 40 bytes');
     expect(parts.prompt).toContain('Every file shown above is read-only context (do not modify).');
+  });
+});
+
+describe(treeOrder.name, () => {
+  it("orders paths as a file tree lists them: each directory's subdirectories before its files", () => {
+    const paths = ['src/index.js', 'README.md', 'src/lib/b.js', 'test/a.test.js', 'src/lib/a.js', 'package.json', 'src/lib/deep/x.js'];
+    expect(paths.map((p) => ({ path: p })).sort(treeOrder).map((f) => f.path)).toEqual([
+      'src/lib/deep/x.js',
+      'src/lib/a.js',
+      'src/lib/b.js',
+      'src/index.js',
+      'test/a.test.js',
+      'README.md',
+      'package.json',
+    ]);
   });
 });

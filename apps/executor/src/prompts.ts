@@ -58,32 +58,50 @@ export interface PromptParts {
   prompt: string;
 }
 
-const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+/**
+ * Path order with each directory's subdirectories before its own files (as file trees list
+ * them): a directory's top-level files (index, config, manifest) are the ones phases in other
+ * directories also name or change, so they come after the deeper files that stay put.
+ */
+export function treeOrder(a: { path: string }, b: { path: string }): number {
+  const x = a.path.split('/');
+  const y = b.path.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    const xDir = i < x.length - 1;
+    const yDir = i < y.length - 1;
+    if (xDir !== yDir) return xDir ? -1 : 1;
+    return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
+}
 
 /**
  * The Builder's user prompt for one attempt; `baselineFailed`: CI already fails on the branch head.
  *
- * Order, most stable first: the context files the run has not changed, in path order (the
- * cacheable part: consecutive phases working in the same part of the repository repeat it),
- * then the files earlier phases changed, then the phase, its scope and verification, then the
- * feedback of earlier attempts. Which shown files are editable is said with the scope, so the
+ * Order, most stable first: the files of the phase's directories that the run has not changed,
+ * in path order, subdirectories first (the cacheable part: consecutive phases working in the same directories repeat
+ * it), then the files earlier phases changed, then the files only this phase names, then the
+ * phase, its scope and verification, then the feedback of earlier attempts. Which shown files are editable is said with the scope, so the
  * repository context reads the same whatever the phase may change.
  */
 export function builderPrompt(claim: ClaimResponse, context: BuilderContext, opts: { baselineFailed?: boolean } = {}): PromptParts {
   const p = claim.phase;
   const show = (f: (typeof context.files)[number]) =>
     `## ${f.path}${f.large ? ` (large: ${f.lines} lines, shown with line numbers; change it only with "edit")` : ''}\n\`\`\`\n${f.content}\n\`\`\``;
-  const stable = context.files.filter((f) => f.stable).sort(byPath);
-  const changed = context.files.filter((f) => !f.stable).sort(byPath);
+  const stable = context.files.filter((f) => f.stable).sort(treeOrder);
+  const changed = context.files.filter((f) => !f.stable && f.changed).sort(treeOrder);
+  const phaseOnly = context.files.filter((f) => !f.stable && !f.changed).sort(treeOrder);
   const cacheable = stable.length
-    ? `# Repository context\nComplete content, in path order. Which of these files you may change is said below, under "Files you may change".\n\n${stable.map(show).join('\n\n')}`
+    ? `# Repository context\nComplete content, in path order (subdirectories first). Which of these files you may change is said below, under "Files you may change".\n\n${stable.map(show).join('\n\n')}`
     : '';
   const parts: string[] = [];
   if (changed.length) parts.push(`# Files changed earlier in this run (complete, current content)\n${changed.map(show).join('\n\n')}`);
+  if (phaseOnly.length) parts.push(`# More files for this phase (complete content)\n${phaseOnly.map(show).join('\n\n')}`);
   parts.push(`# Phase ${p.phase_id}: ${p.name}\n${p.description ?? ''}\n\nTask category: ${claim.strategy.task_category}; complexity: ${claim.strategy.complexity}; attempt ${claim.attempt} of ${claim.max_attempts}.`);
   if (p.acceptance_criteria.length) parts.push(`# Acceptance criteria\n${p.acceptance_criteria.map((c) => `- ${c}`).join('\n')}`);
   const scope = p.scope?.paths ?? [];
-  const editable = context.files.filter((f) => f.editable).sort(byPath);
+  const editable = context.files.filter((f) => f.editable).sort(treeOrder);
   const shownInScope = context.files.length
     ? editable.length
       ? `\nFiles shown above that you may change: ${editable.map((f) => f.path).join(', ')}. Every other file shown is read-only context (do not modify).`

@@ -101,15 +101,19 @@ export async function listTrackedFiles(dir: string, ref = 'HEAD'): Promise<strin
   }
 }
 
+/** How a file differs between two commits. */
+export type FileChange = 'added' | 'modified' | 'removed';
+
 /**
- * The files that differ between the commits `from` and `to` point at: added, removed or with
- * other content, repo-relative with `/`. Identical subtrees are skipped, so the cost follows
- * the change, not the repository. Throws REF_NOT_FOUND for an unknown ref.
+ * The files that differ between the commits `from` and `to` point at, with how: added,
+ * modified (other content or mode) or removed, repo-relative with `/`. Identical subtrees are
+ * skipped, so the cost follows the change, not the repository. Throws REF_NOT_FOUND for an
+ * unknown ref.
  */
-export async function changedFilesBetween(dir: string, from: string, to = 'HEAD'): Promise<Set<string>> {
+export async function changedFilesBetween(dir: string, from: string, to = 'HEAD'): Promise<Map<string, FileChange>> {
   await assertRepository(dir);
   const [a, b] = [await resolveRefOrThrow(dir, from), await resolveRefOrThrow(dir, to)];
-  const changed = new Set<string>();
+  const changed = new Map<string, FileChange>();
   if (a === b) return changed;
   try {
     await git.walk({
@@ -120,7 +124,9 @@ export async function changedFilesBetween(dir: string, from: string, to = 'HEAD'
       map: async (filepath: string, [before, after]: Array<WalkerEntry | null>) => {
         if (filepath === '.') return undefined;
         if (before && after && (await before.oid()) === (await after.oid())) return null;
-        if ((before && (await before.type()) === 'blob') || (after && (await after.type()) === 'blob')) changed.add(filepath);
+        const wasFile = before !== null && (await before.type()) === 'blob';
+        const isFile = after !== null && (await after.type()) === 'blob';
+        if (wasFile || isFile) changed.set(filepath, wasFile && isFile ? 'modified' : isFile ? 'added' : 'removed');
         return undefined;
       },
     });

@@ -69,6 +69,7 @@ export {
   readBlobAtRef,
   readFileAtRef,
   type BranchLogEntry,
+  type FileChange,
   type FindPhaseCommitQuery,
 } from './history.js';
 export {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type ClaimResponse, type SubmitChangesArgs, SubmitChangesArgsSchema, TOOL_NAMES, type UsageReport, toolInputJsonSchema } from '@app/contracts';
+import type { FileChange } from '@app/git';
 import type { Logger } from 'pino';
 import { REPEATED_EDITS_REASON, findRepeatedAttempt } from '../attempt-history.js';
 import { buildContext } from '../context.js';
@@ -42,7 +43,7 @@ export type BuildResult =
  * workspace's head (the integration branch). Undefined when the base branch cannot be read
  * here (the builder's context then orders every file as if unchanged).
  */
-async function changedInRun(git: Pick<AttemptGit, 'changedFiles'> | undefined, ws: string, baseBranch: string, log: Logger): Promise<Set<string> | undefined> {
+async function changedInRun(git: Pick<AttemptGit, 'changedFiles'> | undefined, ws: string, baseBranch: string, log: Logger): Promise<ReadonlyMap<string, FileChange> | undefined> {
   if (!git) return undefined;
   try {
     return await git.changedFiles(ws, baseBranch, 'HEAD');

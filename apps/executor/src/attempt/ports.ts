@@ -1,6 +1,7 @@
 import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, StepResultRequest, StepResultResponse, UpdateStatusRequest } from '@app/contracts';
 import {
   type CommitChangesInput,
+  type FileChange,
   type PromoteBranchOptions,
   type PromotionResult,
   type ResetBranchToOptions,
@@ -58,7 +59,7 @@ export interface AttemptGit {
   /** Moves the checked-out branch to `commit`; `null` takes it back to unborn (undoing a root commit). */
   resetBranch(workspace: string, to: { branch: string; commit: string | null }): Promise<unknown>;
   /** The files that differ between two commits (`changedFilesBetween`): what a run changed since its base. */
-  changedFiles(workspace: string, from: string, to: string): Promise<Set<string>>;
+  changedFiles(workspace: string, from: string, to: string): Promise<ReadonlyMap<string, FileChange>>;
 }
 
 /**
