@@ -239,6 +239,10 @@ export class FakeGit implements AttemptGit {
     return this.head;
   }
 
+  async changedFiles(_workspace: string, _from: string, _to: string): Promise<Map<string, 'added' | 'modified' | 'removed'>> {
+    return new Map();
+  }
+
   async dropEndedCommits(_b: unknown, states: Readonly<Record<string, string>>, runEnded: boolean) {
     this.ops.push('dropEndedCommits');
     this.dropped.push({ states: { ...states }, runEnded });

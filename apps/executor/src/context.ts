@@ -10,6 +10,16 @@ export interface ContextFile {
   /** Shown with line numbers; must be changed with anchored edits. */
   large: boolean;
   lines: number;
+  /**
+   * Part of the neighbourhood of the phase's directories (what consecutive phases working in
+   * the same directories see alike) and unchanged by the run so far (as on the run's base
+   * branch; taken as unchanged when that is not known): it belongs to the prompt's cacheable
+   * prefix. Files only this phase names (scope or read-only paths outside those directories'
+   * first files) and files the run changed are not stable.
+   */
+  stable: boolean;
+  /** Changed (added or modified) by the run so far. */
+  changed: boolean;
 }
 
 /** The Builder's view of the workspace. */
@@ -64,6 +74,8 @@ export function buildContext(opts: {
   tokenBudget: number;
   largeFileLines: number;
   maxFileBytes?: number;
+  /** Files the run has changed since its base, with how (`changedFilesBetween`); unknown: none. */
+  changedInRun?: ReadonlyMap<string, 'added' | 'modified' | 'removed'>;
 }): BuilderContext {
   const maxBytes = opts.maxFileBytes ?? 400_000;
   const files: ContextFile[] = [];
@@ -88,7 +100,7 @@ export function buildContext(opts: {
     const cost = estimate(shown) + 20;
     if (used + cost > opts.tokenBudget) return omitted.push({ path: rel, reason: 'context token budget' });
     used += cost;
-    files.push({ path: rel, content: shown, editable, large, lines: lineCount });
+    files.push({ path: rel, content: shown, editable, large, lines: lineCount, stable: false, changed: opts.changedInRun?.has(rel) ?? false });
   };
 
   const expand = (entries: string[], editable: boolean) => {
@@ -108,11 +120,19 @@ export function buildContext(opts: {
   // Neighbours: siblings of scoped files give the model local conventions, budget permitting.
   const dirs = new Set(opts.scopePaths.map((p) => path.posix.dirname(p.replace(/\/+$/, ''))).filter((d) => d !== '.'));
   if (opts.scopePaths.length === 0) dirs.add('');
+  // A directory's first 50 files as the run found them, and the files the run added among
+  // them: files an earlier phase creates do not push the directory's other files out.
+  const added = (f: string) => opts.changedInRun?.get(f) === 'added';
+  const neighbourhood = new Set<string>();
   for (const dir of dirs) {
     const found: string[] = [];
-    walk(opts.root, dir === '.' ? '' : dir, found, 50);
-    for (const f of found.filter((f) => !seen.has(f))) add(f, opts.scopePaths.length === 0);
+    walk(opts.root, dir === '.' ? '' : dir, found, 50 + [...(opts.changedInRun?.entries() ?? [])].filter(([p, how]) => how === 'added' && (dir === '' || p.startsWith(`${dir}/`))).length);
+    let kept = 0;
+    const window = found.filter((f) => (added(f) ? kept < 50 : kept++ < 50));
+    for (const f of window) neighbourhood.add(f);
+    for (const f of window.filter((f) => !seen.has(f))) add(f, opts.scopePaths.length === 0);
   }
+  for (const f of files) f.stable = neighbourhood.has(f.path) && !f.changed;
   return { files, missing, omitted, estimatedTokens: used };
 }
 

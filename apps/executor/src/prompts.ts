@@ -46,17 +46,71 @@ export interface CiReport {
   tail: string;
 }
 
-/** The Builder's user prompt for one attempt; `baselineFailed`: CI already fails on the branch head. */
-export function builderPrompt(claim: ClaimResponse, context: BuilderContext, opts: { baselineFailed?: boolean } = {}): string {
+/**
+ * A user prompt in two parts, ordered from the most stable to the least. Providers cache a
+ * request's prefix (tools, system, then this `cacheable` part, with an Anthropic cache
+ * breakpoint after it), so it holds only what the next requests repeat byte for byte.
+ */
+export interface PromptParts {
+  /** The part the next requests repeat (e.g. every phase of the run); may be empty. */
+  cacheable: string;
+  /** What follows: what changes from phase to phase and attempt to attempt. */
+  prompt: string;
+}
+
+/**
+ * Path order with each directory's subdirectories before its own files (as file trees list
+ * them): a directory's top-level files (index, config, manifest) are the ones phases in other
+ * directories also name or change, so they come after the deeper files that stay put.
+ */
+export function treeOrder(a: { path: string }, b: { path: string }): number {
+  const x = a.path.split('/');
+  const y = b.path.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    const xDir = i < x.length - 1;
+    const yDir = i < y.length - 1;
+    if (xDir !== yDir) return xDir ? -1 : 1;
+    return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
+/**
+ * The Builder's user prompt for one attempt; `baselineFailed`: CI already fails on the branch head.
+ *
+ * Order, most stable first: the files of the phase's directories that the run has not changed,
+ * in path order, subdirectories first (the cacheable part: consecutive phases working in the same directories repeat
+ * it), then the files earlier phases changed, then the files only this phase names, then the
+ * phase, its scope and verification, then the feedback of earlier attempts. Which shown files are editable is said with the scope, so the
+ * repository context reads the same whatever the phase may change.
+ */
+export function builderPrompt(claim: ClaimResponse, context: BuilderContext, opts: { baselineFailed?: boolean } = {}): PromptParts {
   const p = claim.phase;
+  const show = (f: (typeof context.files)[number]) =>
+    `## ${f.path}${f.large ? ` (large: ${f.lines} lines, shown with line numbers; change it only with "edit")` : ''}\n\`\`\`\n${f.content}\n\`\`\``;
+  const stable = context.files.filter((f) => f.stable).sort(treeOrder);
+  const changed = context.files.filter((f) => !f.stable && f.changed).sort(treeOrder);
+  const phaseOnly = context.files.filter((f) => !f.stable && !f.changed).sort(treeOrder);
+  const cacheable = stable.length
+    ? `# Repository context\nComplete content, in path order (subdirectories first). Which of these files you may change is said below, under "Files you may change".\n\n${stable.map(show).join('\n\n')}`
+    : '';
   const parts: string[] = [];
+  if (changed.length) parts.push(`# Files changed earlier in this run (complete, current content)\n${changed.map(show).join('\n\n')}`);
+  if (phaseOnly.length) parts.push(`# More files for this phase (complete content)\n${phaseOnly.map(show).join('\n\n')}`);
   parts.push(`# Phase ${p.phase_id}: ${p.name}\n${p.description ?? ''}\n\nTask category: ${claim.strategy.task_category}; complexity: ${claim.strategy.complexity}; attempt ${claim.attempt} of ${claim.max_attempts}.`);
   if (p.acceptance_criteria.length) parts.push(`# Acceptance criteria\n${p.acceptance_criteria.map((c) => `- ${c}`).join('\n')}`);
   const scope = p.scope?.paths ?? [];
+  const editable = context.files.filter((f) => f.editable).sort(treeOrder);
+  const shownInScope = context.files.length
+    ? editable.length
+      ? `\nFiles shown above that you may change: ${editable.map((f) => f.path).join(', ')}. Every other file shown is read-only context (do not modify).`
+      : '\nEvery file shown above is read-only context (do not modify).'
+    : '';
   parts.push(
-    scope.length
+    (scope.length
       ? `# Files you may change\nOnly these paths (a trailing "/" means everything below): ${scope.join(', ')}`
-      : `# Files you may change\nAny file in the repository except protected paths (${claim.run.protected_paths.join(', ') || 'none beyond .git'}).`,
+      : `# Files you may change\nAny file in the repository except protected paths (${claim.run.protected_paths.join(', ') || 'none beyond .git'}).`) + shownInScope,
   );
   const ci = p.ci ?? claim.run.ci;
   if (ci) {
@@ -66,18 +120,12 @@ export function builderPrompt(claim: ClaimResponse, context: BuilderContext, opt
         : `# Verification\nAfter your change, this command must succeed: \`${ci.command}\``,
     );
   }
+  if (context.missing.length) parts.push(`# Scoped paths that do not exist yet (you may create them)\n${context.missing.map((m) => `- ${m}`).join('\n')}`);
+  if (context.omitted.length) parts.push(`# Files not shown\n${context.omitted.map((o) => `- ${o.path}: ${o.reason}`).join('\n')}`);
   const fb = feedbackSection(claim.previous_attempts);
   if (fb) parts.push(fb.trim());
-  if (context.missing.length) parts.push(`# Scoped paths that do not exist yet (you may create them)\n${context.missing.map((m) => `- ${m}`).join('\n')}`);
-  const editable = context.files.filter((f) => f.editable);
-  const readOnly = context.files.filter((f) => !f.editable);
-  const show = (f: (typeof context.files)[number]) =>
-    `## ${f.path}${f.large ? ` (large: ${f.lines} lines, shown with line numbers; change it only with "edit")` : ''}\n\`\`\`\n${f.content}\n\`\`\``;
-  if (editable.length) parts.push(`# Files in scope (complete content)\n${editable.map(show).join('\n\n')}`);
-  if (readOnly.length) parts.push(`# Read-only context (do not modify)\n${readOnly.map(show).join('\n\n')}`);
-  if (context.omitted.length) parts.push(`# Files not shown\n${context.omitted.map((o) => `- ${o.path}: ${o.reason}`).join('\n')}`);
   parts.push('Call submit_changes now.');
-  return parts.join('\n\n');
+  return { cacheable, prompt: parts.join('\n\n') };
 }
 
 /** The Auditor's user prompt. */
@@ -121,22 +169,25 @@ export interface PlannerPromptInput {
 
 const formatTokens = (n: number) => n.toLocaleString('en-US');
 
-/** The Planner's user prompt for one attempt. */
-export function plannerPrompt(input: PlannerPromptInput): string {
-  const parts: string[] = [`# Intent\n${input.intent.trim()}`];
-  const { files, truncated } = input.repository;
-  parts.push(
-    files.length
-      ? `# Repository (${files.length}${truncated ? '+' : ''} files: path, bytes)\n${files.map((f) => `- ${f.path} (${f.bytes})`).join('\n')}${truncated ? '\n- ... more files not listed' : ''}`
-      : '# Repository\nThe repository is empty: the plan creates everything, starting with the project layout and its test command.',
-  );
+/**
+ * The Planner's user prompt for one attempt. Order, most stable first: the category table (the
+ * ruleset's), the repository map (the cacheable part, repeated by every attempt and by the
+ * next build on the same commit), then the intent, the budgets (they shrink with each
+ * attempt) and the feedback.
+ */
+export function plannerPrompt(input: PlannerPromptInput): PromptParts {
   const rows = input.categories.map(
     (c) =>
       `| ${c.category}${c.aliases.length ? ` (also ${c.aliases.join(', ')})` : ''} | ${c.highRisk ? 'yes' : 'no'} | ${c.complexity} | ${c.ciProfile}${c.needsCi ? ', CI required' : ''} | ${c.maxBuilderAttempts} | ${formatTokens(c.incidentTokenCap)} |`,
   );
-  parts.push(
+  const { files, truncated } = input.repository;
+  const cacheable = [
     `# Task categories\nA phase without task_category is generic.\n\n| task_category | high risk | complexity | CI profile | builder attempts | incident token cap |\n|---|---|---|---|---|---|\n${rows.join('\n')}`,
-  );
+    files.length
+      ? `# Repository (${files.length}${truncated ? '+' : ''} files: path, bytes)\n${files.map((f) => `- ${f.path} (${f.bytes})`).join('\n')}${truncated ? '\n- ... more files not listed' : ''}`
+      : '# Repository\nThe repository is empty: the plan creates everything, starting with the project layout and its test command.',
+  ].join('\n\n');
+  const parts: string[] = [`# Intent\n${input.intent.trim()}`];
   const b = input.budgets;
   const budgetLines = [
     `- Tokens left for the planned phases: ${formatTokens(b.tokensLeft)} (the sum of your phases' incident token caps must not exceed it)`,
@@ -148,5 +199,5 @@ export function plannerPrompt(input: PlannerPromptInput): string {
   const fb = feedbackSection(input.previousAttempts ?? []);
   if (fb) parts.push(fb.trim());
   parts.push('Call submit_plan now.');
-  return parts.join('\n\n');
+  return { cacheable, prompt: parts.join('\n\n') };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   GitError,
   branchLog,
+  changedFilesBetween,
   checkoutBranch,
   commitChanges,
   createSampleRepository,
@@ -196,6 +197,13 @@ describe('commitChanges', () => {
     expect(log[0].trailers).toEqual({ 'Autopack-Run': RUN, 'Autopack-Phase': 'P1', 'Autopack-Attempt': '2' });
     expect((await listTrackedFiles(dir, sha)).sort()).toEqual(['.gitignore', 'README.md', 'pkg/a/b/c.ts', 'src/app.ts']);
     expect(await readFileAtRef(dir, sha, 'src/app.ts')).toBe('export const answer = 43;\n');
+    expect([...(await changedFilesBetween(dir, 'main', BRANCH))].sort()).toEqual([
+      ['pkg/a/b/c.ts', 'added'],
+      ['src/app.ts', 'modified'],
+      ['src/old.ts', 'removed'],
+    ]);
+    expect(await changedFilesBetween(dir, 'main', 'main')).toEqual(new Map());
+    expect(await codeOf(changedFilesBetween(dir, 'no-such-branch'))).toBe('REF_NOT_FOUND');
     expect(await worktreeChanges(dir)).toEqual({ clean: true, paths: [], total: 0 });
 
     if (hasGitBinary) {

@@ -2,7 +2,7 @@
  * Reading history and content: branch logs, finding a phase's commit, files at a ref.
  */
 import { gitFs as fs } from './git-fs.js';
-import git, { type ReadCommitResult } from 'isomorphic-git';
+import git, { type ReadCommitResult, type WalkerEntry } from 'isomorphic-git';
 import { GitError, isoGitCode, toGitError } from './errors.js';
 import { assertRepository, branchRef, isNotFound, resolveBranch, resolveOrNull } from './internal.js';
 import { parseTrailers, TRAILER_ATTEMPT, TRAILER_PHASE, TRAILER_RUN } from './messages.js';
@@ -99,6 +99,41 @@ export async function listTrackedFiles(dir: string, ref = 'HEAD'): Promise<strin
   } catch (err) {
     throw toGitError(err, 'GIT_FAILED', `Could not list the files of ${ref}`, { ref });
   }
+}
+
+/** How a file differs between two commits. */
+export type FileChange = 'added' | 'modified' | 'removed';
+
+/**
+ * The files that differ between the commits `from` and `to` point at, with how: added,
+ * modified (other content or mode) or removed, repo-relative with `/`. Identical subtrees are
+ * skipped, so the cost follows the change, not the repository. Throws REF_NOT_FOUND for an
+ * unknown ref.
+ */
+export async function changedFilesBetween(dir: string, from: string, to = 'HEAD'): Promise<Map<string, FileChange>> {
+  await assertRepository(dir);
+  const [a, b] = [await resolveRefOrThrow(dir, from), await resolveRefOrThrow(dir, to)];
+  const changed = new Map<string, FileChange>();
+  if (a === b) return changed;
+  try {
+    await git.walk({
+      fs,
+      dir,
+      cache: {},
+      trees: [git.TREE({ ref: a }), git.TREE({ ref: b })],
+      map: async (filepath: string, [before, after]: Array<WalkerEntry | null>) => {
+        if (filepath === '.') return undefined;
+        if (before && after && (await before.oid()) === (await after.oid())) return null;
+        const wasFile = before !== null && (await before.type()) === 'blob';
+        const isFile = after !== null && (await after.type()) === 'blob';
+        if (wasFile || isFile) changed.set(filepath, wasFile && isFile ? 'modified' : isFile ? 'added' : 'removed');
+        return undefined;
+      },
+    });
+  } catch (err) {
+    throw toGitError(err, 'GIT_FAILED', `Could not compare ${from} with ${to}`, { ref: from });
+  }
+  return changed;
 }
 
 /**

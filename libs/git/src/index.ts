@@ -63,11 +63,13 @@ export {
 } from './branches.js';
 export {
   branchLog,
+  changedFilesBetween,
   findPhaseCommit,
   listTrackedFiles,
   readBlobAtRef,
   readFileAtRef,
   type BranchLogEntry,
+  type FileChange,
   type FindPhaseCommitQuery,
 } from './history.js';
 export {

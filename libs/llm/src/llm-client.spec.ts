@@ -60,6 +60,26 @@ describe('LlmClient against the scripted server', () => {
     return err;
   }
 
+  it('sends a cacheable prefix before the prompt: its own Anthropic block with a cache breakpoint, the same OpenAI message', async () => {
+    const { s, client } = await setup({ replies: [{ tool: 'submit_changes', arguments: { summary: 'done' }, times: 2 }] });
+    await client.callTool(request('anthropic', { cacheablePrefix: '# Repository context\nstable files' }));
+    await client.callTool(request('openai', { cacheablePrefix: '# Repository context\nstable files' }));
+    const [anthropic, openai] = s.requests.map((r) => r.body as Record<string, unknown>);
+    expect(anthropic.messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: '# Repository context\nstable files', cache_control: { type: 'ephemeral' } },
+          { type: 'text', text: 'Implement phase-1.' },
+        ],
+      },
+    ]);
+    expect(openai.messages).toEqual([
+      { role: 'system', content: SYSTEM },
+      { role: 'user', content: '# Repository context\nstable files\n\nImplement phase-1.' },
+    ]);
+  });
+
   describe.each([false, true])('stream=%s', (stream) => {
     it('OpenAI: forced tool call returns the input, usage with cached tokens, and sends tool_choice', async () => {
       const { s, client } = await setup({

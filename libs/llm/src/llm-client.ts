@@ -91,6 +91,18 @@ function finish(parsed: ParsedToolArguments, hasCall: boolean, truncated: boolea
 }
 
 /**
+ * The Anthropic user message: the prompt alone, or the cacheable prefix as a text block marked
+ * as a cache breakpoint (tools, system and the prefix are then cached together) and the prompt.
+ */
+function anthropicUserContent(req: ForcedToolCallRequest): string | Anthropic.TextBlockParam[] {
+  if (!req.cacheablePrefix) return req.prompt;
+  return [
+    { type: 'text', text: req.cacheablePrefix, cache_control: { type: 'ephemeral' } },
+    { type: 'text', text: req.prompt },
+  ];
+}
+
+/**
  * Calls OpenAI or Anthropic through their official SDKs, forcing one tool call, and returns
  * the tool input, text, usage and stop reason. Transient failures are retried by the SDKs
  * (`maxRetries`); what still fails is thrown as an {@link LlmError} with a scrubbed message.
@@ -156,7 +168,7 @@ export class LlmClient {
   private async callOpenAI(client: OpenAI, req: ForcedToolCallRequest): Promise<Omit<ForcedToolCallResult, 'durationMs'>> {
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
     if (req.system) messages.push({ role: 'system', content: req.system });
-    messages.push({ role: 'user', content: req.prompt });
+    messages.push({ role: 'user', content: req.cacheablePrefix ? `${req.cacheablePrefix}\n\n${req.prompt}` : req.prompt });
     const params = {
       model: req.model,
       messages,
@@ -233,7 +245,7 @@ export class LlmClient {
       model: req.model,
       max_tokens: req.maxTokens,
       ...(req.system ? { system: [{ type: 'text', text: req.system, cache_control: { type: 'ephemeral' } }] } : {}),
-      messages: [{ role: 'user', content: req.prompt }],
+      messages: [{ role: 'user', content: anthropicUserContent(req) }],
       tools: [
         {
           name: req.tool.name,

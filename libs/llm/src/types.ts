@@ -22,7 +22,15 @@ export interface ForcedToolCallRequest {
    * `cache_control: {type: 'ephemeral'}`; OpenAI caches long prefixes automatically.
    */
   system: string;
-  /** The user message. */
+  /**
+   * The stable start of the user message (e.g. repository context that is the same for every
+   * phase of a run), sent before `prompt`: Anthropic gets it as a text block of its own with
+   * `cache_control: {type: 'ephemeral'}` (a cache breakpoint after it); OpenAI gets it in the
+   * same message, `prompt` following after a blank line, so it is a shared prefix that OpenAI
+   * caches automatically. Empty or absent: the user message is `prompt` alone.
+   */
+  cacheablePrefix?: string;
+  /** The user message (after `cacheablePrefix`, when there is one). */
   prompt: string;
   /** The tool the reply must call. */
   tool: ToolSpec;

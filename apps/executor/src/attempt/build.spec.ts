@@ -31,7 +31,9 @@ describe(build.name, () => {
   it('plans the edits of a valid reply, with their diff, hash and the builder usage', async () => {
     const { result, request } = await run({ toolInput: { summary: 'adds greet.txt', edits: create } });
     expect(request).toMatchObject({ ...routing.defaults.builder, maxTokens: routing.builderMaxTokens, temperature: 0.2, tool: { name: 'submit_changes' } });
-    expect(request.prompt).toContain('hello from the branch');
+    // The repository context is the cacheable start of the user message; the phase follows it.
+    expect(request.cacheablePrefix).toContain('## hello.txt\n```\nhello from the branch\n');
+    expect(request.prompt.startsWith('# Phase p1: Add a greeting')).toBe(true);
     expect(result).toMatchObject({
       kind: 'planned',
       editsHash: hashOf(create),

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type ClaimResponse, type SubmitChangesArgs, SubmitChangesArgsSchema, TOOL_NAMES, type UsageReport, toolInputJsonSchema } from '@app/contracts';
+import type { FileChange } from '@app/git';
 import type { Logger } from 'pino';
 import { REPEATED_EDITS_REASON, findRepeatedAttempt } from '../attempt-history.js';
 import { buildContext } from '../context.js';
@@ -8,6 +9,7 @@ import { type ApplyPlan, DEFAULT_APPLY_LIMITS, EditRefusedError, planEdits } fro
 import { type ModelRouting, modelFor } from '../models.js';
 import { BUILDER_SYSTEM_PROMPT, builderPrompt } from '../prompts.js';
 import type { MeteredLlm } from './metered-llm.js';
+import type { AttemptGit } from './ports.js';
 import { routeOf } from './route.js';
 
 const BUILDER_TOOL = {
@@ -37,11 +39,26 @@ export type BuildResult =
     };
 
 /**
+ * The files the run has changed so far: the difference between its base branch and the
+ * workspace's head (the integration branch). Undefined when the base branch cannot be read
+ * here (the builder's context then orders every file as if unchanged).
+ */
+async function changedInRun(git: Pick<AttemptGit, 'changedFiles'> | undefined, ws: string, baseBranch: string, log: Logger): Promise<ReadonlyMap<string, FileChange> | undefined> {
+  if (!git) return undefined;
+  try {
+    return await git.changedFiles(ws, baseBranch, 'HEAD');
+  } catch (err) {
+    log.debug({ base_branch: baseBranch, err: (err as Error).message }, 'cannot compare with the base branch; context ordered without it');
+    return undefined;
+  }
+}
+
+/**
  * Stage 2: context, model, call, plan. Reads the workspace (context and the edits' targets) but
  * writes nothing: the plan is applied by the pipeline, as a disposable change.
  */
 export async function build(
-  deps: { llm: MeteredLlm; routing: ModelRouting; workspace: string; log: Logger },
+  deps: { llm: MeteredLlm; routing: ModelRouting; workspace: string; log: Logger; git?: Pick<AttemptGit, 'changedFiles'> },
   claim: ClaimResponse,
   opts: { baselineFailed: boolean; signal: AbortSignal },
 ): Promise<BuildResult> {
@@ -56,12 +73,14 @@ export async function build(
     readOnlyPaths: phase.scope?.read_only_context ?? [],
     tokenBudget: Math.max(2_000, Math.min(120_000, Math.floor(claim.strategy.incident_token_cap / 4))),
     largeFileLines: DEFAULT_APPLY_LIMITS.maxLinesForReplace,
+    changedInRun: await changedInRun(deps.git, ws, claim.run.base_branch, log),
   });
-  const prompt = builderPrompt(claim, context, { baselineFailed: opts.baselineFailed });
+  const { cacheable, prompt } = builderPrompt(claim, context, { baselineFailed: opts.baselineFailed });
 
   log.info({ provider: builder.provider, model: builder.model, escalation_step: route.step }, 'calling the builder');
   const { result: built, reservationId } = await llm.call('builder', builder, {
     system: BUILDER_SYSTEM_PROMPT,
+    cacheablePrefix: cacheable,
     prompt,
     tool: BUILDER_TOOL,
     maxTokens: routing.builderMaxTokens,

@@ -149,7 +149,7 @@ export class MeteredLlm {
   }
 
   private async reserve(role: RoutedRole, choice: ModelChoice, req: MeteredRequest): Promise<string> {
-    const promptTokens = estimateTokens(req.system + req.prompt);
+    const promptTokens = estimateTokens(req.system + (req.cacheablePrefix ?? '') + req.prompt);
     try {
       const r = await this.deps.supervisor.reserveBudget(this.claim.run_id, this.claim.phase_id, {
         lease_token: this.claim.lease_token,

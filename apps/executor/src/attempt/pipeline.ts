@@ -53,7 +53,7 @@ export async function runAttempt(deps: PipelineDeps, scope: AttemptScope): Promi
   // An attempt is held to what the unchanged branch head achieves, so CI runs there first.
   const baseline = ciSpec ? await verifier.baseline(integration.branch, ciSpec, signal, log) : undefined;
 
-  const built = await build({ llm, routing, workspace, log }, claim, { baselineFailed: baseline !== undefined && !baseline.passed, signal });
+  const built = await build({ llm, routing, workspace, log, git }, claim, { baselineFailed: baseline !== undefined && !baseline.passed, signal });
   if (built.kind === 'build_failed') {
     await reporter.report({ stage: 'build', result: built });
     return built.outcome;

@@ -59,7 +59,7 @@ export async function planBuild(
   const route = routeOf(claim);
   const planner = modelFor(routing, 'planner', route.task, route.step) ?? routing.defaults.planner;
   const validation: PlanValidationContext = { worstCaseUsdPerMTok: highestPricePerMTok(routing), runCi: claim.run.ci, ...input.validation, budgets: input.budgets };
-  const prompt = plannerPrompt({
+  const { cacheable, prompt } = plannerPrompt({
     intent: input.intent,
     repository: input.repository,
     categories: planningCategories(validation.ruleset),
@@ -71,6 +71,7 @@ export async function planBuild(
   log.info({ provider: planner.provider, model: planner.model, escalation_step: route.step }, 'calling the planner');
   const { result: reply, reservationId } = await llm.call('planner', planner, {
     system: PLANNER_SYSTEM_PROMPT,
+    cacheablePrefix: cacheable,
     prompt,
     tool: PLANNER_TOOL,
     maxTokens: routing.plannerMaxTokens,

@@ -1,10 +1,12 @@
 import type { AuditorRequest, AuditorResultRequest, BuilderResultRequest, CiSpec, PhaseWriteResponse, ReserveBudgetRequest, ReserveBudgetResponse, RunResponse, StepResultRequest, StepResultResponse, UpdateStatusRequest } from '@app/contracts';
 import {
   type CommitChangesInput,
+  type FileChange,
   type PromoteBranchOptions,
   type PromotionResult,
   type ResetBranchToOptions,
   type ResetBranchToResult,
+  changedFilesBetween,
   commitChanges,
   fetchBranch,
   findPhaseCommit,
@@ -56,6 +58,8 @@ export interface AttemptGit {
   publish(b: IntegrationBranch, commit: { commit: string; parent: string | null }): Promise<BranchPublishResult>;
   /** Moves the checked-out branch to `commit`; `null` takes it back to unborn (undoing a root commit). */
   resetBranch(workspace: string, to: { branch: string; commit: string | null }): Promise<unknown>;
+  /** The files that differ between two commits (`changedFilesBetween`): what a run changed since its base. */
+  changedFiles(workspace: string, from: string, to: string): Promise<ReadonlyMap<string, FileChange>>;
 }
 
 /**
@@ -106,6 +110,7 @@ export const workspaceGit: AttemptGit = {
   commit: commitChanges,
   publish: publishCommit,
   resetBranch: (workspace, { branch, commit }) => (commit === null ? resetBranchToUnborn(workspace, branch) : resetBranchToRemote(workspace, { branch, commit })),
+  changedFiles: changedFilesBetween,
 };
 
 /** The real git operations of the build steps (isomorphic-git through @app/git). */
