@@ -6,10 +6,23 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import { GitError, toGitError } from './errors.js';
 import {
+  ENTRY_SKIP_WORKTREE,
+  comparePaths,
+  entryFromStats,
+  hashWorktreeFile,
+  isRacy,
+  readIndexFile,
+  writeIndexFile,
+  type IndexEntry,
+  type IndexFile,
+} from './index-file.js';
+import { rewriteTree, type TreeChange } from './index-tree.js';
+import {
   assertRepository,
   branchRef,
   currentBranchOrNull,
   gitSignature,
+  resolveOrNull,
   type GitAuthor,
 } from './internal.js';
 import { assertNoSymlinkParents, assertSafeRepoPath, lstatOrNull, pruneEmptyParents } from './paths.js';
@@ -32,9 +45,10 @@ export interface CommitChangesInput {
 /**
  * Stages exactly `written` and `deleted` and commits them on `branch`. Returns the commit id.
  *
- * Only the named paths are touched: the working tree is never scanned (statusMatrix is far
- * slower than git status), and all additions go through one `git.add` call because
- * isomorphic-git rewrites the index once per call. Written paths matching `.gitignore`
+ * Only the named paths are touched: the working tree is never scanned, only the written
+ * files are hashed, the index is updated for just the named paths, and the commit's tree is
+ * its parent's with only the trees on the changed paths rewritten, so a commit costs in
+ * proportion to the change, not to the repository. Written paths matching `.gitignore`
  * that are not already tracked are skipped, as `git add` would refuse them. A deleted path
  * still on disk is removed after the commit, so working tree, index and HEAD agree and the
  * next clean check passes. If staging or committing fails, the index entries of the named
@@ -81,20 +95,11 @@ export async function commitChanges(dir: string, input: CommitChangesInput): Pro
   }
   for (const p of deleted) await assertNoSymlinkParents(dir, p);
 
-  const cache = {};
   let sha: string;
   try {
-    if (written.length > 0) await git.add({ fs, dir, filepath: written, cache });
-    if (deleted.length > 0) await git.remove({ fs, dir, filepath: deleted, cache });
-    sha = await git.commit({
-      fs,
-      dir,
-      cache,
-      message,
-      author: signature,
-      committer: signature,
-      ref: branchRef(branch),
-    });
+    const indexBefore = readIndexFile(dir);
+    const fast = indexBefore === null ? null : await commitOnParentTree(dir, indexBefore, { branch, written, deleted, message, signature });
+    sha = fast ?? (await commitThroughIndex(dir, { branch, written, deleted, message, signature }));
   } catch (err) {
     await resetIndexEntries(dir, [...written, ...deleted]);
     throw toGitError(err, 'COMMIT_FAILED', `Could not commit on ${branch}`, { branch });
@@ -105,6 +110,124 @@ export async function commitChanges(dir: string, input: CommitChangesInput): Pro
     await pruneEmptyParents(dir, p);
   }
   return sha;
+}
+
+interface CommitPlan {
+  branch: string;
+  written: string[];
+  deleted: string[];
+  message: string;
+  signature: ReturnType<typeof gitSignature>;
+}
+
+/**
+ * The general path: isomorphic-git stages the paths (rewriting the whole index) and builds
+ * every tree of the commit from the index. Used when the index is one {@link readIndexFile}
+ * cannot handle or content filters (`core.autocrlf`) are configured.
+ */
+async function commitThroughIndex(dir: string, { branch, written, deleted, message, signature }: CommitPlan): Promise<string> {
+  const cache = {};
+  if (written.length > 0) await git.add({ fs, dir, filepath: written, cache });
+  if (deleted.length > 0) await git.remove({ fs, dir, filepath: deleted, cache });
+  return git.commit({ fs, dir, cache, message, author: signature, committer: signature, ref: branchRef(branch) });
+}
+
+/**
+ * The fast path, in proportion to the change: blobs are written for the written paths only,
+ * the new tree is the parent's with only the trees on the changed paths rewritten (every
+ * other subtree keeps its id), and the index is updated for just those paths (other
+ * entries are copied byte for byte). So the commit holds the parent's tree plus exactly the
+ * named changes. Returns null (nothing written yet) when `core.autocrlf` asks for content
+ * filtering, which only isomorphic-git's add implements.
+ *
+ * Order of writes: objects, then the index, then the branch ref, so a failure before the
+ * ref update leaves the branch where it was (the caller resets the named index entries).
+ */
+async function commitOnParentTree(dir: string, index: IndexFile, plan: CommitPlan): Promise<string | null> {
+  const { branch, written, deleted, message, signature } = plan;
+  const autocrlf = await git.getConfig({ fs, dir, path: 'core.autocrlf' });
+  if (autocrlf !== undefined && autocrlf !== false && autocrlf !== 'false') return null;
+  const cache = {};
+  const parent = await resolveOrNull(dir, branchRef(branch));
+  const baseTree = parent === null ? null : (await git.readCommit({ fs, dir, oid: parent, cache })).commit.tree;
+  const byPath = new Map(index.entries.map((e) => [e.path, e]));
+
+  const changes = new Map<string, TreeChange>();
+  const added: IndexEntry[] = [];
+  const removedExact = new Set<string>();
+  const removedPrefixes: string[] = [];
+  for (const p of written) {
+    const tracked = byPath.get(p);
+    // As `git add` without --force: an ignored path is staged only when already tracked.
+    if (tracked === undefined && (await git.isIgnored({ fs, dir, filepath: p }))) continue;
+    const abs = path.join(dir, p);
+    const stats = await fs.promises.lstat(abs);
+    const content = stats.isSymbolicLink()
+      ? Buffer.from((await fs.promises.readlink(abs)).replace(/\\/g, '/'), 'utf8')
+      : await fs.promises.readFile(abs);
+    const oid = await git.writeBlob({ fs, dir, blob: content });
+    const entry = entryFromStats(p, stats, oid, (tracked?.extFlags ?? 0) & ENTRY_SKIP_WORKTREE);
+    changes.set(p, { oid, mode: entry.mode.toString(8) });
+    added.push(entry);
+    removedExact.add(p);
+    // A file where a directory was, or a directory where a file was: the other goes, as on disk.
+    removedPrefixes.push(`${p}/`);
+    for (let slash = p.indexOf('/'); slash > 0; slash = p.indexOf('/', slash + 1)) removedExact.add(p.slice(0, slash));
+  }
+  for (const p of deleted) {
+    changes.set(p, null);
+    // As isomorphic-git's remove: the entry itself, or everything under a directory.
+    if (byPath.has(p)) removedExact.add(p);
+    else removedPrefixes.push(`${p}/`);
+  }
+
+  const tree = await rewriteTree(dir, baseTree, changes, cache);
+  const sha = await git.writeCommit({
+    fs,
+    dir,
+    commit: {
+      tree,
+      parent: parent === null ? [] : [parent],
+      author: withTimezone(signature),
+      committer: withTimezone(signature),
+      message,
+    },
+  });
+
+  const kept = index.entries
+    .filter((e) => !removedExact.has(e.path) && !removedPrefixes.some((prefix) => e.path.startsWith(prefix)))
+    .map((e) => smudgeIfRacilyClean(dir, e, index));
+  added.sort((a, b) => comparePaths(a.path, b.path));
+  await writeIndexFile(dir, mergeSorted(kept, added));
+  await git.writeRef({ fs, dir, ref: branchRef(branch), value: sha, force: true });
+  return sha;
+}
+
+function withTimezone(signature: CommitPlan['signature']): Required<CommitPlan['signature']> {
+  return { ...signature, timezoneOffset: signature.timezoneOffset ?? new Date(signature.timestamp * 1000).getTimezoneOffset() };
+}
+
+/**
+ * Racy git: an entry whose file changed in the same clock tick as the last index write
+ * looks clean by its stat data, and once the index is rewritten later it would stay that
+ * way. As git does, such entries are checked by content and, when the file differs, their
+ * recorded size is zeroed so every later check hashes the file.
+ */
+function smudgeIfRacilyClean(dir: string, e: IndexEntry, index: IndexFile): IndexEntry {
+  if (e.mode === 0o160000 || !isRacy(e, index.stat)) return e;
+  if (hashWorktreeFile(path.join(dir, e.path)) === e.oid) return e;
+  return { ...e, size: 0, raw: undefined };
+}
+
+function mergeSorted(a: IndexEntry[], b: IndexEntry[]): IndexEntry[] {
+  if (b.length === 0) return a;
+  const out: IndexEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(comparePaths(a[i].path, b[j].path) <= 0 ? a[i++] : b[j++]);
+  while (i < a.length) out.push(a[i++]);
+  while (j < b.length) out.push(b[j++]);
+  return out;
 }
 
 /**
