@@ -7,11 +7,15 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchGit } from './git.js';
 import type { BenchOptions, BenchRow } from './rows.js';
 import { benchSupervisor } from './supervisor.js';
 
 /** The sections, in the order they run and print. */
-const SECTIONS: { name: string; run: (opts: BenchOptions) => Promise<BenchRow[]> }[] = [{ name: 'supervisor', run: benchSupervisor }];
+const SECTIONS: { name: string; run: (opts: BenchOptions) => Promise<BenchRow[]> }[] = [
+  { name: 'supervisor', run: benchSupervisor },
+  { name: 'git', run: benchGit },
+];
 
 async function main(): Promise<void> {
   const opts: BenchOptions = { quick: process.argv.includes('--quick') };

@@ -2,27 +2,29 @@
  * Turning a kept attempt into exactly one commit on the integration branch.
  */
 import { gitFs as fs } from './git-fs.js';
+import nodeFs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { GitError, toGitError } from './errors.js';
 import {
   ENTRY_SKIP_WORKTREE,
   comparePaths,
+  decodeEntry,
   entryFromStats,
   hashWorktreeFile,
-  isRacy,
+  entryMtimeMs,
   readIndexFile,
   writeIndexFile,
   type IndexEntry,
   type IndexFile,
 } from './index-file.js';
 import { rewriteTree, type TreeChange } from './index-tree.js';
+import { commitTree, readBranchTip, writeBranchTip, writeCommitObject, writeObject } from './objects.js';
 import {
   assertRepository,
   branchRef,
   currentBranchOrNull,
   gitSignature,
-  resolveOrNull,
   type GitAuthor,
 } from './internal.js';
 import { assertNoSymlinkParents, assertSafeRepoPath, lstatOrNull, pruneEmptyParents } from './paths.js';
@@ -97,7 +99,7 @@ export async function commitChanges(dir: string, input: CommitChangesInput): Pro
 
   let sha: string;
   try {
-    const indexBefore = readIndexFile(dir);
+    const indexBefore = readIndexFile(dir, { light: true });
     const fast = indexBefore === null ? null : await commitOnParentTree(dir, indexBefore, { branch, written, deleted, message, signature });
     sha = fast ?? (await commitThroughIndex(dir, { branch, written, deleted, message, signature }));
   } catch (err) {
@@ -145,28 +147,29 @@ async function commitThroughIndex(dir: string, { branch, written, deleted, messa
  */
 async function commitOnParentTree(dir: string, index: IndexFile, plan: CommitPlan): Promise<string | null> {
   const { branch, written, deleted, message, signature } = plan;
-  const autocrlf = await git.getConfig({ fs, dir, path: 'core.autocrlf' });
-  if (autocrlf !== undefined && autocrlf !== false && autocrlf !== 'false') return null;
+  if (await autocrlfConfigured(dir)) return null;
   const cache = {};
-  const parent = await resolveOrNull(dir, branchRef(branch));
-  const baseTree = parent === null ? null : (await git.readCommit({ fs, dir, oid: parent, cache })).commit.tree;
-  const byPath = new Map(index.entries.map((e) => [e.path, e]));
+  const tip = branch.startsWith('refs/') ? undefined : readBranchTip(dir, branch);
+  if (tip === undefined) return null;
+  const parent = tip;
+  const baseTree = parent === null ? null : await commitTree(dir, parent, cache);
+  const named = new Set([...written, ...deleted]);
+  const tracked = new Map<string, IndexEntry>();
+  for (const e of index.entries) if (named.has(e.path)) tracked.set(e.path, e);
 
   const changes = new Map<string, TreeChange>();
   const added: IndexEntry[] = [];
   const removedExact = new Set<string>();
   const removedPrefixes: string[] = [];
   for (const p of written) {
-    const tracked = byPath.get(p);
+    const before = tracked.get(p);
     // As `git add` without --force: an ignored path is staged only when already tracked.
-    if (tracked === undefined && (await git.isIgnored({ fs, dir, filepath: p }))) continue;
+    if (before === undefined && (await git.isIgnored({ fs, dir, filepath: p }))) continue;
     const abs = path.join(dir, p);
-    const stats = await fs.promises.lstat(abs);
-    const content = stats.isSymbolicLink()
-      ? Buffer.from((await fs.promises.readlink(abs)).replace(/\\/g, '/'), 'utf8')
-      : await fs.promises.readFile(abs);
-    const oid = await git.writeBlob({ fs, dir, blob: content });
-    const entry = entryFromStats(p, stats, oid, (tracked?.extFlags ?? 0) & ENTRY_SKIP_WORKTREE);
+    const stats = nodeFs.lstatSync(abs);
+    const content = stats.isSymbolicLink() ? Buffer.from(nodeFs.readlinkSync(abs, 'utf8').replace(/\\/g, '/'), 'utf8') : nodeFs.readFileSync(abs);
+    const oid = writeObject(dir, 'blob', content);
+    const entry = entryFromStats(p, stats, oid, (before?.extFlags ?? 0) & ENTRY_SKIP_WORKTREE);
     changes.set(p, { oid, mode: entry.mode.toString(8) });
     added.push(entry);
     removedExact.add(p);
@@ -177,30 +180,46 @@ async function commitOnParentTree(dir: string, index: IndexFile, plan: CommitPla
   for (const p of deleted) {
     changes.set(p, null);
     // As isomorphic-git's remove: the entry itself, or everything under a directory.
-    if (byPath.has(p)) removedExact.add(p);
+    if (tracked.has(p)) removedExact.add(p);
     else removedPrefixes.push(`${p}/`);
   }
 
   const tree = await rewriteTree(dir, baseTree, changes, cache);
-  const sha = await git.writeCommit({
-    fs,
-    dir,
-    commit: {
-      tree,
-      parent: parent === null ? [] : [parent],
-      author: withTimezone(signature),
-      committer: withTimezone(signature),
-      message,
-    },
+  const sha = writeCommitObject(dir, {
+    tree,
+    parent: parent === null ? [] : [parent],
+    author: withTimezone(signature),
+    committer: withTimezone(signature),
+    message,
   });
 
-  const kept = index.entries
-    .filter((e) => !removedExact.has(e.path) && !removedPrefixes.some((prefix) => e.path.startsWith(prefix)))
-    .map((e) => smudgeIfRacilyClean(dir, e, index));
-  added.sort((a, b) => comparePaths(a.path, b.path));
-  await writeIndexFile(dir, mergeSorted(kept, added));
-  await git.writeRef({ fs, dir, ref: branchRef(branch), value: sha, force: true });
+  // Entries under a removed directory are contiguous in the sorted index: cut them out by range.
+  const cut = new Uint8Array(index.entries.length);
+  for (const prefix of removedPrefixes) {
+    for (let i = insertionPoint(index.entries, prefix); i < index.entries.length && index.entries[i].path.startsWith(prefix); i++) cut[i] = 1;
+  }
+  const racyBefore = index.stat === null ? -Infinity : index.stat.mtimeMs - 0.001;
+  const entries: IndexEntry[] = [];
+  for (let i = 0; i < index.entries.length; i++) {
+    const e = index.entries[i];
+    if (cut[i] || removedExact.has(e.path)) continue;
+    entries.push(entryMtimeMs(e) >= racyBefore ? smudgeIfRacilyClean(dir, e, index) : e);
+  }
+  for (const entry of added) entries.splice(insertionPoint(entries, entry.path), 0, entry);
+  writeIndexFile(dir, index, entries);
+  writeBranchTip(dir, branch, sha);
   return sha;
+}
+
+/** True when `core.autocrlf` asks for line-ending conversion (the config is parsed only when it mentions it). */
+async function autocrlfConfigured(dir: string): Promise<boolean> {
+  try {
+    if (!/autocrlf/i.test(nodeFs.readFileSync(path.join(dir, '.git', 'config'), 'utf8'))) return false;
+  } catch {
+    return false;
+  }
+  const autocrlf: unknown = await git.getConfig({ fs, dir, path: 'core.autocrlf' });
+  return autocrlf !== undefined && autocrlf !== false && autocrlf !== 'false';
 }
 
 function withTimezone(signature: CommitPlan['signature']): Required<CommitPlan['signature']> {
@@ -214,20 +233,22 @@ function withTimezone(signature: CommitPlan['signature']): Required<CommitPlan['
  * recorded size is zeroed so every later check hashes the file.
  */
 function smudgeIfRacilyClean(dir: string, e: IndexEntry, index: IndexFile): IndexEntry {
-  if (e.mode === 0o160000 || !isRacy(e, index.stat)) return e;
-  if (hashWorktreeFile(path.join(dir, e.path)) === e.oid) return e;
-  return { ...e, size: 0, raw: undefined };
+  if (e.mode === 0o160000) return e;
+  const full = decodeEntry(index, e);
+  if (hashWorktreeFile(path.join(dir, e.path)) === full.oid) return e;
+  return { ...full, size: 0, start: -1, end: -1 };
 }
 
-function mergeSorted(a: IndexEntry[], b: IndexEntry[]): IndexEntry[] {
-  if (b.length === 0) return a;
-  const out: IndexEntry[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) out.push(comparePaths(a[i].path, b[j].path) <= 0 ? a[i++] : b[j++]);
-  while (i < a.length) out.push(a[i++]);
-  while (j < b.length) out.push(b[j++]);
-  return out;
+/** Where `p` goes in the sorted `entries`. */
+function insertionPoint(entries: IndexEntry[], p: string): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (comparePaths(entries[mid].path, p) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**

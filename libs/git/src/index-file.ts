@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import nodeFs, { type Stats } from 'node:fs';
 import path from 'node:path';
-import { gitFs } from './git-fs.js';
+import { writeGitFileSync } from './git-fs.js';
 
 const EXTENDED = 0x4000;
 const SKIP_WORKTREE = 0x4000;
@@ -35,15 +35,26 @@ export interface IndexEntry {
   oid: string;
   /** Version 3 extended flags (skip-worktree, intent-to-add), 0 when none. */
   extFlags: number;
-  /** The encoded entry as read, reused on write while the entry is unchanged. */
-  raw?: Buffer;
+  /**
+   * Where the encoded entry lies in {@link IndexFile.buffer} (end exclusive); its bytes are
+   * copied on write while the entry is unchanged. -1 for an entry made since.
+   */
+  start: number;
+  end: number;
 }
 
 /** A parsed index: its entries in index order and the stat of the file when it was read. */
 export interface IndexFile {
   entries: IndexEntry[];
+  /** The index file's bytes. */
+  buffer: Buffer;
   /** `lstat` of the index file, or null when the repository has no index yet. */
   stat: Stats | null;
+  /**
+   * True when read with `light`: only `path`, `mode`, `extFlags`, the mtime and the offsets
+   * are decoded; get the rest of an entry with {@link decodeEntry}.
+   */
+  light: boolean;
 }
 
 /** The `.git` directory of `dir` when it is a plain directory (not a `.git` file), else null. */
@@ -60,7 +71,7 @@ function gitDirOf(dir: string): string | null {
  * Reads `dir`'s index. Returns `null` when the fast path cannot handle it (see the module
  * comment); a missing index file reads as an empty index.
  */
-export function readIndexFile(dir: string): IndexFile | null {
+export function readIndexFile(dir: string, { light = false }: { light?: boolean } = {}): IndexFile | null {
   const gitDir = gitDirOf(dir);
   if (gitDir === null) return null;
   const file = path.join(gitDir, 'index');
@@ -70,7 +81,7 @@ export function readIndexFile(dir: string): IndexFile | null {
     stat = nodeFs.lstatSync(file);
     buf = nodeFs.readFileSync(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], stat: null };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], buffer: Buffer.alloc(0), stat: null, light };
     throw err;
   }
   if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
@@ -101,24 +112,56 @@ export function readIndexFile(dir: string): IndexFile | null {
     if (end < p || end >= limit) return null;
     off = start + Math.ceil((end - start + 1) / 8) * 8;
     if (off > limit) return null;
-    entries[i] = {
-      path: buf.toString('utf8', p, end),
-      ctimeS: buf.readUInt32BE(start),
-      ctimeNs: buf.readUInt32BE(start + 4),
-      mtimeS: buf.readUInt32BE(start + 8),
-      mtimeNs: buf.readUInt32BE(start + 12),
-      dev: buf.readUInt32BE(start + 16),
-      ino: buf.readUInt32BE(start + 20),
-      mode: buf.readUInt32BE(start + 24),
-      uid: buf.readUInt32BE(start + 28),
-      gid: buf.readUInt32BE(start + 32),
-      size: buf.readUInt32BE(start + 36),
-      oid: buf.toString('hex', start + 40, start + 60),
-      extFlags,
-      raw: buf.subarray(start, off),
-    };
+    const filepath = buf.toString('utf8', p, end);
+    entries[i] = light ? lightAt(buf, start, off, filepath, extFlags) : decodeAt(buf, start, off, filepath, extFlags);
   }
-  return { entries, stat };
+  return { entries, buffer: buf, stat, light };
+}
+
+/** An entry with only path, mtime, mode, flags and offsets decoded (same shape as a full one). */
+function lightAt(buf: Buffer, start: number, end: number, filepath: string, extFlags: number): IndexEntry {
+  return {
+    path: filepath,
+    ctimeS: 0,
+    ctimeNs: 0,
+    mtimeS: buf.readUInt32BE(start + 8),
+    mtimeNs: buf.readUInt32BE(start + 12),
+    dev: 0,
+    ino: 0,
+    mode: buf.readUInt32BE(start + 24),
+    uid: 0,
+    gid: 0,
+    size: 0,
+    oid: '',
+    extFlags,
+    start,
+    end,
+  };
+}
+
+function decodeAt(buf: Buffer, start: number, end: number, filepath: string, extFlags: number): IndexEntry {
+  return {
+    path: filepath,
+    ctimeS: buf.readUInt32BE(start),
+    ctimeNs: buf.readUInt32BE(start + 4),
+    mtimeS: buf.readUInt32BE(start + 8),
+    mtimeNs: buf.readUInt32BE(start + 12),
+    dev: buf.readUInt32BE(start + 16),
+    ino: buf.readUInt32BE(start + 20),
+    mode: buf.readUInt32BE(start + 24),
+    uid: buf.readUInt32BE(start + 28),
+    gid: buf.readUInt32BE(start + 32),
+    size: buf.readUInt32BE(start + 36),
+    oid: buf.toString('hex', start + 40, start + 60),
+    extFlags,
+    start,
+    end,
+  };
+}
+
+/** `e` with every field decoded (for an entry of a `light` read). */
+export function decodeEntry(index: IndexFile, e: IndexEntry): IndexEntry {
+  return !index.light || e.start < 0 ? e : decodeAt(index.buffer, e.start, e.end, e.path, e.extFlags);
 }
 
 /** Seconds and nanoseconds of a millisecond time, rounded as isomorphic-git stores them. */
@@ -151,6 +194,8 @@ export function entryFromStats(filepath: string, stats: Stats, oid: string, extF
     size: stats.size % MAX_UINT32,
     oid,
     extFlags,
+    start: -1,
+    end: -1,
   };
 }
 
@@ -168,18 +213,36 @@ function encodeEntry(e: IndexEntry): Buffer {
 }
 
 /**
- * Writes `entries` (sorted, stage 0) as `dir`'s index, atomically (temporary file and rename,
- * through {@link gitFs}). Entries that still carry their `raw` bytes are copied unchanged.
+ * Writes `entries` (sorted, stage 0) as `dir`'s index, atomically (temporary file and rename).
+ * Entries still at their place in `from`'s buffer are copied from it, adjacent ones as one run.
  */
-export async function writeIndexFile(dir: string, entries: IndexEntry[]): Promise<void> {
-  const encoded = entries.map((e) => e.raw ?? encodeEntry(e));
+export function writeIndexFile(dir: string, from: IndexFile, entries: IndexEntry[]): void {
+  const pieces: Buffer[] = [];
+  let runStart = -1;
+  let runEnd = -1;
+  const flush = (): void => {
+    if (runStart >= 0) pieces.push(from.buffer.subarray(runStart, runEnd));
+    runStart = runEnd = -1;
+  };
+  for (const e of entries) {
+    if (e.start < 0) {
+      flush();
+      pieces.push(encodeEntry(e));
+    } else if (e.start === runEnd) runEnd = e.end;
+    else {
+      flush();
+      runStart = e.start;
+      runEnd = e.end;
+    }
+  }
+  flush();
   const header = Buffer.alloc(12);
   header.write('DIRC', 0, 'latin1');
   header.writeUInt32BE(entries.some((e) => e.extFlags !== 0) ? 3 : 2, 4);
   header.writeUInt32BE(entries.length, 8);
-  const body = Buffer.concat([header, ...encoded]);
+  const body = Buffer.concat([header, ...pieces]);
   const sum = createHash('sha1').update(body).digest();
-  await gitFs.promises.writeFile(path.join(dir, '.git', 'index'), Buffer.concat([body, sum]));
+  writeGitFileSync(path.join(dir, '.git', 'index'), Buffer.concat([body, sum]));
 }
 
 /** Orders paths as the index does: by their UTF-8 bytes. */

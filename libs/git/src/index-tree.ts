@@ -4,9 +4,8 @@
  * writing a commit's tree by rewriting only the trees on the changed paths of its parent's.
  */
 import { createHash } from 'node:crypto';
-import git from 'isomorphic-git';
-import { gitFs as fs } from './git-fs.js';
 import { ENTRY_INTENT_TO_ADD, type IndexEntry } from './index-file.js';
+import { readTreeEntries, treeBytes, writeObject, type TreeEntry } from './objects.js';
 
 export const EMPTY_TREE_OID = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
@@ -71,22 +70,13 @@ export function hashIndexDirs(node: IndexDir): string {
   return node.oid;
 }
 
-interface TreeEntry {
-  mode: string;
-  path: string;
-  oid: string;
-  type: 'blob' | 'tree' | 'commit';
-}
-
-async function readTreeEntries(dir: string, oid: string | null, cache: object): Promise<TreeEntry[]> {
-  if (oid === null) return [];
-  const { tree } = await git.readTree({ fs, dir, oid, cache });
-  return tree as TreeEntry[];
+async function readTree(dir: string, oid: string | null, cache: object): Promise<TreeEntry[]> {
+  return oid === null ? [] : readTreeEntries(dir, oid, cache);
 }
 
 /** Every file path under the tree `oid`, prefixed with `prefix`. */
 async function listTreeFiles(dir: string, oid: string, prefix: string, cache: object, out: string[]): Promise<void> {
-  for (const e of await readTreeEntries(dir, oid, cache)) {
+  for (const e of await readTree(dir, oid, cache)) {
     if (e.type === 'tree') await listTreeFiles(dir, e.oid, `${prefix}${e.path}/`, cache, out);
     else if (e.type === 'blob') out.push(`${prefix}${e.path}`);
   }
@@ -106,7 +96,7 @@ function listIndexFiles(node: IndexDir, prefix: string, out: string[]): void {
  */
 export async function stagedChanges(dir: string, node: IndexDir, headTree: string | null, cache: object, prefix = '', out: string[] = []): Promise<string[]> {
   if (headTree !== null && node.oid === headTree) return out;
-  const head = new Map((await readTreeEntries(dir, headTree, cache)).map((e) => [e.path, e]));
+  const head = new Map((await readTree(dir, headTree, cache)).map((e) => [e.path, e]));
   for (const [name, child] of node.children) {
     const h = head.get(name);
     head.delete(name);
@@ -152,7 +142,7 @@ async function rewriteSubtree(
   cache: object,
   root: boolean,
 ): Promise<string | null> {
-  const entries = await readTreeEntries(dir, base, cache);
+  const entries = await readTree(dir, base, cache);
   const byName = new Map(entries.map((e) => [e.path, e]));
   const nested = new Map<string, Array<[string, TreeChange]>>();
   for (const [p, change] of changes) {
@@ -178,7 +168,7 @@ async function rewriteSubtree(
   }
   if (byName.size === 0 && !root) return null;
   if (base !== null && changes.length > 0 && sameEntries(entries, byName)) return base;
-  return git.writeTree({ fs, dir, tree: [...byName.values()] });
+  return writeObject(dir, 'tree', treeBytes([...byName.values()]));
 }
 
 function sameEntries(before: TreeEntry[], after: Map<string, TreeEntry>): boolean {

@@ -23,6 +23,7 @@ import {
   readIndexFile,
   statMatches,
 } from './index-file.js';
+import { commitTree } from './objects.js';
 import { hashIndexDirs, indexDirs, isDir, stagedChanges, type IndexDir } from './index-tree.js';
 
 /** How many offending paths DIRTY_WORKTREE lists in `data.paths`. */
@@ -80,10 +81,10 @@ async function changesByStat(dir: string, headOid: string): Promise<string[] | n
   const index = readIndexFile(dir);
   if (index === null) return null;
   const cache = {};
-  const { commit } = await git.readCommit({ fs, dir, oid: headOid, cache });
+  const headTree = await commitTree(dir, headOid, cache);
   const root = indexDirs(index.entries);
   const dirty: string[] = [];
-  if (hashIndexDirs(root) !== commit.tree) dirty.push(...(await stagedChanges(dir, root, commit.tree, cache)));
+  if (hashIndexDirs(root) !== headTree) dirty.push(...(await stagedChanges(dir, root, headTree, cache)));
   for (const e of index.entries) if (e.extFlags & ENTRY_INTENT_TO_ADD) dirty.push(e.path);
 
   const walkDir = async (node: IndexDir, rel: string): Promise<void> => {
