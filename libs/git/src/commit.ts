@@ -9,14 +9,17 @@ import { GitError, toGitError } from './errors.js';
 import {
   ENTRY_SKIP_WORKTREE,
   comparePaths,
-  decodeEntry,
   entryFromStats,
   hashWorktreeFile,
-  entryMtimeMs,
-  readIndexFile,
-  writeIndexFile,
+  rawEntry,
+  rawLowerBound,
+  rawMtimeMs,
+  rawPathIs,
+  rawPathStartsWith,
+  readRawIndex,
+  writeRawIndex,
   type IndexEntry,
-  type IndexFile,
+  type RawIndex,
 } from './index-file.js';
 import { rewriteTree, type TreeChange } from './index-tree.js';
 import { commitTree, readBranchTip, writeBranchTip, writeCommitObject, writeObject } from './objects.js';
@@ -99,7 +102,7 @@ export async function commitChanges(dir: string, input: CommitChangesInput): Pro
 
   let sha: string;
   try {
-    const indexBefore = readIndexFile(dir, { light: true });
+    const indexBefore = readRawIndex(dir);
     const fast = indexBefore === null ? null : await commitOnParentTree(dir, indexBefore, { branch, written, deleted, message, signature });
     sha = fast ?? (await commitThroughIndex(dir, { branch, written, deleted, message, signature }));
   } catch (err) {
@@ -145,7 +148,7 @@ async function commitThroughIndex(dir: string, { branch, written, deleted, messa
  * Order of writes: objects, then the index, then the branch ref, so a failure before the
  * ref update leaves the branch where it was (the caller resets the named index entries).
  */
-async function commitOnParentTree(dir: string, index: IndexFile, plan: CommitPlan): Promise<string | null> {
+async function commitOnParentTree(dir: string, index: RawIndex, plan: CommitPlan): Promise<string | null> {
   const { branch, written, deleted, message, signature } = plan;
   if (await autocrlfConfigured(dir)) return null;
   const cache = {};
@@ -153,35 +156,46 @@ async function commitOnParentTree(dir: string, index: IndexFile, plan: CommitPla
   if (tip === undefined) return null;
   const parent = tip;
   const baseTree = parent === null ? null : await commitTree(dir, parent, cache);
-  const named = new Set([...written, ...deleted]);
-  const tracked = new Map<string, IndexEntry>();
-  for (const e of index.entries) if (named.has(e.path)) tracked.set(e.path, e);
+  /** The index position of `p`, or -1 when it is not tracked. */
+  const find = (p: string): number => {
+    const bytes = Buffer.from(p, 'utf8');
+    const i = rawLowerBound(index, bytes);
+    return rawPathIs(index, i, bytes) ? i : -1;
+  };
+  const removed = new Uint8Array(index.count);
+  /** Drops every entry under directory `p`: they are contiguous in the sorted index. */
+  const removeUnder = (p: string): void => {
+    const prefix = Buffer.from(`${p}/`, 'utf8');
+    for (let i = rawLowerBound(index, prefix); i < index.count && rawPathStartsWith(index, i, prefix); i++) removed[i] = 1;
+  };
 
   const changes = new Map<string, TreeChange>();
   const added: IndexEntry[] = [];
-  const removedExact = new Set<string>();
-  const removedPrefixes: string[] = [];
   for (const p of written) {
-    const before = tracked.get(p);
+    const at = find(p);
     // As `git add` without --force: an ignored path is staged only when already tracked.
-    if (before === undefined && (await git.isIgnored({ fs, dir, filepath: p }))) continue;
+    if (at < 0 && (await git.isIgnored({ fs, dir, filepath: p }))) continue;
     const abs = path.join(dir, p);
     const stats = nodeFs.lstatSync(abs);
     const content = stats.isSymbolicLink() ? Buffer.from(nodeFs.readlinkSync(abs, 'utf8').replace(/\\/g, '/'), 'utf8') : nodeFs.readFileSync(abs);
     const oid = writeObject(dir, 'blob', content);
-    const entry = entryFromStats(p, stats, oid, (before?.extFlags ?? 0) & ENTRY_SKIP_WORKTREE);
+    const entry = entryFromStats(p, stats, oid, at < 0 ? 0 : rawEntry(index, at).extFlags & ENTRY_SKIP_WORKTREE);
     changes.set(p, { oid, mode: entry.mode.toString(8) });
     added.push(entry);
-    removedExact.add(p);
+    if (at >= 0) removed[at] = 1;
     // A file where a directory was, or a directory where a file was: the other goes, as on disk.
-    removedPrefixes.push(`${p}/`);
-    for (let slash = p.indexOf('/'); slash > 0; slash = p.indexOf('/', slash + 1)) removedExact.add(p.slice(0, slash));
+    removeUnder(p);
+    for (let slash = p.indexOf('/'); slash > 0; slash = p.indexOf('/', slash + 1)) {
+      const parentAt = find(p.slice(0, slash));
+      if (parentAt >= 0) removed[parentAt] = 1;
+    }
   }
   for (const p of deleted) {
     changes.set(p, null);
     // As isomorphic-git's remove: the entry itself, or everything under a directory.
-    if (tracked.has(p)) removedExact.add(p);
-    else removedPrefixes.push(`${p}/`);
+    const at = find(p);
+    if (at >= 0) removed[at] = 1;
+    else removeUnder(p);
   }
 
   const tree = await rewriteTree(dir, baseTree, changes, cache);
@@ -193,20 +207,13 @@ async function commitOnParentTree(dir: string, index: IndexFile, plan: CommitPla
     message,
   });
 
-  // Entries under a removed directory are contiguous in the sorted index: cut them out by range.
-  const cut = new Uint8Array(index.entries.length);
-  for (const prefix of removedPrefixes) {
-    for (let i = insertionPoint(index.entries, prefix); i < index.entries.length && index.entries[i].path.startsWith(prefix); i++) cut[i] = 1;
-  }
-  const racyBefore = index.stat === null ? -Infinity : index.stat.mtimeMs - 0.001;
-  const entries: IndexEntry[] = [];
-  for (let i = 0; i < index.entries.length; i++) {
-    const e = index.entries[i];
-    if (cut[i] || removedExact.has(e.path)) continue;
-    entries.push(entryMtimeMs(e) >= racyBefore ? smudgeIfRacilyClean(dir, e, index) : e);
-  }
-  for (const entry of added) entries.splice(insertionPoint(entries, entry.path), 0, entry);
-  writeIndexFile(dir, index, entries);
+  writeRawIndex(dir, index, {
+    removed,
+    replaced: smudgeRacilyClean(dir, index, removed),
+    inserted: added
+      .map((entry) => ({ before: rawLowerBound(index, Buffer.from(entry.path, 'utf8')), entry }))
+      .sort((a, b) => a.before - b.before || comparePaths(a.entry.path, b.entry.path)),
+  });
   writeBranchTip(dir, branch, sha);
   return sha;
 }
@@ -229,26 +236,20 @@ function withTimezone(signature: CommitPlan['signature']): Required<CommitPlan['
 /**
  * Racy git: an entry whose file changed in the same clock tick as the last index write
  * looks clean by its stat data, and once the index is rewritten later it would stay that
- * way. As git does, such entries are checked by content and, when the file differs, their
- * recorded size is zeroed so every later check hashes the file.
+ * way. As git does, such entries (mtime not older than the index file) are checked by
+ * content and, when the file differs, their recorded size is zeroed so every later check
+ * hashes the file. Returns the entries to re-encode, by position.
  */
-function smudgeIfRacilyClean(dir: string, e: IndexEntry, index: IndexFile): IndexEntry {
-  if (e.mode === 0o160000) return e;
-  const full = decodeEntry(index, e);
-  if (hashWorktreeFile(path.join(dir, e.path)) === full.oid) return e;
-  return { ...full, size: 0, start: -1, end: -1 };
-}
-
-/** Where `p` goes in the sorted `entries`. */
-function insertionPoint(entries: IndexEntry[], p: string): number {
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (comparePaths(entries[mid].path, p) < 0) lo = mid + 1;
-    else hi = mid;
+function smudgeRacilyClean(dir: string, index: RawIndex, removed: Uint8Array): Map<number, IndexEntry> {
+  const smudged = new Map<number, IndexEntry>();
+  const racyFrom = index.stat === null ? -Infinity : index.stat.mtimeMs - 0.001;
+  for (let i = 0; i < index.count; i++) {
+    if (removed[i] || rawMtimeMs(index, i) < racyFrom) continue;
+    const e = rawEntry(index, i);
+    if (e.mode === 0o160000 || hashWorktreeFile(path.join(dir, e.path)) === e.oid) continue;
+    smudged.set(i, { ...e, size: 0, start: -1, end: -1 });
   }
-  return lo;
+  return smudged;
 }
 
 /**

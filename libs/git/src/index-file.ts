@@ -50,11 +50,6 @@ export interface IndexFile {
   buffer: Buffer;
   /** `lstat` of the index file, or null when the repository has no index yet. */
   stat: Stats | null;
-  /**
-   * True when read with `light`: only `path`, `mode`, `extFlags`, the mtime and the offsets
-   * are decoded; get the rest of an entry with {@link decodeEntry}.
-   */
-  light: boolean;
 }
 
 /** The `.git` directory of `dir` when it is a plain directory (not a `.git` file), else null. */
@@ -71,7 +66,7 @@ function gitDirOf(dir: string): string | null {
  * Reads `dir`'s index. Returns `null` when the fast path cannot handle it (see the module
  * comment); a missing index file reads as an empty index.
  */
-export function readIndexFile(dir: string, { light = false }: { light?: boolean } = {}): IndexFile | null {
+export function readIndexFile(dir: string): IndexFile | null {
   const gitDir = gitDirOf(dir);
   if (gitDir === null) return null;
   const file = path.join(gitDir, 'index');
@@ -81,7 +76,7 @@ export function readIndexFile(dir: string, { light = false }: { light?: boolean 
     stat = nodeFs.lstatSync(file);
     buf = nodeFs.readFileSync(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], buffer: Buffer.alloc(0), stat: null, light };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], buffer: Buffer.alloc(0), stat: null };
     throw err;
   }
   if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
@@ -113,30 +108,9 @@ export function readIndexFile(dir: string, { light = false }: { light?: boolean 
     off = start + Math.ceil((end - start + 1) / 8) * 8;
     if (off > limit) return null;
     const filepath = buf.toString('utf8', p, end);
-    entries[i] = light ? lightAt(buf, start, off, filepath, extFlags) : decodeAt(buf, start, off, filepath, extFlags);
+    entries[i] = decodeAt(buf, start, off, filepath, extFlags);
   }
-  return { entries, buffer: buf, stat, light };
-}
-
-/** An entry with only path, mtime, mode, flags and offsets decoded (same shape as a full one). */
-function lightAt(buf: Buffer, start: number, end: number, filepath: string, extFlags: number): IndexEntry {
-  return {
-    path: filepath,
-    ctimeS: 0,
-    ctimeNs: 0,
-    mtimeS: buf.readUInt32BE(start + 8),
-    mtimeNs: buf.readUInt32BE(start + 12),
-    dev: 0,
-    ino: 0,
-    mode: buf.readUInt32BE(start + 24),
-    uid: 0,
-    gid: 0,
-    size: 0,
-    oid: '',
-    extFlags,
-    start,
-    end,
-  };
+  return { entries, buffer: buf, stat };
 }
 
 function decodeAt(buf: Buffer, start: number, end: number, filepath: string, extFlags: number): IndexEntry {
@@ -157,11 +131,6 @@ function decodeAt(buf: Buffer, start: number, end: number, filepath: string, ext
     start,
     end,
   };
-}
-
-/** `e` with every field decoded (for an entry of a `light` read). */
-export function decodeEntry(index: IndexFile, e: IndexEntry): IndexEntry {
-  return !index.light || e.start < 0 ? e : decodeAt(index.buffer, e.start, e.end, e.path, e.extFlags);
 }
 
 /** Seconds and nanoseconds of a millisecond time, rounded as isomorphic-git stores them. */
@@ -199,7 +168,7 @@ export function entryFromStats(filepath: string, stats: Stats, oid: string, extF
   };
 }
 
-function encodeEntry(e: IndexEntry): Buffer {
+export function encodeEntry(e: IndexEntry): Buffer {
   const name = Buffer.from(e.path, 'utf8');
   const fixed = e.extFlags ? 64 : 62;
   const out = Buffer.alloc(Math.ceil((fixed + name.length + 1) / 8) * 8);
@@ -300,3 +269,157 @@ export function isRacy(e: IndexEntry, indexStat: Stats | null): boolean {
 
 export const ENTRY_INTENT_TO_ADD = INTENT_TO_ADD;
 export const ENTRY_SKIP_WORKTREE = SKIP_WORKTREE;
+
+/**
+ * The index as bytes and entry offsets only, for writers that change a few entries: no
+ * object or string is made per entry. As git does by default (only fsck verifies it), the
+ * trailing checksum is not verified; the structure is.
+ */
+export interface RawIndex {
+  buffer: Buffer;
+  count: number;
+  /** Start of entry i; `offsets[count]` is where the entries end. */
+  offsets: Int32Array;
+  /** Where each entry's path starts and ends. */
+  pathStarts: Int32Array;
+  pathEnds: Int32Array;
+  anyExtended: boolean;
+  stat: Stats | null;
+}
+
+/** Reads `dir`'s index raw; `null` when the fast path cannot handle it (as {@link readIndexFile}). */
+export function readRawIndex(dir: string): RawIndex | null {
+  const gitDir = gitDirOf(dir);
+  if (gitDir === null) return null;
+  const file = path.join(gitDir, 'index');
+  let buf: Buffer;
+  let stat: Stats;
+  try {
+    stat = nodeFs.lstatSync(file);
+    buf = nodeFs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { buffer: Buffer.alloc(0), count: 0, offsets: new Int32Array(1), pathStarts: new Int32Array(0), pathEnds: new Int32Array(0), anyExtended: false, stat: null };
+  }
+  if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
+  const version = buf.readUInt32BE(4);
+  if (version !== 2 && version !== 3) return null;
+  const count = buf.readUInt32BE(8);
+  const offsets = new Int32Array(count + 1);
+  const pathStarts = new Int32Array(count);
+  const pathEnds = new Int32Array(count);
+  let anyExtended = false;
+  const limit = buf.length - 20;
+  let off = 12;
+  for (let i = 0; i < count; i++) {
+    if (off + 62 > limit) return null;
+    offsets[i] = off;
+    const flags = (buf[off + 60] << 8) | buf[off + 61];
+    if ((flags & 0x3000) !== 0) return null;
+    let p = off + 62;
+    if (flags & EXTENDED) {
+      if (version < 3) return null;
+      const extFlags = (buf[p] << 8) | buf[p + 1];
+      if (extFlags & ~(SKIP_WORKTREE | INTENT_TO_ADD)) return null;
+      anyExtended = true;
+      p += 2;
+    }
+    const nameLength = flags & 0xfff;
+    const end = nameLength < 0xfff ? p + nameLength : buf.indexOf(0, p);
+    if (end < p || end >= limit) return null;
+    pathStarts[i] = p;
+    pathEnds[i] = end;
+    off += Math.ceil((end - off + 1) / 8) * 8;
+  }
+  if (off > limit) return null;
+  offsets[count] = off;
+  return { buffer: buf, count, offsets, pathStarts, pathEnds, anyExtended, stat };
+}
+
+/** The first entry whose path is not before `p` (UTF-8 bytes) in sorted order. */
+export function rawLowerBound(raw: RawIndex, p: Buffer): number {
+  let lo = 0;
+  let hi = raw.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    // compare() < 0: the entry's path (source) sorts before `p` (target).
+    if (raw.buffer.compare(p, 0, p.length, raw.pathStarts[mid], raw.pathEnds[mid]) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** True when entry i's path is `p` exactly. */
+export function rawPathIs(raw: RawIndex, i: number, p: Buffer): boolean {
+  return i < raw.count && raw.pathEnds[i] - raw.pathStarts[i] === p.length && raw.buffer.compare(p, 0, p.length, raw.pathStarts[i], raw.pathEnds[i]) === 0;
+}
+
+/** True when entry i's path starts with `prefix`. */
+export function rawPathStartsWith(raw: RawIndex, i: number, prefix: Buffer): boolean {
+  const start = raw.pathStarts[i];
+  return raw.pathEnds[i] - start >= prefix.length && raw.buffer.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+}
+
+/** Entry i decoded. */
+export function rawEntry(raw: RawIndex, i: number): IndexEntry {
+  const start = raw.offsets[i];
+  const flags = raw.buffer.readUInt16BE(start + 60);
+  const extFlags = flags & EXTENDED ? raw.buffer.readUInt16BE(start + 62) : 0;
+  return decodeAt(raw.buffer, start, raw.offsets[i + 1], raw.buffer.toString('utf8', raw.pathStarts[i], raw.pathEnds[i]), extFlags);
+}
+
+/** Entry i's mtime in milliseconds, as {@link entryMtimeMs}. */
+export function rawMtimeMs(raw: RawIndex, i: number): number {
+  const start = raw.offsets[i];
+  return raw.buffer.readUInt32BE(start + 8) * 1000 + raw.buffer.readUInt32BE(start + 12) / 1e6;
+}
+
+/** What {@link writeRawIndex} changes: entries dropped, entries re-encoded in place, entries inserted before an original position. */
+export interface RawIndexEdit {
+  removed: Uint8Array;
+  replaced: Map<number, IndexEntry>;
+  /** Sorted by position, then path. */
+  inserted: Array<{ before: number; entry: IndexEntry }>;
+}
+
+/** Writes `raw` with `edit` applied as `dir`'s index, atomically; unchanged runs of entries are written as they are. */
+export function writeRawIndex(dir: string, raw: RawIndex, edit: RawIndexEdit): void {
+  const pieces: Buffer[] = [];
+  let count = 0;
+  let extended = raw.anyExtended;
+  let runStart = -1;
+  const flush = (end: number): void => {
+    if (runStart >= 0 && end > runStart) pieces.push(raw.buffer.subarray(runStart, end));
+    runStart = -1;
+  };
+  let k = 0;
+  for (let i = 0; i <= raw.count; i++) {
+    while (k < edit.inserted.length && edit.inserted[k].before === i) {
+      flush(raw.offsets[i]);
+      const { entry } = edit.inserted[k++];
+      if (entry.extFlags) extended = true;
+      pieces.push(encodeEntry(entry));
+      count++;
+    }
+    if (i === raw.count) break;
+    const replacement = edit.replaced.get(i);
+    if (edit.removed[i] || replacement !== undefined) {
+      flush(raw.offsets[i]);
+      if (!edit.removed[i] && replacement !== undefined) {
+        pieces.push(encodeEntry(replacement));
+        count++;
+      }
+      continue;
+    }
+    if (runStart < 0) runStart = raw.offsets[i];
+    count++;
+  }
+  flush(raw.offsets[raw.count]);
+  const header = Buffer.alloc(12);
+  header.write('DIRC', 0, 'latin1');
+  header.writeUInt32BE(extended ? 3 : 2, 4);
+  header.writeUInt32BE(count, 8);
+  const hash = createHash('sha1').update(header);
+  for (const piece of pieces) hash.update(piece);
+  writeGitFileSync(path.join(dir, '.git', 'index'), [header, ...pieces, hash.digest()]);
+}

@@ -80,7 +80,7 @@ export function writeObject(dir: string, type: 'blob' | 'tree' | 'commit', conte
   const oid = createHash('sha1').update(wrapped).digest('hex');
   const file = objectPath(dir, oid);
   if (nodeFs.existsSync(file)) return oid;
-  nodeFs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!nodeFs.existsSync(path.dirname(file))) nodeFs.mkdirSync(path.dirname(file), { recursive: true });
   // A temporary file renamed into place, so the object is whole or absent.
   writeGitFileSync(file, deflateSync(wrapped));
   return oid;
@@ -171,6 +171,6 @@ export function readBranchTip(dir: string, branch: string): string | null | unde
 /** Points local branch `branch` at `oid` (a loose ref, written atomically, as isomorphic-git's writeRef). */
 export function writeBranchTip(dir: string, branch: string, oid: string): void {
   const file = path.join(dir, '.git', 'refs', 'heads', ...branch.split('/'));
-  nodeFs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!nodeFs.existsSync(path.dirname(file))) nodeFs.mkdirSync(path.dirname(file), { recursive: true });
   writeGitFileSync(file, Buffer.from(`${oid}\n`, 'latin1'));
 }
