@@ -255,11 +255,13 @@ export function statMatches(e: IndexEntry, stats: Stats): boolean {
   if (indexMode(stats) !== e.mode) return false;
   if (stats.size % MAX_UINT32 !== e.size) return false;
   if (stats.ino % MAX_UINT32 !== e.ino) return false;
-  const [mS, mNs] = secondsNanoseconds(stats.mtimeMs);
-  if (mS !== e.mtimeS || Math.abs(mNs - e.mtimeNs) > 1000) return false;
-  const [cS, cNs] = secondsNanoseconds(stats.ctimeMs);
-  if (cS !== e.ctimeS || Math.abs(cNs - e.ctimeNs) > 1000) return false;
-  return true;
+  return sameTime(stats.mtimeMs, e.mtimeS, e.mtimeNs) && sameTime(stats.ctimeMs, e.ctimeS, e.ctimeNs);
+}
+
+/** True when `ms` is `seconds` + `nanoseconds` (as stored, modulo 2^32) to the microsecond. */
+function sameTime(ms: number, seconds: number, nanoseconds: number): boolean {
+  const s = Math.floor(ms / 1000);
+  return s % MAX_UINT32 === seconds && Math.abs(Math.floor((ms - s * 1000) * 1000000) - nanoseconds) <= 1000;
 }
 
 /** True for an entry whose file may have changed within the same clock tick as the index write (racy git). */

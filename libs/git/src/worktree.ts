@@ -84,11 +84,12 @@ async function changesByStat(dir: string, headOid: string): Promise<string[] | n
   const headTree = await commitTree(dir, headOid, cache);
   const root = indexDirs(index.entries);
   const dirty: string[] = [];
-  if (hashIndexDirs(root) !== headTree) dirty.push(...(await stagedChanges(dir, root, headTree, cache)));
+  if (hashIndexDirs(root, index.buffer) !== headTree) dirty.push(...(await stagedChanges(dir, root, headTree, cache)));
   for (const e of index.entries) if (e.extFlags & ENTRY_INTENT_TO_ADD) dirty.push(e.path);
 
+  const root0 = path.resolve(dir);
   const walkDir = async (node: IndexDir, rel: string): Promise<void> => {
-    const abs = rel === '' ? dir : path.join(dir, rel);
+    const abs = rel === '' ? root0 : `${root0}/${rel}`;
     let dirents: nodeFs.Dirent[];
     try {
       dirents = nodeFs.readdirSync(abs, { withFileTypes: true });
@@ -129,7 +130,7 @@ async function changesByStat(dir: string, headOid: string): Promise<string[] | n
         dirty.push(p);
         continue;
       }
-      const filePath = path.join(abs, name);
+      const filePath = `${abs}/${name}`;
       const stats = nodeFs.lstatSync(filePath, { throwIfNoEntry: false });
       if (stats === undefined || !(stats.isFile() || stats.isSymbolicLink())) dirty.push(p);
       else if (!statMatches(child, stats) || isRacy(child, index.stat)) {
