@@ -97,6 +97,24 @@ describe('commitChanges on the parent tree', () => {
     fsck(ours);
   });
 
+  withGit('works on packed objects and packed refs (after git gc)', async () => {
+    const ours = await repo();
+    gitBinary(ours, 'gc', '-q');
+    expect(fs.existsSync(path.join(ours, '.git/refs/heads/main'))).toBe(false);
+    const theirs = tempDir();
+    fs.cpSync(ours, theirs, { recursive: true });
+    const change = applyChange(ours);
+    applyChange(theirs);
+    const sha = await commitChanges(ours, { branch: 'main', ...change, message: 'Change\n', author, date });
+    await git.add({ fs, dir: theirs, filepath: change.written });
+    await git.remove({ fs, dir: theirs, filepath: change.deleted[0] });
+    const expected = await git.commit({ fs, dir: theirs, message: 'Change\n', author: { ...author, timestamp: date.getTime() / 1000, timezoneOffset: 0 } });
+    expect(sha).toBe(expected);
+    expect(await headCommit(ours, 'main')).toBe(sha);
+    expect(await worktreeChanges(ours)).toEqual({ clean: true, paths: [], total: 0 });
+    fsck(ours);
+  });
+
   it('rewrites only the trees on the changed paths', async () => {
     const dir = await repo();
     const before = await treeOf(dir, 'HEAD');
