@@ -12,6 +12,7 @@ import {
   currentBranch,
   ensureIntegrationBranch,
   headCommit,
+  resetBranchToRemote,
   worktreeChanges,
 } from './index.js';
 import { entryFromStats, readIndexFile, writeIndexFile } from './index-file.js';
@@ -263,5 +264,21 @@ describe('checkoutBranch to a branch at the same commit', () => {
     write(dir, 'stray.txt', 'x\n');
     await expect(checkoutBranch(dir, branch)).rejects.toMatchObject({ code: 'DIRTY_WORKTREE' });
     expect(await currentBranch(dir)).toBe('main');
+  });
+
+  it('resetBranchToRemote at HEAD\'s commit moves the refs only when clean, and still overwrites changes otherwise', async () => {
+    const dir = await repo();
+    const head = await headCommit(dir);
+    const indexBefore = fs.readFileSync(path.join(dir, '.git/index'));
+    expect(await resetBranchToRemote(dir, { branch: 'autonomous/r1', commit: head })).toEqual({ branch: 'autonomous/r1', head });
+    expect(await currentBranch(dir)).toBe('autonomous/r1');
+    expect(fs.readFileSync(path.join(dir, '.git/index')).equals(indexBefore)).toBe(true);
+
+    fs.writeFileSync(path.join(dir, 'src/a/one.ts'), 'local change\n');
+    expect(await resetBranchToRemote(dir, { branch: 'autonomous/r2', commit: head })).toEqual({ branch: 'autonomous/r2', head });
+    expect(await currentBranch(dir)).toBe('autonomous/r2');
+    expect(fs.readFileSync(path.join(dir, 'src/a/one.ts'), 'utf8')).toBe(files['src/a/one.ts']);
+    expect((await worktreeChanges(dir)).clean).toBe(true);
+    fsck(dir);
   });
 });

@@ -354,8 +354,15 @@ export async function resetBranchToRemote(dir: string, { branch, commit }: Reset
   }
   const before = await resolveOrNull(dir, 'HEAD');
   if ((await currentBranchOrNull(dir)) === branch && before === target) return { branch, head: target };
+  // HEAD is already at the commit and nothing differs from it: moving the refs is the whole
+  // checkout, as in checkoutBranch (when something differs, the forced checkout below runs).
+  const inPlace = before === target && (await worktreeChanges(dir, { limit: 0 })).clean;
   try {
     await git.writeRef({ fs, dir, ref: branchRef(branch), value: target, force: true });
+    if (inPlace) {
+      await git.writeRef({ fs, dir, ref: 'HEAD', value: branchRef(branch), symbolic: true, force: true });
+      return { branch, head: target };
+    }
     // force: the index and tracked files follow the commit even where they differ from it.
     await git.checkout({ fs, dir, ref: branchRef(branch), force: true, cache });
   } catch (err) {
