@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchGit } from './git.js';
 import { benchPromptCache } from './prompt-cache.js';
 import type { BenchOptions, BenchRow } from './rows.js';
 import { benchSupervisor } from './supervisor.js';
@@ -14,6 +15,7 @@ import { benchSupervisor } from './supervisor.js';
 /** The sections, in the order they run and print. */
 const SECTIONS: { name: string; run: (opts: BenchOptions) => Promise<BenchRow[]> }[] = [
   { name: 'supervisor', run: benchSupervisor },
+  { name: 'git', run: benchGit },
   { name: 'prompt-cache', run: benchPromptCache },
 ];
 

@@ -5,7 +5,7 @@
  * absolute, climbs out with `..`, or names `.git` in any spelling a file system might fold
  * to it could overwrite hooks or config, so such paths are refused before any I/O.
  */
-import type { Stats } from 'node:fs';
+import nodeFs, { type Stats } from 'node:fs';
 import { gitFs as fs } from './git-fs.js';
 import path from 'node:path';
 import { GitError } from './errors.js';
@@ -56,7 +56,8 @@ export async function assertNoSymlinkParents(dir: string, p: string): Promise<vo
   let current = dir;
   for (const segment of segments.slice(0, -1)) {
     current = path.join(current, segment);
-    const stat = await lstatOrNull(current);
+    // Synchronous: a few lstat calls cost less than as many thread-pool round trips.
+    const stat = lstatSyncOrNull(current);
     if (stat === null) return;
     if (stat.isSymbolicLink()) {
       throw new GitError('UNSAFE_PATH', `Path ${JSON.stringify(p)} runs through a symlinked directory`, {
@@ -65,6 +66,16 @@ export async function assertNoSymlinkParents(dir: string, p: string): Promise<vo
       });
     }
     if (!stat.isDirectory()) return;
+  }
+}
+
+function lstatSyncOrNull(p: string): Stats | null {
+  try {
+    return nodeFs.lstatSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
   }
 }
 

@@ -2,6 +2,7 @@
  * The working tree: is it clean, switching it to a branch, and undoing an attempt.
  */
 import { gitFs as fs } from './git-fs.js';
+import nodeFs from 'node:fs';
 import path from 'node:path';
 import git, { type WalkerEntry } from 'isomorphic-git';
 import { GitError, isoGitCode, toGitError } from './errors.js';
@@ -14,6 +15,16 @@ import {
   resolveOrNull,
 } from './internal.js';
 import { assertSafeRepoPath, lstatOrNull, pruneEmptyParents } from './paths.js';
+import {
+  ENTRY_INTENT_TO_ADD,
+  ENTRY_SKIP_WORKTREE,
+  hashWorktreeFile,
+  isRacy,
+  readIndexFile,
+  statMatches,
+} from './index-file.js';
+import { commitTree } from './objects.js';
+import { hashIndexDirs, indexDirs, isDir, stagedChanges, type IndexDir } from './index-tree.js';
 
 /** How many offending paths DIRTY_WORKTREE lists in `data.paths`. */
 export const DIRTY_PATHS_LIMIT = 20;
@@ -38,61 +49,166 @@ export interface WorktreeChanges {
  * Lists what keeps the working tree from matching HEAD: tracked files that differ in the
  * index or on disk, and untracked files that are not ignored.
  *
- * Equivalent to a `statusMatrix` scan, but written as a `walk` so ignored and
- * `node_modules` directories are pruned as a whole instead of file by file (statusMatrix
- * cannot prune `dir/` patterns, and its `filter` does not stop descent). File modes are not
- * compared, as in statusMatrix. It reads every tracked file's stat, so run it once per
- * executor start, not per attempt.
+ * Ignored and `node_modules` directories are pruned as a whole. File modes are not compared
+ * (a file whose mode alone changed is hashed and found unchanged), as in statusMatrix. Costs
+ * what `git status` costs: one lstat per tracked file and one listing per directory, with
+ * content read only for files whose stat data changed (see changesByStat). The lstat calls
+ * are synchronous, so the event loop is held for that time (about 0.1 s per 10k files).
  */
 export async function worktreeChanges(dir: string, { limit = DIRTY_PATHS_LIMIT }: { limit?: number } = {}): Promise<WorktreeChanges> {
   await assertRepository(dir);
   const headOid = await resolveOrNull(dir, 'HEAD');
-  const dirty: string[] = [];
-  const trees = headOid ? [git.TREE({ ref: headOid }), git.WORKDIR(), git.STAGE()] : [git.WORKDIR(), git.STAGE()];
+  let dirty: string[];
   try {
-    await git.walk({
-      fs,
-      dir,
-      cache: {},
-      trees,
-      map: async (filepath: string, entries: Array<WalkerEntry | null>) => {
-        if (filepath === '.') return undefined;
-        const [head, workdir, stage] = headOid ? entries : [null, ...entries];
-        const [headType, workdirType, stageType] = await Promise.all([head?.type(), workdir?.type(), stage?.type()]);
-        // Submodules are someone else's working tree.
-        if (headType === 'commit' || stageType === 'commit') return null;
-
-        if (!head && !stage) {
-          if (!workdir || workdirType === 'special') return null;
-          if (workdirType === 'tree') {
-            if (SKIPPED_UNTRACKED_DIRS.has(path.posix.basename(filepath))) return null;
-            // The trailing slash lets `dist/`-style patterns match the directory itself.
-            if (await git.isIgnored({ fs, dir, filepath: `${filepath}/` })) return null;
-            return undefined;
-          }
-          if (!(await git.isIgnored({ fs, dir, filepath }))) dirty.push(filepath);
-          return null;
-        }
-
-        if (headType !== 'blob' && stageType !== 'blob') {
-          // A tracked directory; a file standing in its place is a change.
-          if (workdirType === 'blob') dirty.push(filepath);
-          return undefined;
-        }
-        const [headId, stageId, workId] = await Promise.all([
-          headType === 'blob' ? head!.oid() : undefined,
-          stageType === 'blob' ? stage!.oid() : undefined,
-          workdirType === 'blob' ? workdir!.oid() : undefined,
-        ]);
-        if (headId !== stageId || stageId !== workId) dirty.push(filepath);
-        return undefined;
-      },
-    });
+    dirty = (headOid === null ? null : await changesByStat(dir, headOid)) ?? (await changesByWalk(dir, headOid));
   } catch (err) {
     throw toGitError(err, 'GIT_FAILED', 'Could not compare the working tree with HEAD', { dir });
   }
-  dirty.sort();
+  dirty = [...new Set(dirty)].sort();
   return { clean: dirty.length === 0, paths: dirty.slice(0, Math.max(0, limit)), total: dirty.length };
+}
+
+/**
+ * The clean check as git does it: the index against HEAD by tree id (the index's trees are
+ * hashed in memory; only subtrees whose ids differ are read from HEAD), and the working tree
+ * against the index by stat data (mtime, ctime, size, inode, type and executable bit), so
+ * only files whose stat data changed, or that changed in the clock tick of the last index
+ * write (racy git), are read and hashed. Directories are listed once each; untracked ones
+ * that are ignored or named in SKIPPED_UNTRACKED_DIRS are not entered. Returns null when
+ * the index is one {@link readIndexFile} leaves to isomorphic-git.
+ */
+async function changesByStat(dir: string, headOid: string): Promise<string[] | null> {
+  const index = readIndexFile(dir);
+  if (index === null) return null;
+  const cache = {};
+  const headTree = await commitTree(dir, headOid, cache);
+  const root = indexDirs(index.entries);
+  const dirty: string[] = [];
+  if (hashIndexDirs(root, index.buffer) !== headTree) dirty.push(...(await stagedChanges(dir, root, headTree, cache)));
+  for (const e of index.entries) if (e.extFlags & ENTRY_INTENT_TO_ADD) dirty.push(e.path);
+
+  const root0 = path.resolve(dir);
+  const walkDir = async (node: IndexDir, rel: string): Promise<void> => {
+    const abs = rel === '' ? root0 : `${root0}/${rel}`;
+    let dirents: nodeFs.Dirent[];
+    try {
+      dirents = nodeFs.readdirSync(abs, { withFileTypes: true });
+    } catch {
+      listIndexPaths(node, rel, dirty);
+      return;
+    }
+    let seen = 0;
+    for (const d of dirents) {
+      const name = d.name;
+      const p = rel === '' ? name : `${rel}/${name}`;
+      const child = node.children.get(name);
+      if (child === undefined) {
+        // Untracked.
+        if (d.isDirectory()) {
+          if (SKIPPED_UNTRACKED_DIRS.has(name)) continue;
+          // The trailing slash lets `dist/`-style patterns match the directory itself.
+          if (await git.isIgnored({ fs, dir, filepath: `${p}/` })) continue;
+          await walkDir(NO_ENTRIES, p);
+        } else if ((d.isFile() || d.isSymbolicLink()) && !(await git.isIgnored({ fs, dir, filepath: p }))) {
+          dirty.push(p);
+        }
+        continue;
+      }
+      seen++;
+      if (isDir(child)) {
+        if (d.isDirectory()) await walkDir(child, p);
+        else {
+          // A file (or a symlink) standing where a tracked directory was.
+          dirty.push(p);
+          listIndexPaths(child, p, dirty);
+        }
+        continue;
+      }
+      // Submodules are someone else's working tree; skip-worktree entries are not on disk by design.
+      if (child.mode === 0o160000 || child.extFlags & ENTRY_SKIP_WORKTREE) continue;
+      if (d.isDirectory()) {
+        dirty.push(p);
+        continue;
+      }
+      const filePath = `${abs}/${name}`;
+      const stats = nodeFs.lstatSync(filePath, { throwIfNoEntry: false });
+      if (stats === undefined || !(stats.isFile() || stats.isSymbolicLink())) dirty.push(p);
+      else if (!statMatches(child, stats) || isRacy(child, index.stat)) {
+        if (hashWorktreeFile(filePath) !== child.oid) dirty.push(p);
+      }
+    }
+    if (seen < node.children.size) {
+      const present = new Set(dirents.map((d) => d.name));
+      for (const [name, child] of node.children) {
+        if (present.has(name)) continue;
+        const p = rel === '' ? name : `${rel}/${name}`;
+        if (isDir(child)) listIndexPaths(child, p, dirty);
+        else if (child.mode !== 0o160000 && !(child.extFlags & ENTRY_SKIP_WORKTREE)) dirty.push(p);
+      }
+    }
+  };
+  await walkDir(root, '');
+  return dirty;
+}
+
+const NO_ENTRIES: IndexDir = { children: new Map() };
+
+/** Every tracked file under `node` (at `rel`), as missing from the working tree. */
+function listIndexPaths(node: IndexDir, rel: string, out: string[]): void {
+  for (const [name, child] of node.children) {
+    const p = rel === '' ? name : `${rel}/${name}`;
+    if (isDir(child)) listIndexPaths(child, p, out);
+    else if (child.mode !== 0o160000 && !(child.extFlags & ENTRY_SKIP_WORKTREE)) out.push(p);
+  }
+}
+
+/**
+ * The general clean check: a `walk` over HEAD, the working tree and the index, as
+ * `statusMatrix` would do but pruning ignored and `node_modules` directories as a whole.
+ * Used for an unborn HEAD and for indexes {@link readIndexFile} does not handle.
+ */
+async function changesByWalk(dir: string, headOid: string | null): Promise<string[]> {
+  const dirty: string[] = [];
+  const trees = headOid ? [git.TREE({ ref: headOid }), git.WORKDIR(), git.STAGE()] : [git.WORKDIR(), git.STAGE()];
+  await git.walk({
+    fs,
+    dir,
+    cache: {},
+    trees,
+    map: async (filepath: string, entries: Array<WalkerEntry | null>) => {
+      if (filepath === '.') return undefined;
+      const [head, workdir, stage] = headOid ? entries : [null, ...entries];
+      const [headType, workdirType, stageType] = await Promise.all([head?.type(), workdir?.type(), stage?.type()]);
+      // Submodules are someone else's working tree.
+      if (headType === 'commit' || stageType === 'commit') return null;
+
+      if (!head && !stage) {
+        if (!workdir || workdirType === 'special') return null;
+        if (workdirType === 'tree') {
+          if (SKIPPED_UNTRACKED_DIRS.has(path.posix.basename(filepath))) return null;
+          // The trailing slash lets `dist/`-style patterns match the directory itself.
+          if (await git.isIgnored({ fs, dir, filepath: `${filepath}/` })) return null;
+          return undefined;
+        }
+        if (!(await git.isIgnored({ fs, dir, filepath }))) dirty.push(filepath);
+        return null;
+      }
+
+      if (headType !== 'blob' && stageType !== 'blob') {
+        // A tracked directory; a file standing in its place is a change.
+        if (workdirType === 'blob') dirty.push(filepath);
+        return undefined;
+      }
+      const [headId, stageId, workId] = await Promise.all([
+        headType === 'blob' ? head!.oid() : undefined,
+        stageType === 'blob' ? stage!.oid() : undefined,
+        workdirType === 'blob' ? workdir!.oid() : undefined,
+      ]);
+      if (headId !== stageId || stageId !== workId) dirty.push(filepath);
+      return undefined;
+    },
+  });
+  return dirty;
 }
 
 /** Throws DIRTY_WORKTREE (with `data.paths`, `data.total`) unless {@link worktreeChanges} finds nothing. */
@@ -130,6 +246,16 @@ export async function checkoutBranch(
   const before = await resolveOrNull(dir, 'HEAD');
   // Same branch, same commit: git would not touch the tree either, so neither do we.
   if ((await currentBranchOrNull(dir)) === branch && before === target) return { branch, head: target };
+  if (before === target) {
+    // Another branch at the same commit (a new integration branch): the trees are the same,
+    // so, as git does, only HEAD moves; the index and the files stay as they are.
+    try {
+      await git.writeRef({ fs, dir, ref: 'HEAD', value: branchRef(branch), symbolic: true, force: true });
+    } catch (err) {
+      throw toGitError(err, 'CHECKOUT_FAILED', `Could not check out ${branch}`, { branch });
+    }
+    return { branch, head: target };
+  }
   const cache = {};
   try {
     // The full ref name keeps a tag of the same name from being picked.
@@ -228,8 +354,15 @@ export async function resetBranchToRemote(dir: string, { branch, commit }: Reset
   }
   const before = await resolveOrNull(dir, 'HEAD');
   if ((await currentBranchOrNull(dir)) === branch && before === target) return { branch, head: target };
+  // HEAD is already at the commit and nothing differs from it: moving the refs is the whole
+  // checkout, as in checkoutBranch (when something differs, the forced checkout below runs).
+  const inPlace = before === target && (await worktreeChanges(dir, { limit: 0 })).clean;
   try {
     await git.writeRef({ fs, dir, ref: branchRef(branch), value: target, force: true });
+    if (inPlace) {
+      await git.writeRef({ fs, dir, ref: 'HEAD', value: branchRef(branch), symbolic: true, force: true });
+      return { branch, head: target };
+    }
     // force: the index and tracked files follow the commit even where they differ from it.
     await git.checkout({ fs, dir, ref: branchRef(branch), force: true, cache });
   } catch (err) {
