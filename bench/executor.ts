@@ -100,8 +100,27 @@ function peakRss(pid: number): number | undefined {
   }
 }
 
+/** CPU seconds of a running process (user + system), and of its children it waited for (CI). */
+function cpuOf(pid: number): { own: number; children: number } | undefined {
+  try {
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14 ... cstime 17.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tick = 100; // USER_HZ
+    return { own: (Number(f[11]) + Number(f[12])) / tick, children: (Number(f[13]) + Number(f[14])) / tick };
+  } catch {
+    return undefined;
+  }
+}
+
 interface Finished {
   code: number | null;
+  /** CPU time of the executor itself (last sample before exit), in ms. */
+  cpuMs: number;
+  /** CPU time of the executor when it logged "executor started" (its start-up), in ms. */
+  startCpuMs: number;
+  /** CPU time of the processes it spawned and waited for (CI commands), in ms. */
+  childCpuMs: number;
   /** Spawn to exit. */
   wallMs: number;
   /** Spawn to the "executor started" log line. */
@@ -123,6 +142,7 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000)
   let stderr = '';
   let startedAt: number | undefined;
   let terminalAt: number | undefined;
+  let startCpu = Number.NaN;
   let pending = '';
   child.stderr!.on('data', (d: Buffer) => {
     const text = d.toString();
@@ -135,7 +155,10 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000)
       try {
         const rec = JSON.parse(line) as { msg?: string; time?: string | number };
         const at = typeof rec.time === 'string' ? Date.parse(rec.time) : rec.time;
-        if (rec.msg === 'executor started' && startedAt === undefined) startedAt = at;
+        if (rec.msg === 'executor started' && startedAt === undefined) {
+          startedAt = at;
+          startCpu = child.pid !== undefined ? (cpuOf(child.pid)?.own ?? 0) * 1000 : 0;
+        }
         if (rec.msg === 'run is terminal') terminalAt = at;
       } catch {
         // not a log line
@@ -143,9 +166,12 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000)
     }
   });
   let peak = 0;
+  let cpu = { own: 0, children: 0 };
   const sample = () => {
     const p = child.pid !== undefined ? peakRss(child.pid) : undefined;
     if (p !== undefined) peak = Math.max(peak, p);
+    const c = child.pid !== undefined ? cpuOf(child.pid) : undefined;
+    if (c !== undefined) cpu = c;
   };
   const sampler = setInterval(sample, 20);
   const done = new Promise<Finished>((resolve) => {
@@ -158,6 +184,9 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000)
       resolve({
         code,
         wallMs,
+        cpuMs: cpu.own * 1000,
+        startCpuMs: startCpu,
+        childCpuMs: cpu.children * 1000,
         startMs: startedAt !== undefined ? startedAt - epoch0 : Number.NaN,
         exitTailMs: terminalAt !== undefined ? exitEpoch - terminalAt : Number.NaN,
         peakRssBytes: peak,
@@ -268,6 +297,9 @@ export async function benchExecutor(opts: BenchOptions): Promise<BenchRow[]> {
     const starts: number[] = [];
     const tails: number[] = [];
     const peaksJs: number[] = [];
+    const cpuPerPhase: number[] = [];
+    const ciCpuPerPhase: number[] = [];
+    const startCpu: number[] = [];
     let llmMs = 0;
     for (let r = 0; r < reps; r++) {
       const one = await executorRuns(env, `lat${r}`, 1, phases, 'js', 200);
@@ -280,6 +312,9 @@ export async function benchExecutor(opts: BenchOptions): Promise<BenchRow[]> {
       starts.push(f.startMs);
       tails.push(f.exitTailMs);
       peaksJs.push(f.peakRssBytes);
+      cpuPerPhase.push((f.cpuMs - f.startCpuMs) / phases);
+      ciCpuPerPhase.push(f.childCpuMs / phases);
+      startCpu.push(f.startCpuMs);
     }
     rows.push(
       {
@@ -288,6 +323,13 @@ export async function benchExecutor(opts: BenchOptions): Promise<BenchRow[]> {
         measured: `${median(perPhase).toFixed(0)} ms per phase`,
         ratio: median(perPhase) / (llmMs / phases),
         meaning: 'overhead / LLM time per phase (claim, context, apply, CI, commit, reports); median of ' + reps,
+      },
+      {
+        name: 'executor: its own CPU per phase (apply, git, prompts, HTTP), beside the overhead',
+        baseline: `overhead ${median(perPhase).toFixed(0)} ms per phase`,
+        measured: `${median(cpuPerPhase).toFixed(0)} ms CPU per phase (+ ${median(ciCpuPerPhase).toFixed(0)} ms in CI processes); start-up ${median(startCpu).toFixed(0)} ms CPU`,
+        ratio: median(cpuPerPhase) / median(perPhase),
+        meaning: 'share of the per-phase overhead the executor spends computing; the rest is waiting (supervisor round trips, CI process start, a busy machine)',
       },
       {
         name: 'executor: share of the run outside the LLM, start to "run is terminal"',
