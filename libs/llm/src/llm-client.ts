@@ -172,13 +172,20 @@ export class LlmClient {
    * @throws LlmError when the provider is not configured or the call fails after retries
    */
   async callTool(req: ForcedToolCallRequest): Promise<ForcedToolCallResult> {
-    const started = performance.now();
     const provider = req.provider;
     try {
       let result: Omit<ForcedToolCallResult, 'durationMs'>;
-      if (provider === 'openai' && this.openai) result = await this.callOpenAI(await this.openai(), req);
-      else if (provider === 'anthropic' && this.anthropic) result = await this.callAnthropic(await this.anthropic(), req);
-      else {
+      // The call's duration is the provider's: a first call's SDK import is not part of it.
+      let started = performance.now();
+      if (provider === 'openai' && this.openai) {
+        const client = await this.openai();
+        started = performance.now();
+        result = await this.callOpenAI(client, req);
+      } else if (provider === 'anthropic' && this.anthropic) {
+        const client = await this.anthropic();
+        started = performance.now();
+        result = await this.callAnthropic(client, req);
+      } else {
         throw new LlmError('NO_PROVIDER', `no API key configured for provider ${String(provider)}`, {
           provider,
           retryable: false,
