@@ -55,6 +55,12 @@ describe('requireWithCodeCache', () => {
     await tick();
   });
 
+  it('loads without any cache when there is no cache directory', async () => {
+    expect((requireWithCodeCache('./big.cjs', from, undefined) as { twice(x: number): number }).twice(5)).toBe(10);
+    await tick();
+    expect(readdirSync(dir).sort()).toEqual(['big.cjs', 'helper.cjs']);
+  });
+
   it('keeps the cache under AUTOPACK_CACHE_DIR, XDG_CACHE_HOME or ~/.cache', () => {
     expect(codeCacheDir({ AUTOPACK_CACHE_DIR: '/c' })).toBe(path.join('/c', 'v8'));
     expect(codeCacheDir({ XDG_CACHE_HOME: '/x', HOME: '/h' })).toBe(path.join('/x', 'autopack', 'v8'));

@@ -7,12 +7,22 @@ import vm from 'node:vm';
 
 /**
  * Where compiled code is kept between processes: `$AUTOPACK_CACHE_DIR`, else
- * `$XDG_CACHE_HOME/autopack/v8`, else `~/.cache/autopack/v8`.
+ * `$XDG_CACHE_HOME/autopack/v8`, else `~/.cache/autopack/v8`; undefined (no cache) without a
+ * home: a directory other users can write to must not hold code this process runs.
  */
-export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.AUTOPACK_CACHE_DIR) return path.join(env.AUTOPACK_CACHE_DIR, 'v8');
-  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir() || os.tmpdir(), '.cache');
-  return path.join(base, 'autopack', 'v8');
+  if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'autopack', 'v8');
+  const home = env.HOME || safeHomedir();
+  return home ? path.join(home, '.cache', 'autopack', 'v8') : undefined;
+}
+
+function safeHomedir(): string | undefined {
+  try {
+    return os.homedir() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The modules loaded here, by file. */
@@ -28,17 +38,17 @@ const loaded = new Map<string, Module>();
  * The cache is only an accelerator: V8 checks it against the source and its own version and
  * flags, and a missing, stale, foreign or unwritable cache falls back to a normal compile.
  */
-export function requireWithCodeCache(id: string, from: string, cacheDir = codeCacheDir()): unknown {
+export function requireWithCodeCache(id: string, from: string, cacheDir: string | undefined = codeCacheDir()): unknown {
   const req = createRequire(from);
   const filename = req.resolve(id);
   const cached = loaded.get(filename);
   if (cached) return cached.exports;
 
   const source = readFileSync(filename, 'utf8');
-  const cacheFile = codeCacheFile(filename, cacheDir);
+  const cacheFile = cacheDir !== undefined ? codeCacheFile(filename, cacheDir) : undefined;
   let cachedData: Buffer | undefined;
   try {
-    cachedData = readFileSync(cacheFile);
+    cachedData = cacheFile !== undefined ? readFileSync(cacheFile) : undefined;
   } catch {
     cachedData = undefined;
   }
@@ -53,7 +63,7 @@ export function requireWithCodeCache(id: string, from: string, cacheDir = codeCa
   mod.loaded = true;
   loaded.set(filename, mod);
 
-  if (!cachedData || script.cachedDataRejected) {
+  if (cacheDir !== undefined && cacheFile !== undefined && (!cachedData || script.cachedDataRejected)) {
     // Written once the caller has used the module a little (its first call is usually right after
     // this returns), so the functions compiled by then are in the cache too.
     setImmediate(() => writeCache(script, cacheDir, cacheFile)).unref();
