@@ -176,11 +176,16 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000)
   const sampler = setInterval(sample, 20);
   const done = new Promise<Finished>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      const wallMs = performance.now() - t0;
+    let wallMs = 0;
+    let exitEpoch = 0;
+    child.on('exit', () => {
+      wallMs = performance.now() - t0;
+      exitEpoch = Date.now();
       clearTimeout(timer);
       clearInterval(sampler);
-      const exitEpoch = epoch0 + wallMs;
+    });
+    // Read the times once every log line is in (stderr may drain after the exit).
+    child.on('close', (code) => {
       resolve({
         code,
         wallMs,
@@ -306,6 +311,9 @@ export async function benchExecutor(opts: BenchOptions): Promise<BenchRow[]> {
       const f = one.results[0];
       llmMs = one.llmMs;
       const working = f.wallMs - f.startMs - f.exitTailMs;
+      console.error(
+        `bench executor: ${phases} phases, wall ${f.wallMs.toFixed(0)} ms (start ${f.startMs.toFixed(0)}, exit tail ${f.exitTailMs.toFixed(0)}), LLM ${one.llmMs} ms, CPU ${f.cpuMs.toFixed(0)} ms, peak ${mib(f.peakRssBytes)}`,
+      );
       inRun.push((working - llmMs) / working);
       perPhase.push((working - llmMs) / phases);
       whole.push((f.wallMs - llmMs) / f.wallMs);
