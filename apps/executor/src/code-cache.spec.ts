@@ -56,7 +56,7 @@ describe('requireWithCodeCache', () => {
   });
 
   it('loads without any cache when there is no cache directory', async () => {
-    expect((requireWithCodeCache('./big.cjs', from, undefined) as { twice(x: number): number }).twice(5)).toBe(10);
+    expect((requireWithCodeCache('./big.cjs', from, null) as { twice(x: number): number }).twice(5)).toBe(10);
     await tick();
     expect(readdirSync(dir).sort()).toEqual(['big.cjs', 'helper.cjs']);
   });

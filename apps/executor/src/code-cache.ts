@@ -7,14 +7,14 @@ import vm from 'node:vm';
 
 /**
  * Where compiled code is kept between processes: `$AUTOPACK_CACHE_DIR`, else
- * `$XDG_CACHE_HOME/autopack/v8`, else `~/.cache/autopack/v8`; undefined (no cache) without a
- * home: a directory other users can write to must not hold code this process runs.
+ * `$XDG_CACHE_HOME/autopack/v8`, else `~/.cache/autopack/v8`; null (no cache) without a home:
+ * a directory other users can write to must not hold code this process runs.
  */
-export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
   if (env.AUTOPACK_CACHE_DIR) return path.join(env.AUTOPACK_CACHE_DIR, 'v8');
   if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'autopack', 'v8');
   const home = env.HOME || safeHomedir();
-  return home ? path.join(home, '.cache', 'autopack', 'v8') : undefined;
+  return home ? path.join(home, '.cache', 'autopack', 'v8') : null;
 }
 
 function safeHomedir(): string | undefined {
@@ -30,7 +30,7 @@ const loaded = new Map<string, Module>();
 
 /**
  * `require(id)` of a large CommonJS module (resolved from `from`), compiled with V8's code cache
- * kept in `cacheDir`: the first process compiles it and leaves the cache; the next ones skip
+ * kept in `cacheDir` (null: none): the first process compiles it and leaves the cache; the next ones skip
  * parsing it. For the TypeScript parser (one 9 MB file) that is about 0.2 s of CPU and 7 MiB of
  * peak memory less per executor process. Each module is loaded once per process (a plain
  * `require(id)` elsewhere would load a second instance).
@@ -38,14 +38,14 @@ const loaded = new Map<string, Module>();
  * The cache is only an accelerator: V8 checks it against the source and its own version and
  * flags, and a missing, stale, foreign or unwritable cache falls back to a normal compile.
  */
-export function requireWithCodeCache(id: string, from: string, cacheDir: string | undefined = codeCacheDir()): unknown {
+export function requireWithCodeCache(id: string, from: string, cacheDir: string | null = codeCacheDir()): unknown {
   const req = createRequire(from);
   const filename = req.resolve(id);
   const cached = loaded.get(filename);
   if (cached) return cached.exports;
 
   const source = readFileSync(filename, 'utf8');
-  const cacheFile = cacheDir !== undefined ? codeCacheFile(filename, cacheDir) : undefined;
+  const cacheFile = cacheDir !== null ? codeCacheFile(filename, cacheDir) : undefined;
   let cachedData: Buffer | undefined;
   try {
     cachedData = cacheFile !== undefined ? readFileSync(cacheFile) : undefined;
@@ -63,7 +63,7 @@ export function requireWithCodeCache(id: string, from: string, cacheDir: string 
   mod.loaded = true;
   loaded.set(filename, mod);
 
-  if (cacheDir !== undefined && cacheFile !== undefined && (!cachedData || script.cachedDataRejected)) {
+  if (cacheDir !== null && cacheFile !== undefined && (!cachedData || script.cachedDataRejected)) {
     // Written once the caller has used the module a little (its first call is usually right after
     // this returns), so the functions compiled by then are in the cache too.
     setImmediate(() => writeCache(script, cacheDir, cacheFile)).unref();
