@@ -10,6 +10,7 @@ import path from 'node:path';
 import { benchGit } from './git.js';
 import { benchPromptCache } from './prompt-cache.js';
 import type { BenchOptions, BenchRow } from './rows.js';
+import { benchExecutor } from './executor.js';
 import { benchSupervisor } from './supervisor.js';
 
 /** The sections, in the order they run and print. */
@@ -17,6 +18,7 @@ const SECTIONS: { name: string; run: (opts: BenchOptions) => Promise<BenchRow[]>
   { name: 'supervisor', run: benchSupervisor },
   { name: 'git', run: benchGit },
   { name: 'prompt-cache', run: benchPromptCache },
+  { name: 'executor', run: benchExecutor },
 ];
 
 async function main(): Promise<void> {

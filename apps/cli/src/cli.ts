@@ -304,6 +304,19 @@ export function usageProblems(command: string | undefined, args: readonly string
 }
 
 /**
+ * Stops yargs from rendering a command's whole `--help` text each time the command runs. It
+ * does so to show the help on a later failure, which `.fail()` here never does (it throws a
+ * one-line usage error instead), and rendering it measures every word's terminal width: about
+ * 0.15-0.25 s of CPU at every start of every command, the executor's included. `--help` itself
+ * renders as before. Through yargs' internal methods (yargs 17-18), skipped when they differ.
+ */
+function skipHelpCache(cli: Argv<unknown>): void {
+  const internal = cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } };
+  const usage = internal.getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
+/**
  * `autopack <command>`: one yargs CLI for the supervisor, the executor, the scripted LLM
  * server and the demo. The command line is checked in full before any command starts (an
  * unknown flag or command, or a bad value, is exit code 1 and nothing runs). Heavy modules
@@ -523,6 +536,7 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       }
       throw new CliUsageError([`${prefix()}: ${text}`]);
     });
+  skipHelpCache(cli);
   try {
     await cli.parseAsync();
   } catch (err) {

@@ -1,6 +1,7 @@
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import type pinoPrettyModule from 'pino-pretty';
 import { type LogFormat, PRETTY_LOG_OPTIONS, REDACTED_CENSOR, redactPaths, resolveLogFormat } from '@app/contracts';
 
 /**
@@ -25,6 +26,8 @@ export function createExecutorLogger(
     const to = opts.destination;
     // pino-pretty pipes into a real stream: a plain `{ write }` destination (tests) is wrapped in one.
     const destination = to === undefined ? 2 : new Writable({ write: (chunk: Buffer, _encoding, done) => (to.write(chunk.toString()), done()) });
+    // Loaded only for a terminal (or when asked for): JSON logs, the usual case, never need it.
+    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof pinoPrettyModule;
     return pino(options, pinoPretty({ destination, sync: true, colorize: tty, ...PRETTY_LOG_OPTIONS }) as pino.DestinationStream);
   }
   return pino(options, opts.destination ?? pino.destination(2));

@@ -1,5 +1,6 @@
 import type { PhaseResponse, RunResponse } from '@app/contracts';
-import { MultiBar } from 'cli-progress';
+import { createRequire } from 'node:module';
+import type { MultiBar } from 'cli-progress';
 import pc from 'picocolors';
 
 /*
@@ -92,7 +93,9 @@ export class RunProgressBar {
   private readonly interrupted = () => this.stop();
 
   constructor(private readonly stream: NodeJS.WriteStream) {
-    this.multi = new MultiBar({
+    // Loaded here, not at start: most executors never draw a bar (their stdout is no terminal).
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+    this.multi = new cliProgress.MultiBar({
       stream,
       format: `${pc.bold('{run}')} {bar} {value}/{total} phases | {state}{current}`,
       hideCursor: true,

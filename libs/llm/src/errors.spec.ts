@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { LlmError, scrubSecrets, toLlmError } from './index.js';
+import { LlmError, isSdkError, scrubSecrets, toLlmError } from './index.js';
 
 describe('scrubSecrets', () => {
   it('removes configured keys and anything that looks like a key', () => {
@@ -69,5 +69,23 @@ describe('toLlmError', () => {
     expect(e.code).toBe('BAD_REQUEST');
     expect(e.message).toBe('anthropic BAD_REQUEST: boom with [REDACTED]');
     expect(e.toJSON()).toEqual({ code: 'BAD_REQUEST', message: e.message, provider: 'anthropic', status: undefined });
+  });
+});
+
+describe('isSdkError', () => {
+  it("tells each SDK's error classes (and their subclasses) apart by name, without importing the SDKs", () => {
+    const timeout = new OpenAI.APIConnectionTimeoutError();
+    expect([isSdkError(timeout, 'APIConnectionTimeoutError'), isSdkError(timeout, 'APIConnectionError'), isSdkError(timeout, 'APIError')]).toEqual([true, true, true]);
+    expect(isSdkError(timeout, 'APIUserAbortError')).toBe(false);
+    const limited = new Anthropic.RateLimitError(429, undefined, 'x', new Headers());
+    expect([isSdkError(limited, 'RateLimitError'), isSdkError(limited, 'APIError'), isSdkError(limited, 'InternalServerError')]).toEqual([true, true, false]);
+  });
+
+  it('refuses look-alikes that do not derive from an SDK root error', () => {
+    class APIError extends Error {}
+    expect(isSdkError(new APIError('x'), 'APIError')).toBe(false);
+    expect(isSdkError(new Error('x'), 'APIError')).toBe(false);
+    expect(isSdkError({ name: 'APIError' }, 'APIError')).toBe(false);
+    expect(isSdkError(undefined, 'APIError')).toBe(false);
   });
 });

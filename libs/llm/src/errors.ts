@@ -1,5 +1,3 @@
-import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
 import type { Provider } from './types.js';
 
 /** Why an LLM call failed after the SDK's own retries. */
@@ -122,6 +120,44 @@ export function scrubSecrets(text: string, secrets: readonly string[]): string {
 
 type HeadersLike = { get(name: string): string | null } | undefined;
 
+/** The root error class of each SDK; every error either SDK throws derives from one of them. */
+const SDK_ROOT_ERRORS: ReadonlySet<string> = new Set(['OpenAIError', 'AnthropicError']);
+
+/** The SDK error classes this module tells apart (the same names in both SDKs). */
+export type SdkErrorClass =
+  | 'APIError'
+  | 'APIUserAbortError'
+  | 'APIConnectionError'
+  | 'APIConnectionTimeoutError'
+  | 'AuthenticationError'
+  | 'PermissionDeniedError'
+  | 'NotFoundError'
+  | 'RateLimitError'
+  | 'InternalServerError';
+
+/** What an SDK's `APIError` carries. */
+interface SdkApiError extends Error {
+  status?: unknown;
+  headers?: unknown;
+  error?: unknown;
+}
+
+/**
+ * Whether `err` is an instance of the OpenAI or Anthropic SDK's error class `name` (or of a
+ * subclass), told by the class names on its prototype chain: the SDKs are imported only when a
+ * provider is first called (see LlmClient), so their classes are not at hand for `instanceof`.
+ */
+export function isSdkError(err: unknown, name: SdkErrorClass): err is SdkApiError {
+  if (typeof err !== 'object' || err === null) return false;
+  let found = false;
+  for (let proto: unknown = Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
+    const ctorName = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+    if (ctorName === name) found = true;
+    if (typeof ctorName === 'string' && SDK_ROOT_ERRORS.has(ctorName)) return found;
+  }
+  return false;
+}
+
 function retryAfterMs(headers: HeadersLike): number | undefined {
   if (!headers) return undefined;
   const ms = Number.parseFloat(headers.get('retry-after-ms') ?? '');
@@ -150,15 +186,15 @@ function codeForStatus(status: number): LlmErrorCode {
  * rate limit to wait out, except when the provider says the quota is gone (OpenAI's
  * `insufficient_quota`, Anthropic's `billing_error`): waiting does not mend that.
  */
-function codeForApiError(err: InstanceType<typeof OpenAI.APIError> | InstanceType<typeof Anthropic.APIError>, status: number | undefined): LlmErrorCode {
+function codeForApiError(err: SdkApiError, status: number | undefined): LlmErrorCode {
   const type = errorType(err);
   const code = (err as { code?: unknown }).code ?? (err.error as { error?: { code?: unknown } } | undefined)?.error?.code;
   if (type === 'insufficient_quota' || code === 'insufficient_quota' || type === 'billing_error') return 'QUOTA_EXHAUSTED';
-  if (err instanceof OpenAI.AuthenticationError || err instanceof Anthropic.AuthenticationError) return 'AUTHENTICATION';
-  if (err instanceof OpenAI.PermissionDeniedError || err instanceof Anthropic.PermissionDeniedError) return 'PERMISSION';
-  if (err instanceof OpenAI.NotFoundError || err instanceof Anthropic.NotFoundError) return 'MODEL_NOT_FOUND';
-  if (err instanceof OpenAI.RateLimitError || err instanceof Anthropic.RateLimitError) return 'RATE_LIMITED';
-  if (err instanceof OpenAI.InternalServerError || err instanceof Anthropic.InternalServerError) return 'PROVIDER_UNAVAILABLE';
+  if (isSdkError(err, 'AuthenticationError')) return 'AUTHENTICATION';
+  if (isSdkError(err, 'PermissionDeniedError')) return 'PERMISSION';
+  if (isSdkError(err, 'NotFoundError')) return 'MODEL_NOT_FOUND';
+  if (isSdkError(err, 'RateLimitError')) return 'RATE_LIMITED';
+  if (isSdkError(err, 'InternalServerError')) return 'PROVIDER_UNAVAILABLE';
   return status !== undefined ? codeForStatus(status) : codeForStreamErrorType(type);
 }
 
@@ -207,11 +243,11 @@ export function toLlmError(err: unknown, provider: Provider, secrets: readonly s
       retryAfterMs: retryAfterMs(headers),
     });
 
-  if (err instanceof OpenAI.APIUserAbortError || err instanceof Anthropic.APIUserAbortError) return make('ABORTED');
+  if (isSdkError(err, 'APIUserAbortError')) return make('ABORTED');
   if (err instanceof Error && err.name === 'AbortError') return make('ABORTED');
-  if (err instanceof OpenAI.APIConnectionTimeoutError || err instanceof Anthropic.APIConnectionTimeoutError) return make('TIMEOUT');
-  if (err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) return make('PROVIDER_UNAVAILABLE');
-  if (err instanceof OpenAI.APIError || err instanceof Anthropic.APIError) {
+  if (isSdkError(err, 'APIConnectionTimeoutError')) return make('TIMEOUT');
+  if (isSdkError(err, 'APIConnectionError')) return make('PROVIDER_UNAVAILABLE');
+  if (isSdkError(err, 'APIError')) {
     const status = typeof err.status === 'number' ? err.status : undefined;
     return make(codeForApiError(err, status), status, err.headers as HeadersLike);
   }

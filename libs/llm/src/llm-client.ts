@@ -1,6 +1,6 @@
-import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
-import { LlmError, toLlmError } from './errors.js';
+import type Anthropic from '@anthropic-ai/sdk';
+import type OpenAI from 'openai';
+import { LlmError, isSdkError, toLlmError } from './errors.js';
 import { estimateTokens } from './pricing.js';
 import {
   MALFORMED_REASONS,
@@ -51,6 +51,18 @@ const realmSafeFetch = async (input: string | URL | Request, init?: RequestInit)
     throw copy;
   }
 };
+
+/** `make()`'s promise, made on the first call; a failed import is tried again on the next. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make().catch((err: unknown) => {
+      made = undefined;
+      throw err;
+    });
+    return made;
+  };
+}
 
 /** Outcome of parsing tool arguments: the input, or undefined with the reason. */
 export interface ParsedToolArguments {
@@ -108,29 +120,43 @@ function anthropicUserContent(req: ForcedToolCallRequest): string | Anthropic.Te
  * (`maxRetries`); what still fails is thrown as an {@link LlmError} with a scrubbed message.
  */
 export class LlmClient {
-  private readonly openai?: OpenAI;
-  private readonly anthropic?: Anthropic;
+  /**
+   * Each configured provider's client, built on its first call: importing an SDK takes 0.1-0.3 s
+   * and 10-20 MiB, and many executors only ever use one provider (or make no call at all).
+   */
+  private readonly openai?: () => Promise<OpenAI>;
+  private readonly anthropic?: () => Promise<Anthropic>;
   private readonly secrets: string[];
 
   /** @param opts API keys, base URLs, retries and timeout */
   constructor(opts: LlmClientOptions = {}) {
     const maxRetries = opts.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.secrets = [opts.openaiApiKey, opts.anthropicApiKey].filter((k): k is string => !!k);
-    if (opts.openaiApiKey) {
-      this.openai = new OpenAI({
-        apiKey: opts.openaiApiKey,
-        ...(opts.openaiBaseUrl ? { baseURL: opts.openaiBaseUrl } : {}),
-        ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
-        maxRetries,
-        fetch: realmSafeFetch,
+    // The SDKs read their base URL variables when a client is built; they are read now, as then.
+    const openaiBaseUrl = opts.openaiBaseUrl || process.env.OPENAI_BASE_URL?.trim() || undefined;
+    const anthropicBaseUrl = opts.anthropicBaseUrl || process.env.ANTHROPIC_BASE_URL?.trim() || undefined;
+    const { openaiApiKey, anthropicApiKey } = opts;
+    if (openaiApiKey) {
+      this.openai = once(async () => {
+        const { default: OpenAISdk } = await import('openai');
+        return new OpenAISdk({
+          apiKey: openaiApiKey,
+          ...(openaiBaseUrl ? { baseURL: openaiBaseUrl } : {}),
+          ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+          maxRetries,
+          fetch: realmSafeFetch,
+        });
       });
     }
-    if (opts.anthropicApiKey) {
-      this.anthropic = new Anthropic({
-        apiKey: opts.anthropicApiKey,
-        ...(opts.anthropicBaseUrl ? { baseURL: opts.anthropicBaseUrl } : {}),
-        ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
-        maxRetries,
+    if (anthropicApiKey) {
+      this.anthropic = once(async () => {
+        const { default: AnthropicSdk } = await import('@anthropic-ai/sdk');
+        return new AnthropicSdk({
+          apiKey: anthropicApiKey,
+          ...(anthropicBaseUrl ? { baseURL: anthropicBaseUrl } : {}),
+          ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+          maxRetries,
+        });
       });
     }
   }
@@ -146,13 +172,20 @@ export class LlmClient {
    * @throws LlmError when the provider is not configured or the call fails after retries
    */
   async callTool(req: ForcedToolCallRequest): Promise<ForcedToolCallResult> {
-    const started = performance.now();
     const provider = req.provider;
     try {
       let result: Omit<ForcedToolCallResult, 'durationMs'>;
-      if (provider === 'openai' && this.openai) result = await this.callOpenAI(this.openai, req);
-      else if (provider === 'anthropic' && this.anthropic) result = await this.callAnthropic(this.anthropic, req);
-      else {
+      // The call's duration is the provider's: a first call's SDK import is not part of it.
+      let started = performance.now();
+      if (provider === 'openai' && this.openai) {
+        const client = await this.openai();
+        started = performance.now();
+        result = await this.callOpenAI(client, req);
+      } else if (provider === 'anthropic' && this.anthropic) {
+        const client = await this.anthropic();
+        started = performance.now();
+        result = await this.callAnthropic(client, req);
+      } else {
         throw new LlmError('NO_PROVIDER', `no API key configured for provider ${String(provider)}`, {
           provider,
           retryable: false,
@@ -325,7 +358,7 @@ export class LlmClient {
       // The SDK's stream accumulator throws a plain AnthropicError when a tool block's JSON is
       // not even partially parseable. That is a malformed reply, not a failed call.
       const invalidBlock = [...rawJson.values()].find((b) => b.name === req.tool.name && parseToolArguments(b.json).toolInput === undefined);
-      if (err instanceof Anthropic.APIError || !invalidBlock || req.signal?.aborted) throw err;
+      if (isSdkError(err, 'APIError') || !invalidBlock || req.signal?.aborted) throw err;
       const json = invalidBlock.json;
       const usage = this.anthropicUsage(startUsage, Math.max(outputTokens ?? 0, estimateTokens(json)));
       return {
