@@ -91,6 +91,11 @@ export class CiBaselineCache {
 
   constructor(private readonly maxEntries = 64) {}
 
+  /** Records `result` as the baseline of `headSha` and `command` (CI already ran on exactly that tree). */
+  remember(headSha: string, command: string, result: CiResult): void {
+    this.get(headSha, command, () => Promise.resolve(result));
+  }
+
   /** The cached baseline of `headSha` and `command`, running `run` on a miss. */
   get(headSha: string, command: string, run: () => Promise<CiResult>): Promise<CiResult> {
     const key = `${headSha}\0${command}`;

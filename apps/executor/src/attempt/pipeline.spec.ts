@@ -36,7 +36,7 @@ function setup(opts: { replies?: FakeReply[]; ci?: ConstructorParameters<typeof 
   const attempt = () => runAttempt(deps, { claim, signal: opts.signal ?? new AbortController().signal, log: silentLog, llm, reporter });
   /** The reports, without budget reservations. */
   const reports = () => supervisor.sequence().filter((m) => m !== 'reserveBudget');
-  return { supervisor, git, ci, attempt, reports };
+  return { supervisor, git, ci, attempt, reports, deps };
 }
 const withCi = makeClaim({ run: { ci: { command: 'npm test' } } });
 
@@ -55,6 +55,20 @@ describe(runAttempt.name, () => {
     expect(await attempt()).toBe('complete');
     expect(ci.runs).toEqual(['npm test', 'npm test']);
     expect(reports()).toEqual(['builderResult+CI_RUNNING', 'auditorRequest', 'auditorResult']);
+  });
+
+  it("keeps the accepted change's CI result as the baseline of its commit: the next phase runs CI once, not twice", async () => {
+    const { attempt, ci, git, deps, supervisor } = setup({ claim: withCi, replies: [build, approve], ci: [ciResult(), ciResult(), ciResult()] });
+    expect(await attempt()).toBe('complete');
+    expect(ci.runs).toHaveLength(2);
+    // The next phase starts on the commit just published.
+    git.head = 'commit1';
+    writeFileSync(file(), 'old\n');
+    const next = makeClaim({ run: { ci: { command: 'npm test' } }, phase_id: 'p2', phase: { phase_id: 'p2' } });
+    const llm = new MeteredLlm({ llm: new FakeLlm([build, approve]), supervisor, routing, clock: steppingClock(), log: silentLog }, next);
+    const reporter = new AttemptReporter(supervisor, next, llm, silentLog);
+    expect(await runAttempt(deps, { claim: next, signal: new AbortController().signal, log: silentLog, llm, reporter })).toBe('complete');
+    expect(ci.runs).toHaveLength(3);
   });
 
   it('reports a phase commit already on the branch, building nothing', async () => {

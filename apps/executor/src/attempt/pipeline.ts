@@ -103,6 +103,8 @@ export async function runAttempt(deps: PipelineDeps, scope: AttemptScope): Promi
       throw err;
     }
     log.info({ sha: published.sha }, 'phase committed');
+    // CI ran on exactly the tree of this commit: the next phase's baseline, already known.
+    if (verified.kind === 'ci_accepted') verifier.rememberBaseline(published.sha, verified.ci);
     return 'complete';
   } finally {
     change.restore();

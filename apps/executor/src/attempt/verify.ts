@@ -54,6 +54,14 @@ export class Verifier {
     });
   }
 
+  /**
+   * The change CI ran on became commit `headSha`: its CI result is that commit's baseline, so
+   * the next phase on it does not run the same command on the same tree again.
+   */
+  rememberBaseline(headSha: string, ci: CiOutcome): void {
+    this.baselines.remember(headSha, ci.command, ci.result);
+  }
+
   /** CI of the applied change, judged against `baseline`. */
   async verify(spec: CiSpec, baseline: CiResult | undefined, signal: AbortSignal, log: Logger): Promise<VerifyResult> {
     const result = await this.deps.ci.run(spec, signal);
