@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { RunState } from '@app/contracts';
 import { RunEntity } from '../entities/index.js';
-import { execSql, knownTransactionNow, rememberTransactionNow } from './sql.js';
+import { execSql, hydrateRow, knownTransactionNow, rememberTransactionNow } from './sql.js';
 
 /** Fields a run transition may set alongside the state. */
 export type RunTransitionSet = Partial<
@@ -10,6 +10,9 @@ export type RunTransitionSet = Partial<
 >;
 
 /** Runs: narrow methods, guarded status writes. */
+/** Runs whose strategy each transaction (by its entity manager) replaced: `refreshAfterWrite` reads it again. */
+const strategyReplaced = new WeakMap<EntityManager, Set<string>>();
+
 @Injectable()
 export class RunRepository {
   constructor(private readonly ds: DataSource) {}
@@ -22,6 +25,22 @@ export class RunRepository {
   /** Reads a run. */
   async find(runId: string, em: EntityManager = this.ds.manager): Promise<RunEntity | null> {
     return em.getRepository(RunEntity).findOne({ where: { runId } });
+  }
+
+  /**
+   * The run as a write left it, for a run `locked` earlier in this transaction: every column
+   * is read again except the strategy (one entry per phase, so the largest part of the row),
+   * which is kept from `locked` unless this transaction replaced it (`setStrategy`).
+   */
+  async refreshAfterWrite(em: EntityManager, locked: RunEntity): Promise<RunEntity> {
+    if (strategyReplaced.get(em)?.has(locked.runId)) return (await this.find(locked.runId, em))!;
+    const columns = em.connection
+      .getMetadata(RunEntity)
+      .columns.filter((c) => c.propertyName !== 'strategy')
+      .map((c) => `r.${c.databaseName} AS "${c.propertyName}"`)
+      .join(', ');
+    const { rows } = await execSql<Record<string, unknown>>(em, `SELECT ${columns} FROM runs r WHERE r.run_id = $1`, [locked.runId]);
+    return hydrateRow(em, RunEntity, { ...rows[0], strategy: locked.strategy });
   }
 
   /**
@@ -61,6 +80,9 @@ export class RunRepository {
   /** Replaces the run's compiled strategy (a build's accepted plan adds its phases). */
   async setStrategy(em: EntityManager, runId: string, strategy: RunEntity['strategy']): Promise<void> {
     await execSql(em, `UPDATE runs SET strategy = $2::jsonb, updated_at = now() WHERE run_id = $1`, [runId, JSON.stringify(strategy)]);
+    const replaced = strategyReplaced.get(em) ?? new Set<string>();
+    replaced.add(runId);
+    strategyReplaced.set(em, replaced);
   }
 
   /** Sets the tiers the run waits after and resets what was approved (a retried build waits at its checkpoints anew). */

@@ -94,7 +94,7 @@ export class PhaseWriteService {
         await this.events.append(em, calls.map((c) => ({ runId, phaseId, type: 'llm_call', payload: { ...c, attempt: phase.claimsCount } })));
       }
       // The write may have ended the run (a budget): derive from the row as it is now.
-      const current = (await this.runs.find(runId, em))!;
+      const current = await this.runs.refreshAfterWrite(em, run);
       // Claimers wake on commit (the NOTIFY rides on the settle's read).
       const settled = await this.progress.settleWithSnapshot(em, current, undefined, { channel: CLAIMABLE_CHANNEL, payload: runId });
       let runState = settled.state;
