@@ -6,7 +6,6 @@
  * process doing one fetch, and one executor alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,10 +14,9 @@ import type { INestApplication } from '@nestjs/common';
 import type { RunStartRequest } from '@app/contracts';
 import { createSampleRepository } from '@app/git';
 import { type LlmScriptInput, type ScriptedLlmServer, startScriptedLlmServer } from '@app/testing';
-import pg from 'pg';
 import { createSupervisorApp } from '../apps/supervisor/src/bootstrap.js';
 import { loadSupervisorConfig } from '../apps/supervisor/src/config.js';
-import { startEmbeddedPostgres } from '../apps/supervisor/src/database/embedded-postgres.js';
+import { scratchDatabase } from './database.js';
 import { type BenchOptions, type BenchRow, median } from './rows.js';
 
 const CLI = path.resolve('bin/autopack.js');
@@ -202,12 +200,6 @@ function spawnTimed(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000)
   return { child, done };
 }
 
-async function adminDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  const handle = await startEmbeddedPostgres({ dir: path.resolve('.autopack/bench-pg'), database: 'postgres', fast: true });
-  return { url: handle.url, stop: () => handle.stop() };
-}
-
 async function post(base: string, route: string, body: unknown): Promise<number> {
   const res = await fetch(base + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   await res.text();
@@ -273,20 +265,14 @@ export async function benchExecutor(opts: BenchOptions): Promise<BenchRow[]> {
   const reps = opts.quick ? 1 : 3;
   const scalePhases = opts.quick ? 3 : 5;
 
-  const admin = await adminDatabase();
-  const name = `autopack_bench_exec_${randomBytes(4).toString('hex')}`;
-  const adminClient = new pg.Client({ connectionString: admin.url });
-  await adminClient.connect();
-  await adminClient.query(`CREATE DATABASE ${name}`);
-  const u = new URL(admin.url);
-  u.pathname = `/${name}`;
+  const db = await scratchDatabase('autopack_bench_exec');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'autopack-bench-exec-'));
   let app: INestApplication | undefined;
   let llm: ScriptedLlmServer | undefined;
   const rows: BenchRow[] = [];
   try {
     const config = loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent', AUTOPACK_RATE_LIMIT_PER_SEC: '0' }, { port: 0 });
-    app = await createSupervisorApp(config, u.toString());
+    app = await createSupervisorApp(config, db.url);
     await app.listen(0, '127.0.0.1');
     const supervisorUrl = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
     llm = await startScriptedLlmServer({ script: { replies: [] } });
@@ -399,9 +385,7 @@ export async function benchExecutor(opts: BenchOptions): Promise<BenchRow[]> {
     await app?.close();
     await llm?.close();
     rmSync(tmp, { recursive: true, force: true });
-    await adminClient.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await adminClient.end();
-    await admin.stop();
+    await db.drop();
   }
   return rows;
 }

@@ -16,18 +16,17 @@
  * there are shown on top (here about 5% more builder tokens by the last phases).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
-import pg from 'pg';
 import { createSampleRepository } from '@app/git';
 import { type LlmScriptInput, type ScriptedRequestRecord, startScriptedLlmServer } from '@app/testing';
+import { NODE_TEST_RUNNER } from '../apps/cli/src/demo-fixture.js';
 import { createSupervisorApp } from '../apps/supervisor/src/bootstrap.js';
 import { loadSupervisorConfig } from '../apps/supervisor/src/config.js';
-import { startEmbeddedPostgres } from '../apps/supervisor/src/database/embedded-postgres.js';
+import { scratchDatabase } from './database.js';
 import type { BenchOptions, BenchRow } from './rows.js';
 
 const BIN = fileURLToPath(new URL('../../bin/autopack.js', import.meta.url));
@@ -49,26 +48,7 @@ function repositoryFiles(): Record<string, string> {
     'package.json': `${JSON.stringify({ name: 'bench-calc', version: '1.0.0', private: true, type: 'module', scripts: { test: 'node test/run.js' } }, null, 2)}\n`,
     '.gitignore': 'node_modules/\n',
     'README.md': '# bench-calc\n\nA library of small numeric helpers, one module per helper.\n',
-    'test/run.js': `import { readdirSync } from 'node:fs';
-
-// Runs every exported function of test/*.test.js; exits 1 if any throws.
-const dir = new URL('.', import.meta.url);
-const files = readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort();
-let failed = 0;
-for (const file of files) {
-  const mod = await import(new URL(file, dir));
-  for (const [name, fn] of Object.entries(mod)) {
-    try {
-      await fn();
-    } catch (err) {
-      failed++;
-      console.log(\`FAIL \${file} \${name}: \${err.message}\`);
-    }
-  }
-}
-console.log(\`\${files.length} test files, \${failed} failed\`);
-process.exit(failed ? 1 : 0);
-`,
+    'test/run.js': NODE_TEST_RUNNER,
   };
   for (let d = 1; d <= 6; d++) files[`docs/guide-${d}.md`] = `# Guide ${d}\n\n${'How the helpers compose, with examples. '.repeat(8)}\n`;
   const exports: string[] = [];
@@ -200,12 +180,6 @@ function sharedPrefixBytes(a: string, b: string): number {
 
 const tokens = (bytes: number) => bytes / 4;
 
-async function adminDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  const handle = await startEmbeddedPostgres({ dir: path.resolve('.autopack/bench-pg'), database: 'postgres', fast: true });
-  return { url: handle.url, stop: () => handle.stop() };
-}
-
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve(child.exitCode);
@@ -221,17 +195,11 @@ export async function benchPromptCache(_opts: BenchOptions): Promise<BenchRow[]>
   const { plan, script } = phases();
   const llm = await startScriptedLlmServer({ script: { replies: script } });
 
-  const admin = await adminDatabase();
-  const name = `autopack_bench_${randomBytes(4).toString('hex')}`;
-  const adminClient = new pg.Client({ connectionString: admin.url });
-  await adminClient.connect();
-  await adminClient.query(`CREATE DATABASE ${name}`);
-  const u = new URL(admin.url);
-  u.pathname = `/${name}`;
+  const db = await scratchDatabase('autopack_bench_cache');
   let app: INestApplication | undefined;
   let executor: ChildProcess | undefined;
   try {
-    app = await createSupervisorApp(loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent', AUTOPACK_RATE_LIMIT_PER_SEC: '0' }, { port: 0 }), u.toString());
+    app = await createSupervisorApp(loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent', AUTOPACK_RATE_LIMIT_PER_SEC: '0' }, { port: 0 }), db.url);
     await app.listen(0, '127.0.0.1');
     const api = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
     const runId = 'bench-cache';
@@ -262,9 +230,7 @@ export async function benchPromptCache(_opts: BenchOptions): Promise<BenchRow[]>
   } finally {
     if (executor && executor.exitCode === null) executor.kill('SIGKILL');
     await app?.close();
-    await adminClient.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await adminClient.end();
-    await admin.stop();
+    await db.drop();
     await llm.close();
     rmSync(tmp, { recursive: true, force: true });
   }

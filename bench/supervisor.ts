@@ -3,14 +3,13 @@
  * HTTP, against baselines taken in the same run.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import pg from 'pg';
 import { createSupervisorApp } from '../apps/supervisor/src/bootstrap.js';
 import { loadSupervisorConfig } from '../apps/supervisor/src/config.js';
-import { startEmbeddedPostgres } from '../apps/supervisor/src/database/embedded-postgres.js';
+import { scratchDatabase } from './database.js';
 import { type BenchOptions, type BenchRow, fmtMs, median, percentile } from './rows.js';
 
 /** Phases per run in the throughput benchmarks. */
@@ -207,26 +206,14 @@ async function requestRate(n: number, make: (i: number) => Promise<{ status: num
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function adminDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  const handle = await startEmbeddedPostgres({ dir: path.resolve('.autopack/bench-pg'), database: 'postgres', fast: true });
-  return { url: handle.url, stop: () => handle.stop() };
-}
-
 export async function benchSupervisor(opts: BenchOptions): Promise<BenchRow[]> {
   const phases = opts.quick ? 60 : LONG_RUN_PHASES;
   const wakeSamples = opts.quick ? 7 : WAKE_SAMPLES;
-  const admin = await adminDatabase();
-  const name = `autopack_bench_${randomBytes(4).toString('hex')}`;
-  const adminClient = new pg.Client({ connectionString: admin.url });
-  await adminClient.connect();
-  await adminClient.query(`CREATE DATABASE ${name}`);
-  const u = new URL(admin.url);
-  u.pathname = `/${name}`;
+  const db = await scratchDatabase('autopack_bench');
   const config = loadSupervisorConfig({ AUTOPACK_LOG_LEVEL: 'silent', AUTOPACK_RATE_LIMIT_PER_SEC: '0' }, { port: 0 });
   const apps: INestApplication[] = [];
   const listen = async (): Promise<string> => {
-    const app = await createSupervisorApp(config, u.toString());
+    const app = await createSupervisorApp(config, db.url);
     await app.listen(0, '127.0.0.1');
     apps.push(app);
     return `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
@@ -237,13 +224,13 @@ export async function benchSupervisor(opts: BenchOptions): Promise<BenchRow[]> {
     const b = await listen();
     // Warm-up: connection pools, JIT, prepared plans.
     await lifecycleThroughput([a], 1, 'warm');
-    await rawSqlThroughput(u.toString(), 1, PHASES);
+    await rawSqlThroughput(db.url, 1, PHASES);
 
     const restClaims: number[] = [];
     const rawClaims: number[] = [];
-    const raw1 = await rawSqlThroughput(u.toString(), 1, phases, rawClaims);
+    const raw1 = await rawSqlThroughput(db.url, 1, phases, rawClaims);
     const one = await lifecycleThroughput([a], 1, 'one', true, phases, restClaims);
-    const raw4 = await rawSqlThroughput(u.toString(), 4, phases);
+    const raw4 = await rawSqlThroughput(db.url, 4, phases);
     const four = await lifecycleThroughput([a], 4, 'four', true, phases);
     const short = await lifecycleThroughput([a], 1, 'short', true, PHASES);
     const replicas = await lifecycleThroughput([a, b], 4, 'replicas', true, PHASES);
@@ -303,7 +290,7 @@ export async function benchSupervisor(opts: BenchOptions): Promise<BenchRow[]> {
       fromStart.push(w.fromStart);
       poll.push(await pollWake(a, i));
     }
-    const rawWake = await rawNotifyWake(u.toString(), wakeSamples * 3);
+    const rawWake = await rawNotifyWake(db.url, wakeSamples * 3);
     results.push(
       {
         name: 'long-poll wake after POST /runs/start returns, p50',
@@ -339,9 +326,7 @@ export async function benchSupervisor(opts: BenchOptions): Promise<BenchRow[]> {
     });
   } finally {
     for (const app of apps) await app.close();
-    await adminClient.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await adminClient.end();
-    await admin.stop();
+    await db.drop();
   }
 
   return results;

@@ -2,13 +2,8 @@ import type { RunStartRequest } from '@app/contracts';
 import type { LlmScriptInput } from '@app/testing';
 
 /** The demo's sample repository: a tiny calculator library with its own test runner. */
-export const DEMO_REPO_FILES: Record<string, string> = {
-  'package.json': `${JSON.stringify({ name: 'autopack-demo-calc', version: '1.0.0', private: true, type: 'module', scripts: { test: 'node test/run.js' } }, null, 2)}\n`,
-  '.gitignore': 'node_modules/\n',
-  'README.md': '# demo-calc\n\nA tiny calculator library.\n',
-  'src/math.js': '/** Adds two numbers. */\nexport function add(a, b) {\n  return a + b;\n}\n',
-  'test/math.test.js': "import assert from 'node:assert/strict';\nimport { add } from '../src/math.js';\n\nexport function addsNumbers() {\n  assert.equal(add(2, 3), 5);\n}\n",
-  'test/run.js': `import { readdirSync } from 'node:fs';
+/** A test runner without dependencies: runs every exported function of test/*.test.js, exits 1 if any throws. */
+export const NODE_TEST_RUNNER = `import { readdirSync } from 'node:fs';
 
 // Runs every exported function of test/*.test.js; exits 1 if any throws.
 const dir = new URL('.', import.meta.url);
@@ -28,7 +23,15 @@ for (const file of files) {
 }
 console.log(\`\${files.length} test files, \${failed} failed\`);
 process.exit(failed ? 1 : 0);
-`,
+`;
+
+export const DEMO_REPO_FILES: Record<string, string> = {
+  'package.json': `${JSON.stringify({ name: 'autopack-demo-calc', version: '1.0.0', private: true, type: 'module', scripts: { test: 'node test/run.js' } }, null, 2)}\n`,
+  '.gitignore': 'node_modules/\n',
+  'README.md': '# demo-calc\n\nA tiny calculator library.\n',
+  'src/math.js': '/** Adds two numbers. */\nexport function add(a, b) {\n  return a + b;\n}\n',
+  'test/math.test.js': "import assert from 'node:assert/strict';\nimport { add } from '../src/math.js';\n\nexport function addsNumbers() {\n  assert.equal(add(2, 3), 5);\n}\n",
+  'test/run.js': NODE_TEST_RUNNER,
 };
 
 const CI = { command: 'node test/run.js', timeout_s: 60 };
