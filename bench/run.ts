@@ -37,8 +37,8 @@ async function main(): Promise<void> {
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, PostgreSQL ${process.env.DATABASE_URL ? 'from DATABASE_URL' : 'embedded (fsync off)'}${opts.quick ? ', --quick' : ''}`;
   const table = [header, ...rows].join('\n');
   console.log(`\n${table}\n\n${machine}`);
-  // A partial run (--only) prints but keeps the last full table.
-  if (only) return;
+  // A partial or quick run (--only, --quick) prints but keeps the last full table.
+  if (only || opts.quick) return;
   writeFileSync(
     path.resolve('bench/RESULTS.md'),
     `# Benchmark results\n\nLatest \`npm run bench\` (${new Date().toISOString().slice(0, 10)}), on ${machine}.\n` +
