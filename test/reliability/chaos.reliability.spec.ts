@@ -44,6 +44,8 @@ const BUILDER_DELAY_MS = 1000;
 const LLM_HOLD_MS = 1000;
 /** How far (as a share of the schedule) the kills may fall behind the runs before the model answers nothing. */
 const HOLD_DEFICIT = 0.05;
+/** How long no executor may be a victim before the held model answers again. */
+const STARVED_RELEASE_MS = 3000;
 const MID_ATTEMPT_SHARE = 0.3;
 /** A lease holder whose phase is this many abandonments short of its cap is not a victim. */
 const ABANDONMENT_MARGIN = 4;
@@ -200,6 +202,27 @@ describe("an operator's worst day", () => {
       // are over, the kills would otherwise all land on the last run's last phase).
       let nearCap = new Set<string>();
       let progress = 0;
+      // Index of the kill being played, and since when no executor could be picked as its victim.
+      let killIndex = 0;
+      let starvedSince: number | undefined;
+      /**
+       * Keeps the model behind the kills: slower the further the kills fall behind the runs, and
+       * holding every reply beyond HOLD_DEFICIT. Called after every look at the runs (not once
+       * per kill), so no wait of the kill loop (for a victim, a lease holder, a restart) lets
+       * the runs run ahead. While no executor can be a victim (all between kill and restart, or
+       * holding a lease near its cap) for STARVED_RELEASE_MS, the model answers again: holding
+       * it then would stall the kills and the runs alike.
+       */
+      let steering = true;
+      const steer = (): boolean => {
+        if (!steering) return false;
+        const deficit = progress / KILLS_DONE_BY_PROGRESS - killIndex / EXECUTOR_KILLS;
+        const behind = deficit > 0;
+        llm!.setExtraDelay(behind ? Math.min(4 * LLM_HOLD_MS, LLM_HOLD_MS * (1 + 30 * deficit)) : 0);
+        const starved = starvedSince !== undefined && Date.now() - starvedSince > STARVED_RELEASE_MS;
+        llm!.holdReplies(deficit > HOLD_DEFICIT && !starved);
+        return behind;
+      };
       const look = async () => {
         const views = await runViews();
         if (views) {
@@ -208,6 +231,7 @@ describe("an operator's worst day", () => {
           leaseOwners = new Set(phases.flatMap((p) => (p.lease_owner ? [p.lease_owner] : [])));
           nearCap = new Set(phases.flatMap((p) => (p.lease_owner && p.abandonments >= p.max_abandonments - ABANDONMENT_MARGIN ? [p.lease_owner] : [])));
           progress = phases.filter((p) => p.state === 'COMPLETE').length / phases.length;
+          steer();
         }
         return terminal.size === RUNS.length;
       };
@@ -259,19 +283,13 @@ describe("an operator's worst day", () => {
         // On the schedule's clock (a kill that took long, waiting for a lease or a restart, is
         // caught up with), unless the kills fall behind the runs (a fast machine): then at once.
         scheduled += kill.gap;
-        const behind = i / EXECUTOR_KILLS < progress / KILLS_DONE_BY_PROGRESS;
         // Kills take their time (a victim's exit, a lease holder, a restart); when the work runs
-        // ahead of them anyway, slow the model down until they catch up, so the whole schedule
-        // is played while the runs still go, on any machine.
-        // The further behind, the longer the hold (up to four times LLM_HOLD_MS), so a slow
-        // stretch of kills (lease waits, restarts) cannot let the runs finish first.
-        const deficit = progress / KILLS_DONE_BY_PROGRESS - i / EXECUTOR_KILLS;
-        llm.setExtraDelay(behind ? Math.min(4 * LLM_HOLD_MS, LLM_HOLD_MS * (1 + 30 * deficit)) : 0);
-        // Further behind than HOLD_DEFICIT, the model answers nothing until the kills catch up:
-        // slowing it down alone lost the race on a slow CI machine (86 of 100 kills played).
-        // The kills do not wait for the model, and held calls keep their leases, so mid-attempt
-        // kills still find lease holders.
-        llm.holdReplies(deficit > HOLD_DEFICIT);
+        // ahead of them anyway, the model is slowed down or held until they catch up (`steer`),
+        // so the whole schedule is played while the runs still go, on any machine. Slowing it
+        // down alone lost the race on a slow CI machine (86 of 100 kills played), and so did
+        // steering once per kill (92 of 100: the runs ran on while the loop waited for a victim).
+        killIndex = i;
+        const behind = steer();
         if (behind) killsWithModelHeld++;
         await sleep(behind ? 100 : Math.max(100, scheduled - Date.now()));
         // The scheduled victim, or the next one that is running (not between a kill and its
@@ -281,7 +299,11 @@ describe("an operator's worst day", () => {
         const pickVictim = async () => {
           while (!crashes.length && !(await look())) {
             const found = EXECUTORS.map((_, j) => (kill.victim + j) % EXECUTORS.length).find(running);
-            if (found !== undefined) return found;
+            if (found !== undefined) {
+              starvedSince = undefined;
+              return found;
+            }
+            starvedSince ??= Date.now();
             await sleep(100);
           }
           return undefined;
@@ -336,6 +358,8 @@ describe("an operator's worst day", () => {
           background(postgresBack);
         }
       }
+      // The schedule is over: the model answers freely from now on.
+      steering = false;
       llm.setExtraDelay(0);
       llm.holdReplies(false);
       await Promise.all([...pending]);

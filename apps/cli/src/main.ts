@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
 
+// Node ends a process whose awaited command can never finish (nothing left that could settle
+// it) with 13 and no message: say so in one line, so such a bug is named where it shows up.
+process.on('exit', (exitCode) => {
+  if (exitCode === 13) process.stderr.write('autopack: internal error: the command stopped waiting on work that can never finish (exit 13); rerun with AUTOPACK_LOG_LEVEL=debug to see its last step\n');
+});
+
 let code: number | undefined;
 try {
   code = await runCli(process.argv.slice(2));
