@@ -63,10 +63,11 @@ function gitDirOf(dir: string): string | null {
 }
 
 /**
- * Reads `dir`'s index. Returns `null` when the fast path cannot handle it (see the module
- * comment); a missing index file reads as an empty index.
+ * The bytes and stat data of `dir`'s index file, read the one way both readers need: `missing`
+ * when there is none, null when it is not an index file this module reads (no git directory,
+ * too short, no `DIRC` signature).
  */
-export function readIndexFile(dir: string): IndexFile | null {
+function readIndexBytes(dir: string): { buf: Buffer; stat: Stats } | 'missing' | null {
   const gitDir = gitDirOf(dir);
   if (gitDir === null) return null;
   const file = path.join(gitDir, 'index');
@@ -76,10 +77,22 @@ export function readIndexFile(dir: string): IndexFile | null {
     stat = nodeFs.lstatSync(file);
     buf = nodeFs.readFileSync(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], buffer: Buffer.alloc(0), stat: null };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
     throw err;
   }
   if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
+  return { buf, stat };
+}
+
+/**
+ * Reads `dir`'s index. Returns `null` when the fast path cannot handle it (see the module
+ * comment); a missing index file reads as an empty index.
+ */
+export function readIndexFile(dir: string): IndexFile | null {
+  const read = readIndexBytes(dir);
+  if (read === null) return null;
+  if (read === 'missing') return { entries: [], buffer: Buffer.alloc(0), stat: null };
+  const { buf, stat } = read;
   const sum = createHash('sha1').update(buf.subarray(0, buf.length - 20)).digest();
   if (!sum.equals(buf.subarray(buf.length - 20))) return null;
   const version = buf.readUInt32BE(4);
@@ -291,19 +304,10 @@ export interface RawIndex {
 
 /** Reads `dir`'s index raw; `null` when the fast path cannot handle it (as {@link readIndexFile}). */
 export function readRawIndex(dir: string): RawIndex | null {
-  const gitDir = gitDirOf(dir);
-  if (gitDir === null) return null;
-  const file = path.join(gitDir, 'index');
-  let buf: Buffer;
-  let stat: Stats;
-  try {
-    stat = nodeFs.lstatSync(file);
-    buf = nodeFs.readFileSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return { buffer: Buffer.alloc(0), count: 0, offsets: new Int32Array(1), pathStarts: new Int32Array(0), pathEnds: new Int32Array(0), anyExtended: false, stat: null };
-  }
-  if (buf.length < 32 || buf.toString('latin1', 0, 4) !== 'DIRC') return null;
+  const read = readIndexBytes(dir);
+  if (read === null) return null;
+  if (read === 'missing') return { buffer: Buffer.alloc(0), count: 0, offsets: new Int32Array(1), pathStarts: new Int32Array(0), pathEnds: new Int32Array(0), anyExtended: false, stat: null };
+  const { buf, stat } = read;
   const version = buf.readUInt32BE(4);
   if (version !== 2 && version !== 3) return null;
   const count = buf.readUInt32BE(8);

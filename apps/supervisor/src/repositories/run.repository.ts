@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { RunState } from '@app/contracts';
 import { RunEntity } from '../entities/index.js';
-import { execSql, hydrateRow, knownTransactionNow, rememberTransactionNow } from './sql.js';
+import { entityColumns, execSql, hydrateRow, knownTransactionNow, rememberTransactionNow } from './sql.js';
 
 /** Fields a run transition may set alongside the state. */
 export type RunTransitionSet = Partial<
@@ -34,12 +34,7 @@ export class RunRepository {
    */
   async refreshAfterWrite(em: EntityManager, locked: RunEntity): Promise<RunEntity> {
     if (strategyReplaced.get(em)?.has(locked.runId)) return (await this.find(locked.runId, em))!;
-    const columns = em.connection
-      .getMetadata(RunEntity)
-      .columns.filter((c) => c.propertyName !== 'strategy')
-      .map((c) => `r.${c.databaseName} AS "${c.propertyName}"`)
-      .join(', ');
-    const { rows } = await execSql<Record<string, unknown>>(em, `SELECT ${columns} FROM runs r WHERE r.run_id = $1`, [locked.runId]);
+    const { rows } = await execSql<Record<string, unknown>>(em, `SELECT ${entityColumns(em, RunEntity, 'r', ['strategy'])} FROM runs r WHERE r.run_id = $1`, [locked.runId]);
     return hydrateRow(em, RunEntity, { ...rows[0], strategy: locked.strategy });
   }
 

@@ -35,13 +35,14 @@ export function rememberTransactionNow(em: EntityManager, now: Date): void {
 }
 
 /**
- * `alias.column AS "property"` for every column of an entity: a raw statement's `RETURNING`
+ * `alias.column AS "property"` for every column of an entity (but the properties in `except`): a raw statement's `RETURNING`
  * list whose rows `hydrateRow` turns into the entity without a second read.
  */
-export function entityColumns(em: EntityManager, target: EntityTarget<ObjectLiteral>, alias: string): string {
+export function entityColumns(em: EntityManager, target: EntityTarget<ObjectLiteral>, alias: string, except: readonly string[] = []): string {
   return em.connection
     .getMetadata(target)
-    .columns.map((c) => `${alias}.${c.databaseName} AS "${c.propertyName}"`)
+    .columns.filter((c) => !except.includes(c.propertyName))
+    .map((c) => `${alias}.${c.databaseName} AS "${c.propertyName}"`)
     .join(', ');
 }
 
